@@ -1,0 +1,184 @@
+//! The hooks file: reading (YAML, JSON, TOML; optional Go template), compiling into domain types
+//! (regexes, CIDRs, rules), and the immutable [`HookSet`] snapshot the server shares.
+//!
+//! `schema` mirrors the file's keys exactly; `compile` turns it into [`Hook`]s; `format` reads the
+//! bytes with adnanh's quirks (YAML 1.1 plain scalars, JSON read as YAML, last duplicate key wins).
+
+pub mod compile;
+pub mod format;
+pub mod schema;
+pub mod secret;
+pub mod template;
+mod yaml11;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use secret::Secret;
+
+use crate::request::Argument;
+use crate::rules::Rule;
+
+/// One hook, compiled and ready to serve.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    pub id: String,
+    pub execute_command: String,
+    /// `command-working-directory`; empty means hookwire's own working directory.
+    pub command_working_directory: String,
+    pub response_message: String,
+    pub response_headers: Vec<ResponseHeader>,
+    /// `success-http-response-code` as written (0 = not set).
+    pub success_http_response_code: u16,
+    /// `trigger-rule-mismatch-http-response-code` as written (0 = not set).
+    pub trigger_rule_mismatch_http_response_code: u16,
+    /// `incoming-payload-content-type`; empty means the request's Content-Type.
+    pub incoming_payload_content_type: String,
+    /// `http-methods`, trimmed and upper-cased; empty means the server default.
+    pub http_methods: Vec<String>,
+    pub include_command_output_in_response: bool,
+    pub include_command_output_in_response_on_error: bool,
+    pub pass_arguments_to_command: Vec<Argument>,
+    pub pass_environment_to_command: Vec<Argument>,
+    pub pass_file_to_command: Vec<Argument>,
+    pub parse_parameters_as_json: Vec<Argument>,
+    /// `None`: the hook always fires.
+    pub trigger_rule: Option<Rule>,
+    pub trigger_signature_soft_failures: bool,
+    /// The file this hook was loaded from.
+    pub source: Arc<Path>,
+}
+
+/// A `response-headers` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHeader {
+    pub name: String,
+    pub value: String,
+}
+
+/// Options that change how a hooks file is read.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `-template`: render the file as a Go text/template first.
+    pub template: bool,
+}
+
+/// A message about a place in a hooks file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based; 0 when unknown.
+    pub line: usize,
+    /// 1-based; 0 when unknown.
+    pub column: usize,
+    pub hook: Option<String>,
+    pub field: Option<String>,
+    pub message: String,
+    /// What the user can do about it.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        f.write_str(": ")?;
+        if let Some(hook) = &self.hook {
+            write!(f, "hook `{hook}`: ")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, "`{field}`: ")?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, " (hint: {hint})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a hooks file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A syntax, template, type or validation error at a place in the file.
+    #[error("{0}")]
+    Invalid(Diagnostic),
+    #[error("hook `{id}` is defined in both {} and {}; hook ids must be unique", first.display(), second.display())]
+    DuplicateId {
+        id: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+}
+
+/// The hooks of one file, with what the loader noticed.
+#[derive(Debug, Clone)]
+pub struct LoadedFile {
+    pub path: PathBuf,
+    pub hooks: Vec<Hook>,
+    /// Unknown keys, invalid regexes or CIDRs, duplicate ids in the file, ...
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The immutable set of hooks being served. Shared as `Arc<HookSet>`; a reload builds a new one.
+#[derive(Debug, Default)]
+pub struct HookSet {
+    hooks: HashMap<String, Arc<Hook>>,
+}
+
+impl HookSet {
+    /// Merges loaded files; an id present in two files is an error naming both.
+    pub fn from_files(files: Vec<LoadedFile>) -> Result<Self, LoadError> {
+        let mut hooks: HashMap<String, Arc<Hook>> = HashMap::new();
+        for file in files {
+            for hook in file.hooks {
+                if let Some(first) = hooks.get(&hook.id) {
+                    return Err(LoadError::DuplicateId {
+                        id: hook.id.clone(),
+                        first: first.source.to_path_buf(),
+                        second: hook.source.to_path_buf(),
+                    });
+                }
+                hooks.insert(hook.id.clone(), Arc::new(hook));
+            }
+        }
+        Ok(Self { hooks })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Hook>> {
+        self.hooks.get(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.hooks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hooks.is_empty()
+    }
+
+    /// Hooks sorted by id, for stable listings.
+    pub fn sorted(&self) -> Vec<&Arc<Hook>> {
+        let mut hooks: Vec<_> = self.hooks.values().collect();
+        hooks.sort_by(|a, b| a.id.cmp(&b.id));
+        hooks
+    }
+}
+
+/// Reads and compiles one hooks file.
+pub fn load_file(path: &Path, options: &LoadOptions) -> Result<LoadedFile, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    compile::compile_file(path, &bytes, options)
+}

@@ -1,0 +1,1 @@
+//! Exec (in progress).

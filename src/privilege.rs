@@ -1,0 +1,1 @@
+//! Privilege drop and pid file (in progress).

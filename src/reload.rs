@@ -1,0 +1,1 @@
+//! Reload (in progress).

@@ -1,0 +1,1 @@
+//! Server (in progress).
