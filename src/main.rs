@@ -1,4 +1,6 @@
-fn main() {
+//! The `hookwire` binary: parse the command line and hand over to [`hookwire::app`].
+
+fn main() -> std::process::ExitCode {
     let cli = hookwire::cli::parse(std::env::args_os().collect());
-    println!("{cli:?}");
+    hookwire::app::run(cli)
 }

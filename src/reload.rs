@@ -1,1 +1,247 @@
-//! Reload (in progress).
+//! Hot reload: the shared [`HookStore`] snapshot, reloading from the hooks files (on SIGHUP,
+//! SIGUSR1, or file changes with `-hotreload`), and the directory watcher.
+//!
+//! adnanh watches each file, which loses the watch on atomic saves (rename over) and briefly
+//! serves no hooks on truncating saves. We watch the parent directories, debounce, re-read by
+//! path, and apply a new hook set only when a file's content changed and loads cleanly.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use notify::Watcher as _;
+
+use crate::config::{self, HookSet, LoadOptions, LoadedFile};
+
+/// The hook set being served. A request takes the current snapshot once and keeps it, so a
+/// reload never changes the hooks under a request in flight.
+#[derive(Debug, Default)]
+pub struct HookStore {
+    current: RwLock<Arc<HookSet>>,
+}
+
+impl HookStore {
+    pub fn new(hooks: HookSet) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(hooks)),
+        }
+    }
+
+    /// The current snapshot.
+    pub fn load(&self) -> Arc<HookSet> {
+        // A poisoned lock only means a writer panicked after a complete swap; the value is whole.
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn replace(&self, hooks: HookSet) {
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(hooks);
+    }
+}
+
+/// Why a reload was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Start-up: a file that fails is skipped.
+    Start,
+    /// SIGHUP or SIGUSR1: every file is re-read.
+    Signal,
+    /// A change seen in a watched directory: only changed files are re-read.
+    Watch,
+}
+
+/// The hooks files, what was last loaded from each, and the store they feed.
+#[derive(Debug)]
+pub struct Reloader {
+    paths: Vec<PathBuf>,
+    options: LoadOptions,
+    store: Arc<HookStore>,
+    /// Per file: the bytes last read and the hooks last loaded from them.
+    loaded: Mutex<HashMap<PathBuf, (Vec<u8>, LoadedFile)>>,
+}
+
+impl Reloader {
+    pub fn new(paths: Vec<PathBuf>, options: LoadOptions, store: Arc<HookStore>) -> Self {
+        Self {
+            paths,
+            options,
+            store,
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<HookStore> {
+        &self.store
+    }
+
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// Re-reads the hooks files and swaps in the new hook set if anything changed and the
+    /// result is consistent. A file that fails to load keeps its previous hooks; a duplicate id
+    /// across files rejects the whole reload. Returns the number of hooks served afterwards.
+    pub fn reload(&self, trigger: Trigger) -> usize {
+        let mut loaded = self
+            .loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next = loaded.clone();
+        let mut changed = trigger != Trigger::Watch;
+        for path in &self.paths {
+            match std::fs::read(path) {
+                Ok(bytes) => {
+                    let previous = loaded.get(path);
+                    if trigger == Trigger::Watch && previous.is_some_and(|(old, _)| *old == bytes) {
+                        continue;
+                    }
+                    if trigger == Trigger::Watch
+                        && bytes.is_empty()
+                        && previous.is_some_and(|(_, file)| !file.hooks.is_empty())
+                    {
+                        // A truncating save shows an empty file before the new content; serving
+                        // no hooks in between is adnanh's bug. An emptied file applies on SIGHUP.
+                        tracing::warn!(
+                            "{} is empty; keeping its hooks until it has content (send SIGHUP to apply an empty file)",
+                            path.display()
+                        );
+                        continue;
+                    }
+                    tracing::info!("attempting to load hooks from {}", path.display());
+                    match config::compile::compile_file(path, &bytes, &self.options) {
+                        Ok(file) => {
+                            for warning in &file.warnings {
+                                tracing::warn!("{warning}");
+                            }
+                            tracing::info!(
+                                "loaded {} hook(s) from {}",
+                                file.hooks.len(),
+                                path.display()
+                            );
+                            next.insert(path.clone(), (bytes, file));
+                            changed = true;
+                        }
+                        Err(error) => {
+                            let kept = previous.map_or(0, |(_, file)| file.hooks.len());
+                            tracing::error!(
+                                "couldn't load hooks from {}: {error}; keeping the {kept} hook(s) loaded before",
+                                path.display()
+                            );
+                        }
+                    }
+                }
+                Err(error)
+                    if error.kind() == std::io::ErrorKind::NotFound
+                        && trigger != Trigger::Start =>
+                {
+                    if next.remove(path).is_some() {
+                        tracing::warn!(
+                            "{} is gone; its hooks are no longer served",
+                            path.display()
+                        );
+                        changed = true;
+                    }
+                }
+                Err(error) => {
+                    tracing::error!("couldn't load hooks from file! {}: {error}", path.display());
+                }
+            }
+        }
+        if !changed {
+            return self.store.load().len();
+        }
+        let files = self
+            .paths
+            .iter()
+            .filter_map(|path| next.get(path).map(|(_, file)| file.clone()))
+            .collect();
+        match HookSet::from_files(files) {
+            Ok(hooks) => {
+                let count = hooks.len();
+                self.store.replace(hooks);
+                *loaded = next;
+                if trigger != Trigger::Start {
+                    tracing::info!("hooks reloaded: {count} hook(s) served");
+                }
+                count
+            }
+            Err(error) => {
+                tracing::error!("reload rejected, the previous hooks stay in place: {error}");
+                self.store.load().len()
+            }
+        }
+    }
+}
+
+/// The directories to watch for `paths`: each file's parent, and the parent of its resolved
+/// target when it is a symlink (Kubernetes ConfigMaps, release-directory swaps).
+fn watched_directories(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut directories = Vec::new();
+    for path in paths {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        let mut candidates = vec![absolute.parent().map(Path::to_path_buf)];
+        if let Ok(resolved) = std::fs::canonicalize(&absolute) {
+            candidates.push(resolved.parent().map(Path::to_path_buf));
+        }
+        for directory in candidates.into_iter().flatten() {
+            if !directories.contains(&directory) {
+                directories.push(directory);
+            }
+        }
+    }
+    directories
+}
+
+/// Quiet period after the last change before the files are re-read.
+const DEBOUNCE: Duration = Duration::from_millis(40);
+
+/// Watches the hooks files' directories and reloads after changes, until the task is dropped.
+pub async fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
+    let (events, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Our own reads show up as Access events; reacting to them would loop forever.
+        if let Ok(event) = event
+            && !matches!(event.kind, notify::EventKind::Access(_))
+        {
+            let _ = events.send(());
+        }
+    })
+    .map_err(|error| format!("cannot start the file watcher: {error}"))?;
+    let mut watching = Vec::new();
+    let mut rewatch = |watcher: &mut notify::RecommendedWatcher| {
+        for directory in watched_directories(reloader.paths()) {
+            if watching.contains(&directory) {
+                continue;
+            }
+            match watcher.watch(&directory, notify::RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    tracing::info!("watching {} for changes", directory.display());
+                    watching.push(directory);
+                }
+                Err(error) => tracing::error!("cannot watch {}: {error}", directory.display()),
+            }
+        }
+    };
+    rewatch(&mut watcher);
+    while changes.recv().await.is_some() {
+        // Debounce: wait until the directory has been quiet for a moment.
+        loop {
+            match tokio::time::timeout(DEBOUNCE, changes.recv()).await {
+                Ok(Some(())) => continue,
+                Ok(None) => return Ok(()),
+                Err(_) => break,
+            }
+        }
+        let reloader = reloader.clone();
+        let _ = tokio::task::spawn_blocking(move || reloader.reload(Trigger::Watch)).await;
+        // A symlink may now point into a new directory.
+        rewatch(&mut watcher);
+    }
+    Ok(())
+}

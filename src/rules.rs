@@ -54,3 +54,24 @@ pub enum MatchKind {
     /// Any other `type`: never satisfied (no error), as in the reference.
     Unknown(String),
 }
+
+// TEMPORARY stub.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RuleError {
+    #[error("{0}")]
+    ParameterNotFound(String),
+    #[error("{0}")]
+    Signature(String),
+    #[error("{0}")]
+    Hard(String),
+}
+pub struct Evaluation {
+    pub satisfied: bool,
+    pub error: Option<RuleError>,
+}
+pub fn evaluate(_rule: &Rule, _req: &crate::request::Request, _soft: bool) -> Evaluation {
+    Evaluation {
+        satisfied: true,
+        error: None,
+    }
+}

@@ -37,3 +37,24 @@ pub struct Request {
     /// The parsed payload: `None` when the content type has no parser (renders as `null`).
     pub payload: Option<Map>,
 }
+
+// TEMPORARY stubs (replaced by the request module's implementation).
+pub fn headers_map<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Map {
+    headers
+        .into_iter()
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                Value::String(String::from_utf8_lossy(v).into_owned()),
+            )
+        })
+        .collect()
+}
+pub fn query_map(_query: &str) -> Map {
+    Map::new()
+}
+impl Request {
+    pub fn apply_json_parameters(&mut self, _args: &[Argument]) -> Vec<String> {
+        Vec::new()
+    }
+}

@@ -49,3 +49,26 @@ pub enum ParamError {
     #[error("{0}")]
     Hard(String),
 }
+
+// TEMPORARY stub.
+impl Argument {
+    pub fn get(&self, req: &super::Request) -> Result<String, ParamError> {
+        match self.source {
+            Source::String => Ok(self.name.clone()),
+            Source::Payload => req
+                .payload
+                .as_ref()
+                .and_then(|p| p.get(&self.name))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .ok_or(ParamError::NotFound {
+                    from: "payload".into(),
+                    name: self.name.clone(),
+                }),
+            _ => Err(ParamError::Hard("stub".into())),
+        }
+    }
+}

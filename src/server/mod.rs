@@ -1,7 +1,29 @@
-//! The HTTP server: listeners (TCP, Unix, systemd-passed), TLS, hyper connections with limits,
-//! routing and adnanh's responses.
+//! The HTTP server: listeners (TCP, Unix, systemd-passed), TLS, hyper connections with limits
+//! (header read time, header count, connection count), and graceful shutdown. Requests go to
+//! [`handler`].
 
+pub mod handler;
+pub mod listener;
+pub mod respond;
+pub mod route;
 pub mod tls;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{Notify, Semaphore};
+
+use crate::exec::ExecOptions;
+use crate::reload::HookStore;
 
 /// A bound listening socket, opened before the runtime starts (so privileges can be dropped
 /// afterwards) and handed to the server.
@@ -9,4 +31,248 @@ pub mod tls;
 pub enum Listener {
     Tcp(std::net::TcpListener),
     Unix(std::os::unix::net::UnixListener),
+}
+
+/// Server settings derived from the command line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub urlprefix: String,
+    /// `-http-methods`: allowed methods for hooks without their own list; empty allows any.
+    pub default_methods: Vec<String>,
+    /// `-header` headers, set on every response of a matched hook.
+    pub response_headers: Vec<(String, String)>,
+    pub max_body_size: u64,
+    /// Time allowed for the request headers, and again for the body.
+    pub read_timeout: Duration,
+    pub max_headers: usize,
+    pub max_connections: usize,
+    pub x_request_id: bool,
+    pub x_request_id_limit: usize,
+    pub exec: ExecOptions,
+    /// How long shutdown waits for running commands.
+    pub shutdown_timeout: Duration,
+}
+
+/// What every connection shares.
+#[derive(Debug)]
+pub struct State {
+    pub settings: Settings,
+    pub hooks: Arc<HookStore>,
+    pub runs: RunTracker,
+}
+
+/// Counts commands in flight, so shutdown can wait for them.
+#[derive(Debug, Default)]
+pub struct RunTracker {
+    active: AtomicUsize,
+    idle: Notify,
+}
+
+/// Held while a command runs.
+#[derive(Debug)]
+pub struct RunGuard<'a>(&'a RunTracker);
+
+impl RunTracker {
+    pub fn start(&self) -> RunGuard<'_> {
+        self.active.fetch_add(1, Ordering::SeqCst);
+        RunGuard(self)
+    }
+
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once no command is running.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.active() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Accepts connections until `shutdown` resolves, then stops accepting and lets requests in
+/// flight finish (up to the shutdown timeout).
+pub async fn serve(
+    listener: Listener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    state: Arc<State>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let listener = AnyListener::from_std(listener)?;
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+    let connections = Arc::new(Semaphore::new(state.settings.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // Without a timer hyper silently disables the header timeout.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(state.settings.read_timeout)
+        .max_headers(state.settings.max_headers)
+        // Go writes canonical header names; some scripts grep for them.
+        .title_case_headers(true);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::error!("failed to accept a connection: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let state = state.clone();
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        let handshake_timeout = state.settings.read_timeout;
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tls {
+                None => serve_connection(&http, watcher, stream, state, peer).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(&http, watcher, stream, state, peer).await;
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!("TLS handshake with {peer} failed: {error}")
+                        }
+                        Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(state.settings.shutdown_timeout) => {
+            tracing::warn!("requests still in flight after the shutdown timeout were cut off");
+        }
+    }
+    Ok(())
+}
+
+async fn serve_connection<S>(
+    http: &hyper::server::conn::http1::Builder,
+    watcher: hyper_util::server::graceful::Watcher,
+    stream: S,
+    state: Arc<State>,
+    peer: SocketAddr,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handler::handle(state, request, peer).await) }
+    });
+    let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+    if let Err(error) = connection.await {
+        tracing::debug!("connection closed: {error}");
+    }
+}
+
+/// A TCP or Unix listener after conversion to Tokio.
+enum AnyListener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+/// The stream of an accepted connection.
+enum AnyStream {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+impl AsyncRead for AnyStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(stream) => Pin::new(stream).poll_read(cx, buf),
+            Self::Unix(stream) => Pin::new(stream).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for AnyStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(stream) => Pin::new(stream).poll_write(cx, buf),
+            Self::Unix(stream) => Pin::new(stream).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(stream) => Pin::new(stream).poll_flush(cx),
+            Self::Unix(stream) => Pin::new(stream).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(stream) => Pin::new(stream).poll_shutdown(cx),
+            Self::Unix(stream) => Pin::new(stream).poll_shutdown(cx),
+        }
+    }
+}
+
+impl AnyListener {
+    fn from_std(listener: Listener) -> std::io::Result<Self> {
+        Ok(match listener {
+            Listener::Tcp(listener) => {
+                listener.set_nonblocking(true)?;
+                Self::Tcp(tokio::net::TcpListener::from_std(listener)?)
+            }
+            Listener::Unix(listener) => {
+                listener.set_nonblocking(true)?;
+                Self::Unix(tokio::net::UnixListener::from_std(listener)?)
+            }
+        })
+    }
+
+    async fn accept(&self) -> std::io::Result<(AnyStream, SocketAddr)> {
+        match self {
+            Self::Tcp(listener) => {
+                let (stream, peer) = listener.accept().await?;
+                let _ = stream.set_nodelay(true);
+                Ok((AnyStream::Tcp(stream), peer))
+            }
+            Self::Unix(listener) => {
+                let (stream, _) = listener.accept().await?;
+                // A Unix peer has no IP address; Go reports "@", which ip-whitelist rejects.
+                Ok((AnyStream::Unix(stream), SocketAddr::from(([0, 0, 0, 0], 0))))
+            }
+        }
+    }
 }

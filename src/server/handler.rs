@@ -1,0 +1,318 @@
+//! One request, stage by stage: route -> hook -> method -> body -> request -> rules -> plan ->
+//! execution -> response. Each stage lives in its own module; this file only strings them
+//! together with adnanh's status codes and messages.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, header};
+use http_body_util::{BodyExt as _, Limited};
+use hyper::body::Incoming;
+use tracing::Instrument as _;
+
+use super::State;
+use super::respond::{self, HttpResponse};
+use super::route::{self, Route};
+use crate::config::Hook;
+use crate::request::{self, Request};
+use crate::rules::{self, RuleError};
+use crate::{exec, plan};
+
+/// Answers one HTTP request.
+pub async fn handle(
+    state: Arc<State>,
+    http: hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> HttpResponse {
+    let settings = &state.settings;
+    match route::route(http.uri().path(), http.uri().query(), &settings.urlprefix) {
+        Route::Root => respond::build(
+            StatusCode::OK,
+            header_pairs(&settings.response_headers),
+            "OK",
+        ),
+        Route::Redirect(location) => respond::redirect(&location),
+        Route::NotFound => respond::page_not_found(),
+        Route::BadPath => respond::plain(StatusCode::BAD_REQUEST, "400 Bad Request"),
+        Route::Hook(id) => {
+            let request_id = request_id(
+                http.headers(),
+                settings.x_request_id,
+                settings.x_request_id_limit,
+            );
+            let span = tracing::info_span!("request", id = %request_id);
+            handle_hook(state.clone(), http, peer, id, request_id)
+                .instrument(span)
+                .await
+        }
+    }
+}
+
+async fn handle_hook(
+    state: Arc<State>,
+    http: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    id: String,
+    request_id: String,
+) -> HttpResponse {
+    let settings = &state.settings;
+    tracing::info!("incoming HTTP {} request from {peer}", http.method());
+    // The snapshot taken here serves the whole request, whatever a reload does meanwhile.
+    let hooks = state.hooks.load();
+    let Some(hook) = hooks.get(&id) else {
+        tracing::info!("hook {id:?} not found");
+        return respond::plain(StatusCode::NOT_FOUND, respond::HOOK_NOT_FOUND);
+    };
+    let method = http.method().as_str().to_string();
+    let allowed = if hook.http_methods.is_empty() {
+        &settings.default_methods
+    } else {
+        &hook.http_methods
+    };
+    if !allowed.is_empty() && !allowed.contains(&method) {
+        tracing::info!("HTTP {method} method not allowed for hook {id:?}");
+        return respond::build(StatusCode::METHOD_NOT_ALLOWED, [], Bytes::new());
+    }
+    tracing::info!("{id} got matched");
+    // From here on, every response carries the -header headers.
+    let base_headers = header_pairs(&settings.response_headers);
+    let answer =
+        |status: StatusCode, body: &'static str| respond::build(status, base_headers.clone(), body);
+
+    let (parts, body) = http.into_parts();
+    let body = match read_body(
+        &parts.headers,
+        body,
+        settings.max_body_size,
+        settings.read_timeout,
+    )
+    .await
+    {
+        Ok(body) => body,
+        Err((status, message)) => {
+            tracing::warn!("rejected the body of a request for {id}: {message}");
+            return answer(status, message);
+        }
+    };
+
+    let content_type = if hook.incoming_payload_content_type.is_empty() {
+        parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+            .unwrap_or_default()
+    } else {
+        hook.incoming_payload_content_type.clone()
+    };
+    let json_fields = json_file_fields(hook);
+    let payload = match request::body::parse_payload(&content_type, &body, &json_fields).await {
+        Ok(payload) => payload,
+        Err(error) if error.is_multipart() => {
+            tracing::warn!("error parsing multipart form: {error}");
+            return answer(StatusCode::INTERNAL_SERVER_ERROR, respond::MULTIPART_ERROR);
+        }
+        Err(error) => {
+            // Deliberate divergence: adnanh runs the hook with an empty payload instead.
+            tracing::warn!("rejected an unparsable body for {id}: {error}");
+            return answer(StatusCode::BAD_REQUEST, body_error_message(&error));
+        }
+    };
+    let mut request = Request {
+        id: request_id,
+        method,
+        remote_addr: peer,
+        headers: request::headers_map(
+            parts
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_bytes())),
+        ),
+        query: request::query_map(parts.uri.query().unwrap_or_default()),
+        content_type,
+        body,
+        payload,
+    };
+    for problem in request.apply_json_parameters(&hook.parse_parameters_as_json) {
+        tracing::warn!("parse-parameters-as-json: {problem}");
+    }
+
+    let triggered = match &hook.trigger_rule {
+        None => true,
+        Some(rule) => {
+            let evaluation = rules::evaluate(rule, &request, hook.trigger_signature_soft_failures);
+            match evaluation.error {
+                Some(RuleError::ParameterNotFound(message)) => tracing::info!("{message}"),
+                Some(error) => {
+                    tracing::warn!("error evaluating hook: {error}");
+                    return answer(StatusCode::INTERNAL_SERVER_ERROR, respond::RULES_ERROR);
+                }
+                None => {}
+            }
+            evaluation.satisfied
+        }
+    };
+    if !triggered {
+        tracing::info!(
+            "{id} got matched, but didn't get triggered because the trigger rules were not satisfied"
+        );
+        let status =
+            respond::configured_status(hook.trigger_rule_mismatch_http_response_code, &hook.id);
+        return answer(status, respond::RULES_NOT_SATISFIED);
+    }
+
+    tracing::info!("{id} hook triggered successfully");
+    let plan = plan::build(hook, &request);
+    for problem in &plan.problems {
+        tracing::info!("error extracting command arguments: {problem}");
+    }
+    let mut headers = base_headers.clone();
+    headers.extend(
+        hook.response_headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_str())),
+    );
+    let run = spawn_run(state.clone(), hook.clone(), plan);
+    if !hook.include_command_output_in_response {
+        let status = respond::configured_status(hook.success_http_response_code, &hook.id);
+        return respond::build(status, headers, hook.response_message.clone());
+    }
+    let outcome = match run.await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            tracing::error!("the run of {id} ended abnormally: {error}");
+            return respond::build(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                headers,
+                respond::COMMAND_ERROR,
+            );
+        }
+    };
+    if outcome.succeeded() {
+        let status = respond::configured_status(hook.success_http_response_code, &hook.id);
+        respond::build(status, headers, outcome.output)
+    } else if hook.include_command_output_in_response_on_error {
+        respond::build(StatusCode::INTERNAL_SERVER_ERROR, headers, outcome.output)
+    } else {
+        headers.push(("Content-Type", "text/plain; charset=utf-8"));
+        respond::build(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            headers,
+            respond::COMMAND_ERROR,
+        )
+    }
+}
+
+/// Runs the plan on its own task: it completes even if the client goes away, as in adnanh.
+fn spawn_run(
+    state: Arc<State>,
+    hook: Arc<Hook>,
+    plan: plan::Plan,
+) -> tokio::task::JoinHandle<exec::Outcome> {
+    let span = tracing::Span::current();
+    tokio::spawn(
+        async move {
+            let _running = state.runs.start();
+            tracing::info!(
+                "executing {} with arguments {:?} using {} as cwd",
+                plan.command,
+                plan.args,
+                plan.working_directory
+                    .as_deref()
+                    .map_or_else(|| ".".into(), |d| d.display().to_string())
+            );
+            let outcome = exec::run(&plan, state.settings.exec).await;
+            match &outcome.termination {
+                exec::Termination::NotStarted(error) => tracing::error!("error in {error}"),
+                termination => tracing::info!(
+                    "finished handling {}: {termination:?} after {:?}",
+                    hook.id,
+                    outcome.duration
+                ),
+            }
+            tracing::debug!(
+                "command output: {}",
+                String::from_utf8_lossy(&outcome.output)
+            );
+            outcome
+        }
+        .instrument(span),
+    )
+}
+
+/// Reads the whole body under the size limit and the read timeout.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Incoming,
+    limit: u64,
+    timeout: std::time::Duration,
+) -> Result<Bytes, (StatusCode, &'static str)> {
+    const TOO_LARGE: &str = "Request body is too large.";
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err((StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE));
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
+            Err((StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE))
+        }
+        Ok(Err(_)) => Err((
+            StatusCode::BAD_REQUEST,
+            "The request body could not be read.",
+        )),
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            "The request body was not received in time.",
+        )),
+    }
+}
+
+fn body_error_message(error: &request::body::BodyError) -> &'static str {
+    use request::body::BodyError;
+    match error {
+        BodyError::Json(_) => "The request body is not valid JSON.",
+        BodyError::Form(_) => "The request body is not a valid form.",
+        BodyError::Xml(_) => "The request body is not valid XML.",
+        BodyError::Multipart(_) => respond::MULTIPART_ERROR,
+    }
+}
+
+/// Multipart file parts to parse as JSON: the payload names listed in parse-parameters-as-json.
+fn json_file_fields(hook: &Hook) -> Vec<String> {
+    hook.parse_parameters_as_json
+        .iter()
+        .filter(|argument| argument.source == request::Source::Payload)
+        .map(|argument| argument.name.clone())
+        .collect()
+}
+
+fn header_pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
+}
+
+/// The log id of a request: the first 6 hex digits of a random UUID, or the client's
+/// `X-Request-Id` with `-x-request-id` (truncated at a character boundary: it is untrusted).
+fn request_id(headers: &HeaderMap, use_header: bool, limit: usize) -> String {
+    if use_header
+        && let Some(value) = headers.get("x-request-id").and_then(|v| v.to_str().ok())
+        && !value.is_empty()
+    {
+        let end = if limit == 0 {
+            value.len()
+        } else {
+            value.floor_char_boundary(limit)
+        };
+        return value[..end].to_string();
+    }
+    let mut id = uuid::Uuid::new_v4().simple().to_string();
+    id.truncate(6);
+    id
+}
