@@ -1,1 +1,4 @@
+//! Integration tests: the real `hookwire` binary on loopback, one test binary (one link).
 
+mod harness;
+mod smoke;

@@ -1,0 +1,416 @@
+//! Test fixture: starts the real `hookwire` binary on a loopback port, talks HTTP/1.1 to it over
+//! a plain `TcpStream`, collects its log, and reads what the hook commands recorded.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Absolute path of `tests/fixtures`.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Replaces `{fixtures}` and `{dir}` in a hooks file template.
+pub fn expand(template: &str, dir: &Path) -> String {
+    template
+        .replace("{fixtures}", &fixtures().display().to_string())
+        .replace("{dir}", &dir.display().to_string())
+}
+
+/// How to start a server.
+pub struct Builder {
+    file_name: String,
+    hooks: String,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    wait_for_port: bool,
+}
+
+impl Builder {
+    /// The hooks file's name (its extension chooses TOML); default `hooks.yaml`.
+    pub fn file_name(mut self, name: &str) -> Self {
+        self.file_name = name.to_string();
+        self
+    }
+
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_string());
+        self
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Starts without waiting for the listening line (for start-up failures).
+    pub fn no_wait(mut self) -> Self {
+        self.wait_for_port = false;
+        self
+    }
+
+    pub fn start(self) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let records = dir.path().join("records");
+        std::fs::create_dir(&records).expect("records dir");
+        let hooks_path = dir.path().join(&self.file_name);
+        std::fs::write(&hooks_path, expand(&self.hooks, dir.path())).expect("write hooks");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hookwire"));
+        command
+            .arg("-hooks")
+            .arg(&hooks_path)
+            .args(["-ip", "127.0.0.1", "-port", "0", "-verbose"])
+            .args(self.args.iter().map(|a| expand(a, dir.path())))
+            .env("RECORD_DIR", &records)
+            .env("NO_COLOR", "1")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (name, value) in &self.env {
+            command.env(name, expand(value, dir.path()));
+        }
+        let mut child = command.spawn().expect("spawn hookwire");
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        let stdout = child.stdout.take().expect("stdout");
+        forward(stdout, logs.clone(), None);
+        forward(stderr, logs.clone(), Some(port_tx));
+        let addr = if self.wait_for_port {
+            match port_rx.recv_timeout(Duration::from_secs(20)) {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    std::thread::sleep(Duration::from_millis(100));
+                    panic!("hookwire did not start; log:\n{}", logs.lock().unwrap());
+                }
+            }
+        } else {
+            None
+        };
+        Server {
+            child,
+            addr,
+            logs,
+            dir,
+            hooks_path,
+        }
+    }
+}
+
+/// Copies a child's output into `logs`, and reports the address from the "serving hooks on"
+/// line.
+fn forward(
+    stream: impl Read + Send + 'static,
+    logs: Arc<Mutex<String>>,
+    port: Option<std::sync::mpsc::Sender<SocketAddr>>,
+) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if let Some(port) = &port
+                && let Some(rest) = line.split("serving hooks on ").nth(1)
+                && let Some(after) = rest.split("://").nth(1)
+                && let Some(host_port) = after.split('/').next()
+                && let Ok(addr) = host_port.parse()
+            {
+                let _ = port.send(addr);
+            }
+            if std::env::var_os("HOOKWIRE_TEST_LOG").is_some() {
+                eprintln!("[hookwire] {line}");
+            }
+            let mut logs = logs.lock().unwrap();
+            logs.push_str(&line);
+            logs.push('\n');
+        }
+    });
+}
+
+/// A running hookwire, killed on drop.
+pub struct Server {
+    child: Child,
+    addr: Option<SocketAddr>,
+    logs: Arc<Mutex<String>>,
+    pub dir: tempfile::TempDir,
+    pub hooks_path: PathBuf,
+}
+
+/// What one run of `record.sh` saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    pub cwd: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Server {
+    /// A server for the given hooks file (YAML unless the file name says otherwise).
+    pub fn builder(hooks: &str) -> Builder {
+        Builder {
+            file_name: "hooks.yaml".to_string(),
+            hooks: hooks.to_string(),
+            args: Vec::new(),
+            env: Vec::new(),
+            wait_for_port: true,
+        }
+    }
+
+    pub fn start(hooks: &str) -> Server {
+        Self::builder(hooks).start()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr.expect("server address")
+    }
+
+    pub fn request(&self, method: &str, path: &str) -> Request {
+        Request::new(self.addr(), method, path)
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.request("GET", path).send()
+    }
+
+    /// POST with a content type and body.
+    pub fn post(&self, path: &str, content_type: &str, body: impl Into<Vec<u8>>) -> Response {
+        self.request("POST", path)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        wait_until(timeout, || self.logs().contains(needle))
+    }
+
+    /// Every record written so far, oldest first.
+    pub fn records(&self) -> Vec<Record> {
+        let mut entries: Vec<_> = std::fs::read_dir(self.dir.path().join("records"))
+            .expect("records dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| !p.to_string_lossy().ends_with(".tmp"))
+            .collect();
+        entries.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        entries.iter().map(|p| parse_record(&std::fs::read(p).unwrap())).collect()
+    }
+
+    /// Waits for `count` records and returns them.
+    pub fn wait_for_records(&self, count: usize) -> Vec<Record> {
+        wait_until(Duration::from_secs(10), || self.records().len() >= count);
+        self.records()
+    }
+
+    /// Replaces the hooks file atomically (write a temp file, rename it over).
+    pub fn replace_hooks(&self, hooks: &str) {
+        let tmp = self.dir.path().join(".hooks.tmp");
+        std::fs::write(&tmp, expand(hooks, self.dir.path())).unwrap();
+        std::fs::rename(&tmp, &self.hooks_path).unwrap();
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the log threads drain.
+                std::thread::sleep(Duration::from_millis(50));
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn parse_record(bytes: &[u8]) -> Record {
+    let mut record = Record::default();
+    for field in bytes.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let field = String::from_utf8_lossy(field);
+        let (key, value) = field.split_once('=').unwrap_or((&field, ""));
+        match key {
+            "cwd" => record.cwd = value.to_string(),
+            "arg" => record.args.push(value.to_string()),
+            "env" => {
+                let (name, value) = value.split_once('=').unwrap_or((value, ""));
+                record.env.insert(name.to_string(), value.to_string());
+            }
+            _ => {}
+        }
+    }
+    record
+}
+
+/// Polls `condition` until it holds or the time is up.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An HTTP/1.1 request written by hand, so tests control every byte.
+pub struct Request {
+    addr: SocketAddr,
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    pub fn new(addr: SocketAddr, method: &str, path: &str) -> Self {
+        Self {
+            addr,
+            method: method.to_string(),
+            path: path.to_string(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The request as bytes on the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = format!("{} {} HTTP/1.1\r\nHost: {}\r\n", self.method, self.path, self.addr);
+        for (name, value) in &self.headers {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", self.body.len()));
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+
+    pub fn send(&self) -> Response {
+        send_raw(self.addr, &self.to_bytes())
+    }
+}
+
+/// Sends raw bytes and reads the response until the server closes the connection.
+pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // The server may answer (413) before reading everything; ignore a reset while writing.
+    let _ = stream.write_all(bytes);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    Response::parse(&raw)
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn parse(raw: &[u8]) -> Response {
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("status line");
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let mut body = raw[split + 4..].to_vec();
+        let chunked = headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+        if chunked {
+            body = dechunk(&body);
+        }
+        Response { status, headers, body }
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(end) = body.windows(2).position(|w| w == b"\r\n") else { break };
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&body[..end]).split(';').next().unwrap().trim(),
+            16,
+        )
+        .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = end + 2;
+        out.extend_from_slice(&body[start..(start + size).min(body.len())]);
+        body = &body[(start + size + 2).min(body.len())..];
+    }
+    out
+}
