@@ -1,6 +1,7 @@
 //! The HTTP server: listeners (TCP, Unix, systemd-passed), TLS, hyper connections with limits,
 //! routing and adnanh's responses.
 
+pub mod listener;
 pub mod tls;
 
 /// A bound listening socket, opened before the runtime starts (so privileges can be dropped
