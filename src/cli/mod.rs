@@ -86,6 +86,8 @@ pub struct ServeArgs {
     #[arg(long = "header", value_name = "NAME=VALUE", action = clap::ArgAction::Append, value_parser = goflags::parse_header, help_heading = HOOKS)]
     pub header: Vec<String>,
 
+    // `[::1]` is not a doc link; clap shows the text as written.
+    #[allow(rustdoc::broken_intra_doc_links)]
     /// IP address to listen on (bracket IPv6 addresses: [::1]; empty: every address)
     #[arg(long, default_value = "0.0.0.0", help_heading = LISTEN)]
     pub ip: String,
@@ -335,6 +337,49 @@ mod tests {
         assert_eq!(a.hooks, [PathBuf::from("a.yaml"), PathBuf::from("b.yaml")]);
         assert_eq!(a.port, 9001);
         assert!(a.verbose);
+    }
+
+    /// One line with every adnanh 2.8.0 flag in assorted spellings; Debian's `webhook` accepts
+    /// exactly this line (checked by hand with `-version` appended).
+    #[test]
+    fn every_adnanh_flag_on_one_line() {
+        let line = "-hooks /etc/webhook/hooks.json -hooks=b.yaml --verbose -ip 127.0.0.1 \
+                    -port 0x2328 -hotreload=true -template=1 -urlprefix= -http-methods post,put \
+                    -header X-A=1 --header=X-B=a=b -secure -cert c.pem -key k.pem \
+                    -tls-min-version 1.3 -cipher-suites TLS_AES_128_GCM_SHA256 \
+                    -list-cipher-suites=false -pidfile /run/w.pid -x-request-id \
+                    -x-request-id-limit -8 -max-multipart-mem 0b101 -nopanic=F -debug=t \
+                    -logfile /tmp/l -setuid 1000 -setgid 1000 -version";
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let a = parse_ok(&args);
+        assert_eq!(
+            a.hooks,
+            [
+                PathBuf::from("/etc/webhook/hooks.json"),
+                PathBuf::from("b.yaml")
+            ]
+        );
+        assert!(a.verbose && a.hotreload && a.template && a.secure && a.x_request_id && a.debug);
+        assert!(!a.list_cipher_suites && !a.nopanic);
+        assert!(a.version);
+        assert_eq!(
+            (a.ip.as_str(), a.port, a.urlprefix.as_str()),
+            ("127.0.0.1", 9000, "")
+        );
+        assert_eq!(default_methods(&a), ["POST", "PUT"]);
+        assert_eq!(a.header, ["X-A=1", "X-B=a=b"]);
+        assert_eq!(
+            (a.cert, a.key),
+            (PathBuf::from("c.pem"), PathBuf::from("k.pem"))
+        );
+        assert_eq!(
+            (a.tls_min_version.as_str(), a.cipher_suites.as_str()),
+            ("1.3", "TLS_AES_128_GCM_SHA256")
+        );
+        assert_eq!(a.pidfile, Some(PathBuf::from("/run/w.pid")));
+        assert_eq!((a.x_request_id_limit, a.max_multipart_mem), (0, 5));
+        assert_eq!(a.logfile, Some(PathBuf::from("/tmp/l")));
+        assert_eq!((a.setuid, a.setgid), (1000, 1000));
     }
 
     #[test]
