@@ -17,6 +17,8 @@
 //!   `bad flag syntax`.
 //! - Parsing stops at `--` or at the first argument that is not a flag (a lone `-` is not a
 //!   flag).
+//! - There are no single-letter short flags (Go has none): a flag is looked up by its clap
+//!   long name (or alias), and `-h` is mapped to clap's help explicitly.
 //!
 //! One deliberate difference: Go keeps the arguments after the stop as positional arguments,
 //! which adnanh/webhook silently ignores, together with every flag that follows. So

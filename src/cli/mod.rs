@@ -225,9 +225,9 @@ pub fn validate(args: &ServeArgs) -> Result<(), String> {
     }
     if args.setuid != 0 && args.socket.is_some() {
         return Err(
-            "-setuid and -setgid cannot be used with -socket: the socket file would stay \
-                    owned by the user who started hookwire; create it with the right owner \
-                    (e.g. systemd socket activation) or listen on -ip/-port"
+            "-setuid and -setgid cannot be used with -socket (adnanh/webhook 2.8.2 \
+                    refuses this too): to serve a Unix socket as an unprivileged user, start \
+                    hookwire as that user, or let systemd create the socket (socket activation)"
                 .into(),
         );
     }
