@@ -6,15 +6,7 @@ use std::path::Path;
 use super::{LoadError, LoadOptions, LoadedFile};
 
 /// Parses and compiles the bytes of one hooks file.
-pub fn compile_file(
-    path: &Path,
-    bytes: &[u8],
-    options: &LoadOptions,
-) -> Result<LoadedFile, LoadError> {
+pub fn compile_file(path: &Path, bytes: &[u8], options: &LoadOptions) -> Result<LoadedFile, LoadError> {
     let _ = (bytes, options);
-    Ok(LoadedFile {
-        path: path.to_path_buf(),
-        hooks: Vec::new(),
-        warnings: Vec::new(),
-    })
+    Ok(LoadedFile { path: path.to_path_buf(), hooks: Vec::new(), warnings: Vec::new() })
 }
