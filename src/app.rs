@@ -110,7 +110,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         Ok::<(), String>(())
     });
     if let Some(pidfile) = pidfile {
-        pidfile.remove();
+        if let Err(error) = pidfile.remove() {
+            tracing::warn!("{error}");
+        }
     }
     if let Some(socket) = &args.socket
         && !socket.to_string_lossy().starts_with('@')

@@ -2,7 +2,10 @@
 //! (header read time, header count, connection count), and graceful shutdown. Requests go to
 //! [`handler`].
 
+pub mod handler;
 pub mod listener;
+pub mod respond;
+pub mod route;
 pub mod tls;
 
 use std::convert::Infallible;
