@@ -415,3 +415,503 @@ fn quote(s: &str) -> String {
         None => format!("{s:?}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{Source, test_request};
+    use crate::signature::hmac_hex;
+
+    const BODY: &str = r#"{"ref": "refs/heads/main", "n": 42.0, "flag": true}"#;
+
+    fn req() -> Request {
+        let sig = hmac_hex(HmacAlgorithm::Sha256, b"s3cret", &[BODY.as_bytes()]);
+        let sig = format!("sha256={sig}");
+        test_request(
+            &[("x-hub-signature-256", &sig), ("x-bad", "sha256=00")],
+            "",
+            BODY,
+        )
+    }
+
+    fn param(source: &str, name: &str) -> Argument {
+        Argument {
+            source: Source::parse(source),
+            name: name.to_owned(),
+            envname: String::new(),
+            base64decode: false,
+        }
+    }
+
+    fn rule(kind: MatchKind, source: &str, name: &str) -> Rule {
+        Rule::Match(MatchRule {
+            kind,
+            parameter: param(source, name),
+        })
+    }
+
+    fn value(source: &str, name: &str, expected: &str) -> Rule {
+        rule(MatchKind::Value(expected.to_owned()), source, name)
+    }
+
+    fn yes() -> Rule {
+        value("payload", "ref", "refs/heads/main")
+    }
+
+    fn no() -> Rule {
+        value("payload", "ref", "refs/heads/other")
+    }
+
+    fn missing() -> Rule {
+        value("payload", "nope", "x")
+    }
+
+    fn hard() -> Rule {
+        rule(
+            MatchKind::Regex(Err("invalid regex".into())),
+            "payload",
+            "ref",
+        )
+    }
+
+    fn hmac(header: &str, secret: &str) -> Rule {
+        rule(
+            MatchKind::PayloadHmac {
+                algorithm: HmacAlgorithm::Sha256,
+                secret: Secret::new(secret),
+                deprecated_alias: false,
+            },
+            "header",
+            header,
+        )
+    }
+
+    fn bad_sig() -> Rule {
+        hmac("X-Bad", "s3cret")
+    }
+
+    fn not(r: Rule) -> Rule {
+        Rule::Not(Box::new(r))
+    }
+
+    fn ip(ranges: &[&str]) -> Rule {
+        let entries = ranges
+            .iter()
+            .map(|r| r.parse::<IpNet>().map_err(|e| format!("{r}: {e}")))
+            .collect();
+        rule(MatchKind::IpWhitelist(entries), "payload", "ignored")
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Err {
+        None,
+        Missing,
+        Sig,
+        Hard,
+    }
+
+    fn run(r: &Rule, soft: bool) -> (bool, Err) {
+        run_on(r, &req(), soft)
+    }
+
+    fn run_on(r: &Rule, request: &Request, soft: bool) -> (bool, Err) {
+        let ev = evaluate(r, request, soft);
+        // The traced path must agree with the plain one.
+        let (traced, trace) = evaluate_traced(r, request, soft);
+        assert_eq!(ev, traced, "{trace}");
+        let kind = match ev.error {
+            None => Err::None,
+            Some(RuleError::ParameterNotFound(_)) => Err::Missing,
+            Some(RuleError::Signature(_)) => Err::Sig,
+            Some(RuleError::Hard(_)) => Err::Hard,
+        };
+        (ev.satisfied, kind)
+    }
+
+    #[test]
+    fn boolean_combinators_as_in_adnanh() {
+        let cases: Vec<(&str, Rule, bool, (bool, Err))> = vec![
+            (
+                "and all true",
+                Rule::And(vec![yes(), yes()]),
+                false,
+                (true, Err::None),
+            ),
+            ("and empty", Rule::And(vec![]), false, (true, Err::None)),
+            // The first false stops before the hard error is reached.
+            (
+                "and stops at false",
+                Rule::And(vec![yes(), no(), hard()]),
+                false,
+                (false, Err::None),
+            ),
+            (
+                "and stops at error",
+                Rule::And(vec![hard(), no()]),
+                false,
+                (false, Err::Hard),
+            ),
+            (
+                "and missing",
+                Rule::And(vec![missing(), yes()]),
+                false,
+                (false, Err::Missing),
+            ),
+            (
+                "or skips missing",
+                Rule::Or(vec![missing(), yes()]),
+                false,
+                (true, Err::None),
+            ),
+            (
+                "or only missing",
+                Rule::Or(vec![missing()]),
+                false,
+                (false, Err::None),
+            ),
+            ("or empty", Rule::Or(vec![]), false, (false, Err::None)),
+            (
+                "or hard aborts",
+                Rule::Or(vec![no(), hard(), yes()]),
+                false,
+                (false, Err::Hard),
+            ),
+            (
+                "or first true wins",
+                Rule::Or(vec![yes(), hard()]),
+                false,
+                (true, Err::None),
+            ),
+            (
+                "or signature hard",
+                Rule::Or(vec![bad_sig(), yes()]),
+                false,
+                (false, Err::Sig),
+            ),
+            (
+                "or signature soft",
+                Rule::Or(vec![bad_sig(), yes()]),
+                true,
+                (true, Err::None),
+            ),
+            (
+                "or only signature soft",
+                Rule::Or(vec![bad_sig()]),
+                true,
+                (false, Err::None),
+            ),
+            // Soft failures only apply inside an `or`.
+            ("lone signature soft", bad_sig(), true, (false, Err::Sig)),
+            (
+                "and signature soft",
+                Rule::And(vec![bad_sig(), yes()]),
+                true,
+                (false, Err::Sig),
+            ),
+            // An empty secret is not a signature error: never forgiven.
+            (
+                "or empty secret soft",
+                Rule::Or(vec![hmac("X-Bad", ""), yes()]),
+                true,
+                (false, Err::Hard),
+            ),
+            // `not` inverts and passes the error through.
+            ("not missing", not(missing()), false, (true, Err::Missing)),
+            (
+                "and(not missing)",
+                Rule::And(vec![not(missing()), yes()]),
+                false,
+                (false, Err::Missing),
+            ),
+            (
+                "or(not missing)",
+                Rule::Or(vec![not(missing())]),
+                false,
+                (true, Err::None),
+            ),
+            ("not true", not(yes()), false, (false, Err::None)),
+            ("not false", not(no()), false, (true, Err::None)),
+            ("not hard", not(hard()), false, (true, Err::Hard)),
+            (
+                "not not missing",
+                not(not(missing())),
+                false,
+                (false, Err::Missing),
+            ),
+            ("empty", Rule::Empty, false, (false, Err::None)),
+            (
+                "and(empty)",
+                Rule::And(vec![Rule::Empty]),
+                false,
+                (false, Err::None),
+            ),
+            (
+                "or(empty, yes)",
+                Rule::Or(vec![Rule::Empty, yes()]),
+                false,
+                (true, Err::None),
+            ),
+        ];
+        for (name, r, soft, want) in cases {
+            assert_eq!(run(&r, soft), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn match_types() {
+        let regex = |p: &str| MatchKind::Regex(Regex::new(p).map_err(|e| e.to_string()));
+        let unknown = || MatchKind::Unknown("payload-hmac-md5".into());
+        let cases: Vec<(&str, Rule, (bool, Err))> = vec![
+            // Numbers compare as the digits sent.
+            (
+                "value number",
+                value("payload", "n", "42.0"),
+                (true, Err::None),
+            ),
+            (
+                "value number digits",
+                value("payload", "n", "42"),
+                (false, Err::None),
+            ),
+            (
+                "value bool",
+                value("payload", "flag", "true"),
+                (true, Err::None),
+            ),
+            (
+                "value case",
+                value("payload", "ref", "REFS/heads/main"),
+                (false, Err::None),
+            ),
+            (
+                "value header",
+                value("header", "x-bad", "sha256=00"),
+                (true, Err::None),
+            ),
+            (
+                "regex unanchored",
+                rule(regex("heads"), "payload", "ref"),
+                (true, Err::None),
+            ),
+            (
+                "regex anchored",
+                rule(regex("^heads"), "payload", "ref"),
+                (false, Err::None),
+            ),
+            (
+                "regex missing",
+                rule(regex("x"), "payload", "nope"),
+                (false, Err::Missing),
+            ),
+            ("regex invalid", hard(), (false, Err::Hard)),
+            (
+                "hmac ok",
+                hmac("X-Hub-Signature-256", "s3cret"),
+                (true, Err::None),
+            ),
+            ("hmac mismatch", bad_sig(), (false, Err::Sig)),
+            (
+                "hmac missing header",
+                hmac("X-None", "s3cret"),
+                (false, Err::Missing),
+            ),
+            ("hmac empty secret", hmac("X-Bad", ""), (false, Err::Hard)),
+            (
+                "hash alias",
+                rule(
+                    MatchKind::PayloadHmac {
+                        algorithm: HmacAlgorithm::Sha256,
+                        secret: Secret::new("s3cret"),
+                        deprecated_alias: true,
+                    },
+                    "header",
+                    "X-Hub-Signature-256",
+                ),
+                (true, Err::None),
+            ),
+            (
+                "unknown type",
+                rule(unknown(), "payload", "ref"),
+                (false, Err::None),
+            ),
+            // adnanh reads the parameter before looking at the type.
+            (
+                "unknown type, missing",
+                rule(unknown(), "payload", "nope"),
+                (false, Err::Missing),
+            ),
+            ("bad source", value("context", "x", ""), (false, Err::Hard)),
+            (
+                "bad request key",
+                value("request", "path", ""),
+                (false, Err::Hard),
+            ),
+            (
+                "scalar descent",
+                value("payload", "ref.x", ""),
+                (false, Err::Missing),
+            ),
+        ];
+        for (name, r, want) in cases {
+            assert_eq!(run(&r, false), want, "{name}");
+        }
+        let nulls = test_request(&[], "", r#"{"n": null}"#);
+        assert_eq!(
+            run_on(&value("payload", "n.x", ""), &nulls, false),
+            (false, Err::Hard)
+        );
+        assert_eq!(
+            run_on(&value("payload", "n", "<nil>"), &nulls, false),
+            (true, Err::None)
+        );
+    }
+
+    #[test]
+    fn ip_whitelist() {
+        let at = |addr: &str| {
+            let mut r = req();
+            r.remote_addr = addr.parse().unwrap();
+            r
+        };
+        let invalid = || {
+            rule(
+                MatchKind::IpWhitelist(vec![Result::Err("invalid CIDR address: x".into())]),
+                "payload",
+                "ignored",
+            )
+        };
+        let with_invalid_last = rule(
+            MatchKind::IpWhitelist(vec![
+                "127.0.0.0/8".parse().map_err(|_| String::new()),
+                Result::Err("invalid CIDR address: x".into()),
+            ]),
+            "payload",
+            "ignored",
+        );
+        let cases: Vec<(&str, Rule, &str, (bool, Err))> = vec![
+            (
+                "v4 in",
+                ip(&["10.0.0.0/8", "127.0.0.0/8"]),
+                "127.0.0.1:1",
+                (true, Err::None),
+            ),
+            (
+                "v4 out",
+                ip(&["10.0.0.0/8"]),
+                "127.0.0.1:1",
+                (false, Err::None),
+            ),
+            (
+                "v4-mapped peer",
+                ip(&["127.0.0.1/32"]),
+                "[::ffff:127.0.0.1]:1",
+                (true, Err::None),
+            ),
+            ("v6 in", ip(&["::1/128"]), "[::1]:1", (true, Err::None)),
+            (
+                "v6 out",
+                ip(&["2001:db8::/32"]),
+                "[::1]:1",
+                (false, Err::None),
+            ),
+            ("empty list", ip(&[]), "127.0.0.1:1", (false, Err::None)),
+            (
+                "invalid entry",
+                invalid(),
+                "127.0.0.1:1",
+                (false, Err::Hard),
+            ),
+            // Entries are tried in order: a match before the invalid one wins.
+            (
+                "match before invalid",
+                with_invalid_last.clone(),
+                "127.0.0.1:1",
+                (true, Err::None),
+            ),
+            (
+                "invalid reached",
+                with_invalid_last,
+                "10.0.0.1:1",
+                (false, Err::Hard),
+            ),
+        ];
+        for (name, r, addr, want) in cases {
+            assert_eq!(run_on(&r, &at(addr), false), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn scalr() {
+        let scalr = rule(
+            MatchKind::ScalrSignature {
+                secret: Secret::new("key"),
+            },
+            "payload",
+            "ignored",
+        );
+        // Headers missing: false, no error.
+        assert_eq!(run(&scalr, false), (false, Err::None));
+        // A wrong signature is a signature error (forgiven by soft failures in an `or`).
+        let wrong = test_request(
+            &[
+                ("x-signature", "00"),
+                ("date", "Fri 08 Sep 2017 11:24:32 UTC"),
+            ],
+            "",
+            "{}",
+        );
+        assert_eq!(run_on(&scalr, &wrong, false), (false, Err::Sig));
+        let or = Rule::Or(vec![scalr.clone()]);
+        assert_eq!(run_on(&or, &wrong, true), (false, Err::None));
+        // A correct signature on an old date: outdated, a signature error too.
+        let date = "Fri 08 Sep 2017 11:24:32 UTC";
+        let sig = hmac_hex(HmacAlgorithm::Sha1, b"key", &[b"{}", date.as_bytes()]);
+        let stale = test_request(&[("x-signature", &sig), ("date", date)], "", "{}");
+        assert_eq!(run_on(&scalr, &stale, false), (false, Err::Sig));
+        // An unparsable date is a hard error, even with soft failures.
+        let date = "yesterday";
+        let sig = hmac_hex(HmacAlgorithm::Sha1, b"key", &[b"{}", date.as_bytes()]);
+        let bad_date = test_request(&[("x-signature", &sig), ("date", date)], "", "{}");
+        assert_eq!(run_on(&or, &bad_date, true), (false, Err::Hard));
+    }
+
+    #[test]
+    fn trace_tree() {
+        let r = Rule::And(vec![
+            hmac("X-Hub-Signature-256", "s3cret"),
+            Rule::Or(vec![missing(), value("header", "X-Bad", "t0ken")]),
+        ]);
+        let (ev, trace) = evaluate_traced(&r, &req(), false);
+        assert!(!ev.satisfied);
+        let text = trace.to_string();
+        assert_eq!(
+            text,
+            "and: false\n\
+             \x20 match payload-hmac-sha256 header X-Hub-Signature-256: true (got \"sha256=...\")\n\
+             \x20 or: false\n\
+             \x20   match value payload nope: false, parameter not found: couldn't retrieve argument for {Source:payload Name:nope} (parameter not found)\n\
+             \x20   match value header X-Bad: false (got \"sha256=00\")\n"
+                .replace(
+                    "sha256=...",
+                    req().headers["X-Hub-Signature-256"].as_str().unwrap(),
+                )
+        );
+        // Neither the secret nor the expected `value` appears.
+        assert!(
+            !text.contains("s3cret") && !text.contains("t0ken"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn trace_never_shows_the_expected_hmac() {
+        let expected = hmac_hex(HmacAlgorithm::Sha256, b"s3cret", &[BODY.as_bytes()]);
+        let (ev, trace) = evaluate_traced(&bad_sig(), &req(), false);
+        let text = format!("{trace}{ev:?}");
+        assert!(!text.contains(&expected), "{text}");
+        assert!(
+            text.contains("sha256=00") || text.contains("\"00\""),
+            "{text}"
+        );
+    }
+}

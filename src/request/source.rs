@@ -161,3 +161,150 @@ fn go_remote_addr(addr: SocketAddr) -> String {
         SocketAddr::V4(_) => addr.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::test_request;
+
+    fn arg(source: &str, name: &str) -> Argument {
+        Argument {
+            source: Source::parse(source),
+            name: name.to_owned(),
+            envname: String::new(),
+            base64decode: false,
+        }
+    }
+
+    #[test]
+    fn source_names() {
+        for name in [
+            "payload",
+            "header",
+            "query",
+            "request",
+            "raw-request-body",
+            "entire-payload",
+            "entire-headers",
+            "entire-query",
+            "string",
+        ] {
+            assert_eq!(Source::parse(name).as_str(), name);
+        }
+        assert_eq!(Source::parse("url"), Source::Query);
+        assert_eq!(Source::parse("Header"), Source::Other("Header".into()));
+        assert_eq!(Source::parse("context").as_str(), "context");
+    }
+
+    #[test]
+    fn get_by_source() {
+        let req = test_request(
+            &[
+                ("x-hub-signature", "sha1=abc"),
+                ("content-type", "application/json"),
+            ],
+            "token=s%20t&a=1&a=2",
+            r#"{"head_commit": {"id": "f00", "n": 1e3, "big": 12345678901234567890}, "html": "<&>", "nil": null}"#,
+        );
+        let not_found = |source: &str, name: &str| ParamError::NotFound {
+            from: source.to_owned(),
+            name: name.to_owned(),
+        };
+        let cases: Vec<(Argument, Result<&str, ParamError>)> = vec![
+            (arg("header", "X-Hub-Signature"), Ok("sha1=abc")),
+            (arg("header", "x-hub-signature"), Ok("sha1=abc")),
+            (
+                arg("header", "x-missing"),
+                Err(not_found("header", "x-missing")),
+            ),
+            (
+                arg("header", "x-hub-signature.x"),
+                Err(not_found("header", "x-hub-signature.x")),
+            ),
+            (arg("query", "token"), Ok("s t")),
+            (arg("url", "a"), Ok("1")),
+            (arg("query", "b"), Err(not_found("query", "b"))),
+            (arg("payload", "head_commit.id"), Ok("f00")),
+            (
+                arg("payload", "head_commit.big"),
+                Ok("12345678901234567890"),
+            ),
+            (
+                arg("payload", "head_commit"),
+                Ok(r#"{"big":12345678901234567890,"id":"f00","n":1e+3}"#),
+            ),
+            (arg("payload", "nil"), Ok("<nil>")),
+            (
+                arg("payload", "nil.x"),
+                Err(ParamError::Hard("no parameters".into())),
+            ),
+            (
+                arg("payload", "head_commit.id.x"),
+                Err(not_found("payload", "head_commit.id.x")),
+            ),
+            (
+                arg("string", "a constant.with.dots"),
+                Ok("a constant.with.dots"),
+            ),
+            (arg("request", "method"), Ok("POST")),
+            (arg("request", "METHOD"), Ok("POST")),
+            (arg("request", "Remote-Addr"), Ok("127.0.0.1:51234")),
+            (
+                arg("request", "path"),
+                Err(ParamError::Hard("unsupported request key: \"path\"".into())),
+            ),
+            (
+                arg("entire-payload", ""),
+                Ok(
+                    r#"{"head_commit":{"big":12345678901234567890,"id":"f00","n":1e+3},"html":"\u003c\u0026\u003e","nil":null}"#,
+                ),
+            ),
+            (
+                arg("entire-headers", ""),
+                Ok(r#"{"Content-Type":"application/json","X-Hub-Signature":"sha1=abc"}"#),
+            ),
+            (arg("entire-query", ""), Ok(r#"{"a":"1","token":"s t"}"#)),
+            (
+                arg("context", "x"),
+                Err(ParamError::Hard("no source for value retrieval".into())),
+            ),
+        ];
+        for (a, want) in cases {
+            assert_eq!(a.get(&req), want.clone().map(str::to_owned), "{a:?}");
+        }
+        assert_eq!(
+            arg("raw-request-body", "").get(&req).unwrap(),
+            String::from_utf8_lossy(&req.body)
+        );
+    }
+
+    #[test]
+    fn get_without_payload() {
+        let req = test_request(&[], "", "");
+        assert_eq!(arg("entire-payload", "").get(&req).as_deref(), Ok("null"));
+        assert_eq!(arg("entire-headers", "").get(&req).as_deref(), Ok("{}"));
+        assert_eq!(arg("entire-query", "").get(&req).as_deref(), Ok("{}"));
+        assert_eq!(
+            arg("payload", "a").get(&req),
+            Err(ParamError::NotFound {
+                from: "payload".into(),
+                name: "a".into()
+            })
+        );
+    }
+
+    #[test]
+    fn remote_addr_in_go_form() {
+        let cases = [
+            ("127.0.0.1:51234", "127.0.0.1:51234"),
+            ("[::1]:8080", "[::1]:8080"),
+            ("[::ffff:10.1.2.3]:99", "10.1.2.3:99"),
+            ("[2001:db8::1]:1", "[2001:db8::1]:1"),
+        ];
+        for (addr, want) in cases {
+            let mut req = test_request(&[], "", "");
+            req.remote_addr = addr.parse().unwrap();
+            assert_eq!(arg("request", "remote-addr").get(&req).as_deref(), Ok(want));
+        }
+    }
+}

@@ -257,9 +257,12 @@ mod tests {
             ("a.b.c", Ok("deep")),
             // A literal dotted key wins over walking.
             ("a.b", Ok("literal")),
-            ("x.y.z", Ok("lit-then-walk")),
-            // The literal check applies at every level.
-            ("k.a.b.c", Ok("nested-literal")),
+            // Only the whole remaining name is tried literally, never a dotted prefix: `x.y.z`
+            // splits into `x` + `y.z`, and there is no `x`.
+            ("x.y.z", Err(LookupError::NotFound("x.y.z".into()))),
+            // The literal check applies at every level, to the whole remaining name only.
+            ("k.a.b", Ok(r#"{"c":"nested-literal"}"#)),
+            ("k.a.b.c", Err(LookupError::NotFound("a.b.c".into()))),
             ("a.list.0", Ok("10")),
             ("a.list.1.x", Ok("y")),
             // Go's ParseUint accepts leading zeros...
