@@ -152,6 +152,8 @@ mod tests {
                 "Content-Disposition: form-data; filename=\"f\"\nContent-Type: application/json",
                 r#"{"n":1}"#,
             ),
+            // No Content-Disposition at all: skipped too.
+            part("Content-Type: text/plain", "orphan"),
             // A decoded file replaces a value of the same name, wherever it comes.
             part(
                 "Content-Disposition: form-data; name=\"a\"; filename=\"f\"\nContent-Type: application/json",

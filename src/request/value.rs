@@ -122,7 +122,7 @@ fn replace_in(node: &mut Value, name: &str, value: Value) -> bool {
 pub fn to_go_string(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
+        Value::Number(n) => n.as_str().to_owned(),
         Value::Bool(b) => b.to_string(),
         Value::Null => "<nil>".to_owned(),
         Value::Object(_) | Value::Array(_) => to_go_json(v),
@@ -149,7 +149,7 @@ fn write_go_json(out: &mut String, v: &Value) {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
-        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Number(n) => out.push_str(n.as_str()),
         Value::String(s) => write_go_string(out, s),
         Value::Array(items) => {
             out.push('[');
