@@ -1,5 +1,5 @@
 //! Trigger rules: the `and`/`or`/`not`/`match` tree of a hook, evaluated against a
-//! [`Request`](crate::request::Request) with adnanh's exact error semantics, and a trace of each
+//! [`Request`] with adnanh's exact error semantics, and a trace of each
 //! node's verdict for logs and `hookwire explain`.
 
 use std::fmt;

@@ -1,5 +1,5 @@
 //! Parameter sources: how an argument object (`{source, name}`) reads a value from a
-//! [`Request`](super::Request), with adnanh's string forms.
+//! [`Request`], with adnanh's string forms.
 
 use std::net::{SocketAddr, SocketAddrV6};
 

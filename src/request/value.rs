@@ -130,7 +130,7 @@ pub fn to_go_string(v: &Value) -> String {
 }
 
 /// The value as Go's `json.Marshal` writes it: compact, keys sorted, numbers as sent, and
-/// Go's HTML-safe string escaping (see [`write_go_string`]).
+/// Go's HTML-safe string escaping (`<`, `>`, `&` as `\u003c`, `\u003e`, `\u0026`).
 pub fn to_go_json(v: &Value) -> String {
     let mut out = String::new();
     write_go_json(&mut out, v);
