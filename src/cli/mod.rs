@@ -14,7 +14,12 @@ use clap::{Args, Parser, Subcommand};
 /// http://IP:PORT/URLPREFIX/HOOK-ID. Flags may be written with one dash or two, as
 /// `-flag value` or `-flag=value`: every command line of adnanh/webhook 2.8 works unchanged.
 #[derive(Debug, Parser)]
-#[command(name = "hookwire", version, disable_version_flag = true, max_term_width = 100)]
+#[command(
+    name = "hookwire",
+    version,
+    disable_version_flag = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub serve: ServeArgs,
@@ -84,7 +89,11 @@ pub struct ServeArgs {
     pub key: PathBuf,
 
     /// Minimum TLS version: 1.2 or 1.3 (1.0 and 1.1 are raised to 1.2 with a warning)
-    #[arg(long = "tls-min-version", default_value = "1.2", value_name = "VERSION")]
+    #[arg(
+        long = "tls-min-version",
+        default_value = "1.2",
+        value_name = "VERSION"
+    )]
     pub tls_min_version: String,
 
     /// TLS cipher suites, comma-separated (Go or IANA names); empty uses the defaults
@@ -132,15 +141,30 @@ pub struct ServeArgs {
     pub max_body_size: u64,
 
     /// Seconds a client has to send the request headers, and then the body
-    #[arg(long = "read-timeout", default_value_t = 30, value_name = "SECONDS", help_heading = "Limits")]
+    #[arg(
+        long = "read-timeout",
+        default_value_t = 30,
+        value_name = "SECONDS",
+        help_heading = "Limits"
+    )]
     pub read_timeout: u64,
 
     /// Most headers accepted in one request (431 beyond)
-    #[arg(long = "max-headers", default_value_t = 100, value_name = "COUNT", help_heading = "Limits")]
+    #[arg(
+        long = "max-headers",
+        default_value_t = 100,
+        value_name = "COUNT",
+        help_heading = "Limits"
+    )]
     pub max_headers: usize,
 
     /// Most connections served at once; further clients wait in the kernel's backlog
-    #[arg(long = "max-connections", default_value_t = 1024, value_name = "COUNT", help_heading = "Limits")]
+    #[arg(
+        long = "max-connections",
+        default_value_t = 1024,
+        value_name = "COUNT",
+        help_heading = "Limits"
+    )]
     pub max_connections: usize,
 }
 

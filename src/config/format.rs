@@ -12,6 +12,7 @@
 //! caps the *expanded* size and depth, since aliases share nodes: a billion-laughs file fails
 //! here in microseconds instead of being walked.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -138,13 +139,20 @@ impl Node {
         if weight > MAX_EXPANDED_NODES {
             return Err(Problem::new(
                 pos,
-                format!("the file expands to more than {MAX_EXPANDED_NODES} values through its aliases"),
+                format!(
+                    "the file expands to more than {MAX_EXPANDED_NODES} values through its aliases"
+                ),
             )
-            .hint("a hooks file this large is almost certainly an alias bomb; remove the aliases"));
+            .hint(
+                "a hooks file this large is almost certainly an alias bomb; remove the aliases",
+            ));
         }
         if depth > MAX_DEPTH {
-            return Err(Problem::new(pos, format!("values are nested more than {MAX_DEPTH} levels deep"))
-                .hint("flatten the nesting; hooks files need a few levels only"));
+            return Err(Problem::new(
+                pos,
+                format!("values are nested more than {MAX_DEPTH} levels deep"),
+            )
+            .hint("flatten the nesting; hooks files need a few levels only"));
         }
         Ok(Rc::new(Node {
             pos,
@@ -168,8 +176,7 @@ impl Node {
 
     /// A null scalar (`~`, `null`, nothing): Go's JSON decoder leaves the field untouched.
     pub(crate) fn is_null(&self) -> bool {
-        self.as_scalar()
-            .is_some_and(|s| s.value == Resolved::Null)
+        self.as_scalar().is_some_and(|s| s.value == Resolved::Null)
     }
 }
 
@@ -202,22 +209,55 @@ fn scan_problem(error: &ScanError) -> Problem {
 // ---------------------------------------------------------------------------------------------
 // YAML
 
+/// How many double-quoted scalars with libyaml-only escapes one file may have repaired.
+const MAX_ESCAPE_REPAIRS: usize = 10_000;
+
 fn parse_yaml(text: &str) -> Result<Parsed, Problem> {
+    let mut text = Cow::Borrowed(text);
+    for _ in 0..MAX_ESCAPE_REPAIRS {
+        match read_yaml(&text) {
+            Err(Failure::Scan(error)) => match repair_apostrophe_escape(&text, &error) {
+                Some(repaired) => text = Cow::Owned(repaired),
+                None => return Err(scan_problem(&error)),
+            },
+            Err(Failure::Problem(problem)) => return Err(problem),
+            Ok(parsed) => return Ok(parsed),
+        }
+    }
+    Err(Problem::new(
+        Pos::default(),
+        "too many `\\'` escapes in double-quoted strings",
+    ))
+}
+
+enum Failure {
+    Scan(ScanError),
+    Problem(Problem),
+}
+
+impl From<Problem> for Failure {
+    fn from(problem: Problem) -> Self {
+        Failure::Problem(problem)
+    }
+}
+
+fn read_yaml(text: &str) -> Result<Parsed, Failure> {
     let report = check_yaml_budget(text, Budget::default(), EnforcingPolicy::AllContent)
-        .map_err(|e| scan_problem(&e))?;
+        .map_err(Failure::Scan)?;
     if let Some(breach) = report.breached {
         return Err(Problem::new(
             Pos::default(),
             format!("the file exceeds the YAML reader's safety limits ({breach:?})"),
         )
-        .hint("hooks files are small; check for runaway nesting or aliases"));
+        .hint("hooks files are small; check for runaway nesting or aliases")
+        .into());
     }
     let mut options = Options::default();
     // libyaml (hence go-yaml v2) adds no line feed to a block scalar ending the file.
     options.block_scalar_eof_without_line_feed = true;
     let mut builder = TreeBuilder::default();
     for item in Parser::new_from_str_with_options(text, options) {
-        let (event, span) = item.map_err(|e| scan_problem(&e))?;
+        let (event, span) = item.map_err(Failure::Scan)?;
         if builder.event(event, &span)? == Flow::Stop {
             break;
         }
@@ -226,6 +266,43 @@ fn parse_yaml(text: &str) -> Result<Parsed, Problem> {
         root: builder.root,
         warnings: builder.warnings,
     })
+}
+
+/// libyaml accepts `\'` in a double-quoted scalar (YAML 1.2 does not), and adnanh's own
+/// `-template` example produces it: `"{{ getenv "S" | js }}"` escapes an apostrophe as `\'`.
+/// When the parser stops at an unknown escape, the scalar it points at (its opening quote)
+/// gets its `\'` turned into `'` and the file is read again.
+fn repair_apostrophe_escape(text: &str, error: &ScanError) -> Option<String> {
+    if !error.info().contains("unknown escape") {
+        return None;
+    }
+    let start = error.marker().byte_offset()?;
+    let body = text.get(start..)?.strip_prefix('"')?;
+    let mut chars = body.char_indices();
+    let mut repaired = String::with_capacity(text.len());
+    repaired.push_str(&text[..=start]);
+    let mut changed = false;
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => {
+                repaired.push_str(&body[i..]);
+                return changed.then_some(repaired);
+            }
+            '\\' => match chars.next() {
+                Some((_, '\'')) => {
+                    repaired.push('\'');
+                    changed = true;
+                }
+                Some((_, escaped)) => {
+                    repaired.push('\\');
+                    repaired.push(escaped);
+                }
+                None => return None,
+            },
+            c => repaired.push(c),
+        }
+    }
+    None
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -275,8 +352,11 @@ impl TreeBuilder {
                 if self.documents > 1 {
                     // go-yaml v2's Unmarshal reads the first document only.
                     self.warnings.push(
-                        Problem::new(pos, "only the first YAML document is read; the rest of the file is ignored")
-                            .hint("remove the `---` separator or merge the lists"),
+                        Problem::new(
+                            pos,
+                            "only the first YAML document is read; the rest of the file is ignored",
+                        )
+                        .hint("remove the `---` separator or merge the lists"),
                     );
                     return Ok(Flow::Stop);
                 }
@@ -288,8 +368,11 @@ impl TreeBuilder {
             }
             Event::Alias(id) => {
                 let node = self.anchors.get(&id).cloned().ok_or_else(|| {
-                    Problem::new(pos, "this alias refers to an anchor that is not complete yet")
-                        .hint("an alias may only refer to a value defined before it")
+                    Problem::new(
+                        pos,
+                        "this alias refers to an anchor that is not complete yet",
+                    )
+                    .hint("an alias may only refer to a value defined before it")
                 })?;
                 self.push(node)?;
             }
@@ -306,9 +389,14 @@ impl TreeBuilder {
             }),
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq { pos, anchor, items }) => (Node::new(pos, Kind::Seq(items))?, anchor),
+                    Some(Frame::Seq { pos, anchor, items }) => {
+                        (Node::new(pos, Kind::Seq(items))?, anchor)
+                    }
                     Some(Frame::Map {
-                        pos, anchor, entries, ..
+                        pos,
+                        anchor,
+                        entries,
+                        ..
                     }) => (Node::new(pos, Kind::Map(entries))?, anchor),
                     None => return Ok(Flow::Continue),
                 };
@@ -358,14 +446,21 @@ fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Scalar {
     };
     Scalar {
         text: text.to_owned(),
-        value: if resolve { yaml11::resolve(text) } else { Resolved::Str },
+        value: if resolve {
+            yaml11::resolve(text)
+        } else {
+            Resolved::Str
+        },
         quoted: !plain,
     }
 }
 
 fn map_key(node: &Node) -> Result<Key, Problem> {
     let scalar = node.as_scalar().ok_or_else(|| {
-        Problem::new(node.pos, "a mapping key must be a plain word, not a list or a mapping")
+        Problem::new(
+            node.pos,
+            "a mapping key must be a plain word, not a list or a mapping",
+        )
     })?;
     Ok(Key {
         text: scalar.go_string(),
@@ -450,19 +545,29 @@ fn parse_toml(text: &str) -> Result<Parsed, Problem> {
             root = Some(toml_node(value, &lines, 0)?);
         } else {
             warnings.push(
-                Problem::new(lines.pos(key.span().start), format!("unknown top-level key `{}` is ignored", key.get_ref()))
-                    .hint("hooks go in `[[hooks]]` tables"),
+                Problem::new(
+                    lines.pos(key.span().start),
+                    format!("unknown top-level key `{}` is ignored", key.get_ref()),
+                )
+                .hint("hooks go in `[[hooks]]` tables"),
             );
         }
     }
     Ok(Parsed { root, warnings })
 }
 
-fn toml_node(value: &toml::Spanned<toml::de::DeValue<'_>>, lines: &LineIndex, depth: usize) -> Result<Rc<Node>, Problem> {
+fn toml_node(
+    value: &toml::Spanned<toml::de::DeValue<'_>>,
+    lines: &LineIndex,
+    depth: usize,
+) -> Result<Rc<Node>, Problem> {
     use toml::de::DeValue;
     let pos = lines.pos(value.span().start);
     if depth > MAX_DEPTH {
-        return Err(Problem::new(pos, format!("values are nested more than {MAX_DEPTH} levels deep")));
+        return Err(Problem::new(
+            pos,
+            format!("values are nested more than {MAX_DEPTH} levels deep"),
+        ));
     }
     let typed = |text: String, value: Resolved| Scalar {
         text,
@@ -487,7 +592,9 @@ fn toml_node(value: &toml::Spanned<toml::de::DeValue<'_>>, lines: &LineIndex, de
                 "inf" => f64::INFINITY,
                 "-inf" => f64::NEG_INFINITY,
                 "nan" | "-nan" => f64::NAN,
-                other => other.parse().map_err(|_| Problem::new(pos, "invalid float"))?,
+                other => other
+                    .parse()
+                    .map_err(|_| Problem::new(pos, "invalid float"))?,
             };
             Kind::Scalar(typed(f.as_str().to_owned(), Resolved::Float(parsed)))
         }
@@ -564,28 +671,40 @@ mod tests {
         entries
             .iter()
             .map(|e| {
-                let value = e.value.as_scalar().map(Scalar::go_string).unwrap_or_default();
+                let value = e
+                    .value
+                    .as_scalar()
+                    .map(Scalar::go_string)
+                    .unwrap_or_default();
                 (e.key.clone(), value)
             })
             .collect()
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn json_with_trailing_commas_tabs_and_bom_reads_as_yaml() {
         let text = "\u{feff}[\n\t{\n\t\t\"id\": \"a\",\n\t\t\"execute-command\": \"/bin/true\",\n\t},\n]\n";
         let parsed = yaml(text);
-        assert_eq!(root_map(&parsed, 0), pairs(&[("id", "a"), ("execute-command", "/bin/true")]));
+        assert_eq!(
+            root_map(&parsed, 0),
+            pairs(&[("id", "a"), ("execute-command", "/bin/true")])
+        );
     }
 
     #[test]
     fn duplicate_key_keeps_the_last_value_and_warns() {
         // Measured on webhook 2.8.0: the later `response-message` is served.
         let parsed = yaml("- id: a\n  response-message: first\n  response-message: second\n");
-        assert_eq!(root_map(&parsed, 0), pairs(&[("id", "a"), ("response-message", "second")]));
+        assert_eq!(
+            root_map(&parsed, 0),
+            pairs(&[("id", "a"), ("response-message", "second")])
+        );
         assert_eq!(parsed.warnings.len(), 1);
         assert_eq!(parsed.warnings[0].pos, Pos { line: 3, column: 3 });
         assert!(parsed.warnings[0].message.contains("first at line 2"));
@@ -601,19 +720,59 @@ mod tests {
              - id: merge3\n  <<: [{response-message: first}, {response-message: second}]\n\
              - <<: *base\n  response-message: explicit-after\n",
         );
-        assert_eq!(root_map(&parsed, 0), pairs(&[("id", "merge1"), ("response-message", "from-base"), ("x", "1")]));
-        assert_eq!(root_map(&parsed, 1), pairs(&[("id", "merge2"), ("response-message", "from-base"), ("x", "1")]));
-        assert_eq!(root_map(&parsed, 2), pairs(&[("id", "merge3"), ("response-message", "first")]));
-        assert_eq!(root_map(&parsed, 3), pairs(&[("response-message", "explicit-after"), ("x", "1")]));
+        assert_eq!(
+            root_map(&parsed, 0),
+            pairs(&[
+                ("id", "merge1"),
+                ("response-message", "from-base"),
+                ("x", "1")
+            ])
+        );
+        assert_eq!(
+            root_map(&parsed, 1),
+            pairs(&[
+                ("id", "merge2"),
+                ("response-message", "from-base"),
+                ("x", "1")
+            ])
+        );
+        assert_eq!(
+            root_map(&parsed, 2),
+            pairs(&[("id", "merge3"), ("response-message", "first")])
+        );
+        assert_eq!(
+            root_map(&parsed, 3),
+            pairs(&[("response-message", "explicit-after"), ("x", "1")])
+        );
         assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
     }
 
     #[test]
     fn quoted_and_tagged_scalars_are_not_resolved() {
-        let parsed = yaml("- a: yes\n  b: 'yes'\n  c: \"0x1F\"\n  d: !!str 0x1F\n  e: !!int '0x1F'\n  f: |\n    yes\n");
+        let parsed = yaml(
+            "- a: yes\n  b: 'yes'\n  c: \"0x1F\"\n  d: !!str 0x1F\n  e: !!int '0x1F'\n  f: |\n    yes\n",
+        );
         assert_eq!(
             root_map(&parsed, 0),
-            pairs(&[("a", "true"), ("b", "yes"), ("c", "0x1F"), ("d", "0x1F"), ("e", "31"), ("f", "yes\n")])
+            pairs(&[
+                ("a", "true"),
+                ("b", "yes"),
+                ("c", "0x1F"),
+                ("d", "0x1F"),
+                ("e", "31"),
+                ("f", "yes\n")
+            ])
+        );
+    }
+
+    #[test]
+    fn libyaml_apostrophe_escape_is_accepted() {
+        // Measured on webhook 2.8.0: `response-message: "{{ getenv "S" | js }}"` with an
+        // apostrophe in S renders to `\'`, which go-yaml reads as `'`.
+        let parsed = yaml("- a: \"it\\'s\"\n  b: \"x\\\\'\"\n  c: [\"\\'\", \"\\'\\'\"]\n");
+        assert_eq!(
+            root_map(&parsed, 0)[..2],
+            pairs(&[("a", "it's"), ("b", "x\\'")])[..]
         );
     }
 
@@ -655,7 +814,11 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_rejected_quickly() {
-        for text in ["[".repeat(100_000), "- ".repeat(100_000) + "x", "{a: ".repeat(100_000)] {
+        for text in [
+            "[".repeat(100_000),
+            "- ".repeat(100_000) + "x",
+            "{a: ".repeat(100_000),
+        ] {
             let started = std::time::Instant::now();
             assert!(parse(Format::Yaml, &text).is_err());
             assert!(started.elapsed() < std::time::Duration::from_secs(2));
@@ -669,7 +832,9 @@ mod tests {
         let mut text = String::from("a0: &a0 [[[[[[[[[[x]]]]]]]]]]\n");
         for level in 1..40 {
             let prev = level - 1;
-            text.push_str(&format!("a{level}: &a{level} [[[[[[[[[[*a{prev}]]]]]]]]]]\n"));
+            text.push_str(&format!(
+                "a{level}: &a{level} [[[[[[[[[[*a{prev}]]]]]]]]]]\n"
+            ));
         }
         let err = parse(Format::Yaml, &text).unwrap_err();
         assert!(err.message.contains("nested"), "{err:?}");
@@ -677,11 +842,22 @@ mod tests {
 
     #[test]
     fn toml_positions_and_unknown_top_level_keys() {
-        let parsed = parse(Format::Toml, "title = 'x'\n\n[[hooks]]\nid = 'a'\nsuccess-http-response-code = 201\n").unwrap();
-        assert_eq!(root_map(&parsed, 0), pairs(&[("id", "a"), ("success-http-response-code", "201")]));
+        let parsed = parse(
+            Format::Toml,
+            "title = 'x'\n\n[[hooks]]\nid = 'a'\nsuccess-http-response-code = 201\n",
+        )
+        .unwrap();
+        assert_eq!(
+            root_map(&parsed, 0),
+            pairs(&[("id", "a"), ("success-http-response-code", "201")])
+        );
         assert_eq!(parsed.warnings[0].pos, Pos { line: 1, column: 1 });
-        let Some(Kind::Seq(items)) = parsed.root.as_ref().map(|r| &r.kind) else { panic!() };
-        let Kind::Map(entries) = &items[0].kind else { panic!() };
+        let Some(Kind::Seq(items)) = parsed.root.as_ref().map(|r| &r.kind) else {
+            panic!()
+        };
+        let Kind::Map(entries) = &items[0].kind else {
+            panic!()
+        };
         assert_eq!(entries[0].key_pos, Pos { line: 4, column: 1 });
     }
 

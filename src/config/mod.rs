@@ -9,7 +9,7 @@ pub mod format;
 pub mod schema;
 pub mod secret;
 pub mod template;
-mod yaml11;
+pub mod yaml11;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -48,7 +48,7 @@ pub(crate) fn resolve(text: &str) -> Resolved {
 
 /// The string adnanh sees for a plain scalar in a string field (`yes` → `true`, `0x1F` → `31`,
 /// `1.10` → `1.1`, `~` → ``). Text that is not special comes back unchanged.
-pub(crate) fn resolve_plain(text: &str) -> String {
+pub fn resolve_plain(text: &str) -> String {
     resolved_to_string(resolve(text)).unwrap_or_else(|| text.to_owned())
 }
 
@@ -266,7 +266,10 @@ mod tests {
             ("1:30", "1:30"),
             ("190:20:30", "190:20:30"),
             ("2001-12-14", "2001-12-14"),
-            ("2001-12-14t21:59:43.10-05:00", "2001-12-14t21:59:43.10-05:00"),
+            (
+                "2001-12-14t21:59:43.10-05:00",
+                "2001-12-14t21:59:43.10-05:00",
+            ),
             ("12345678901234567890", "12345678901234567890"),
             ("99999999999999999999", "1e+20"),
             ("1.0", "1"),
