@@ -56,6 +56,8 @@ const MATCH_TYPES: &[&str] = &[
 ];
 
 /// Parses and compiles the bytes of one hooks file.
+// The signature is shared with `config::load_file`; `LoadError::Invalid` is large by design.
+#[allow(clippy::result_large_err)]
 pub fn compile_file(
     path: &Path,
     bytes: &[u8],
@@ -86,7 +88,7 @@ pub fn compile_file(
     );
     let hooks = match &parsed.root {
         Some(root) => compile_hooks(&mut reader, root, Format::of(path), &Arc::from(path))
-            .map_err(LoadError::Invalid)?,
+            .map_err(|d| LoadError::Invalid(*d))?,
         None => Vec::new(),
     };
     Ok(LoadedFile {
@@ -129,7 +131,7 @@ fn compile_hooks(
     root: &Node,
     format: Format,
     source: &Arc<Path>,
-) -> Result<Vec<Hook>, Diagnostic> {
+) -> Result<Vec<Hook>, Box<Diagnostic>> {
     let items = match &root.kind {
         Kind::Seq(items) => items,
         _ if root.is_null() => return Ok(Vec::new()),
@@ -169,7 +171,7 @@ fn compile_hook(
     reader: &mut Reader<'_>,
     node: &Node,
     source: &Arc<Path>,
-) -> Result<Hook, Diagnostic> {
+) -> Result<Hook, Box<Diagnostic>> {
     reader.hook = None;
     let first_warning = reader.warnings.len();
     let object = reader
@@ -248,7 +250,7 @@ fn check_hook(reader: &mut Reader<'_>, object: &Object<'_>, hook: &Hook) {
 fn response_headers(
     reader: &mut Reader<'_>,
     object: &Object<'_>,
-) -> Result<Vec<ResponseHeader>, Diagnostic> {
+) -> Result<Vec<ResponseHeader>, Box<Diagnostic>> {
     let path = object.path_of("response-headers");
     indexed(reader.list(object, "response-headers")?, &path)
         .map(|(node, path)| {
@@ -264,7 +266,7 @@ fn response_headers(
 }
 
 /// `http-methods`: each entry trimmed and upper-cased, as adnanh compares them.
-fn http_methods(reader: &Reader<'_>, object: &Object<'_>) -> Result<Vec<String>, Diagnostic> {
+fn http_methods(reader: &Reader<'_>, object: &Object<'_>) -> Result<Vec<String>, Box<Diagnostic>> {
     let path = object.path_of("http-methods");
     indexed(reader.list(object, "http-methods")?, &path)
         .map(|(node, path)| Ok(reader.string_value(node, &path)?.trim().to_uppercase()))
@@ -273,7 +275,11 @@ fn http_methods(reader: &Reader<'_>, object: &Object<'_>) -> Result<Vec<String>,
 
 /// A status code field. adnanh keeps any int and answers 200 at request time when Go knows no
 /// reason phrase for it; codes that cannot be statuses at all are stored as 0 (not set).
-fn status_code(reader: &mut Reader<'_>, object: &Object<'_>, key: &str) -> Result<u16, Diagnostic> {
+fn status_code(
+    reader: &mut Reader<'_>,
+    object: &Object<'_>,
+    key: &str,
+) -> Result<u16, Box<Diagnostic>> {
     let Some((code, pos)) = reader.int(object, key)? else {
         return Ok(0);
     };
@@ -301,7 +307,7 @@ fn arguments(
     reader: &mut Reader<'_>,
     object: &Object<'_>,
     key: &str,
-) -> Result<Vec<Argument>, Diagnostic> {
+) -> Result<Vec<Argument>, Box<Diagnostic>> {
     let path = object.path_of(key);
     indexed(reader.list(object, key)?, &path)
         .map(|(node, path)| argument(reader, Some(node), node.pos, &path, true))
@@ -316,7 +322,7 @@ fn argument(
     pos: Pos,
     path: &str,
     check_source: bool,
-) -> Result<Argument, Diagnostic> {
+) -> Result<Argument, Box<Diagnostic>> {
     let object = match node {
         Some(node) => reader.object(node, &ARGUMENT, path)?,
         None => None,
@@ -377,7 +383,7 @@ fn source_from_str(source: &str) -> Source {
 
 /// A rule object. Go decodes every key (so each is type-checked) but evaluates only the first
 /// set one of `and`, `or`, `not`, `match`; a `null` counts as unset.
-fn compile_rule(reader: &mut Reader<'_>, node: &Node, path: &str) -> Result<Rule, Diagnostic> {
+fn compile_rule(reader: &mut Reader<'_>, node: &Node, path: &str) -> Result<Rule, Box<Diagnostic>> {
     let object = reader
         .object(node, &RULE, path)?
         .unwrap_or_else(|| Object::empty(node.pos, path));
@@ -423,7 +429,7 @@ fn rule_list(
     node: &Node,
     path: &str,
     all: bool,
-) -> Result<Vec<Rule>, Diagnostic> {
+) -> Result<Vec<Rule>, Box<Diagnostic>> {
     let Kind::Seq(items) = &node.kind else {
         return Err(reader.type_error(node, path, "a list of rules"));
     };
@@ -440,7 +446,7 @@ fn compile_match(
     reader: &mut Reader<'_>,
     node: &Node,
     path: &str,
-) -> Result<MatchRule, Diagnostic> {
+) -> Result<MatchRule, Box<Diagnostic>> {
     let object = reader
         .object(node, &MATCH, path)?
         .unwrap_or_else(|| Object::empty(node.pos, path));
@@ -607,3 +613,7 @@ fn parse_ip_entry(entry: &str) -> Result<IpNet, String> {
     }
     .map_err(|_| invalid())
 }
+
+#[cfg(test)]
+#[path = "compile_tests.rs"]
+mod tests;

@@ -192,7 +192,7 @@ impl<'f> Reader<'f> {
         node: &'n Node,
         kind: &ObjectKind,
         path: &str,
-    ) -> Result<Option<Object<'n>>, Diagnostic> {
+    ) -> Result<Option<Object<'n>>, Box<Diagnostic>> {
         let entries = match &node.kind {
             Kind::Map(entries) => entries,
             _ if node.is_null() => return Ok(None),
@@ -258,21 +258,21 @@ impl<'f> Reader<'f> {
     }
 
     /// A string field; absent or null is empty. Numbers and bools become their Go text.
-    pub(crate) fn string(&self, object: &Object<'_>, key: &str) -> Result<String, Diagnostic> {
+    pub(crate) fn string(&self, object: &Object<'_>, key: &str) -> Result<String, Box<Diagnostic>> {
         object.get(key).map_or(Ok(String::new()), |node| {
             self.string_value(node, &object.path_of(key))
         })
     }
 
     /// A scalar as a Go string field receives it.
-    pub(crate) fn string_value(&self, node: &Node, path: &str) -> Result<String, Diagnostic> {
+    pub(crate) fn string_value(&self, node: &Node, path: &str) -> Result<String, Box<Diagnostic>> {
         node.as_scalar()
             .map(super::format::Scalar::go_string)
             .ok_or_else(|| self.type_error(node, path, "a string"))
     }
 
     /// A Go `bool` field: YAML 1.1 bools (`yes`, `on`, ...); absent or null is false.
-    pub(crate) fn bool(&self, object: &Object<'_>, key: &str) -> Result<bool, Diagnostic> {
+    pub(crate) fn bool(&self, object: &Object<'_>, key: &str) -> Result<bool, Box<Diagnostic>> {
         let Some(node) = object.get(key) else {
             return Ok(false);
         };
@@ -289,7 +289,7 @@ impl<'f> Reader<'f> {
         &self,
         object: &Object<'_>,
         key: &str,
-    ) -> Result<Option<(i64, Pos)>, Diagnostic> {
+    ) -> Result<Option<(i64, Pos)>, Box<Diagnostic>> {
         let Some(node) = object.get(key) else {
             return Ok(None);
         };
@@ -309,7 +309,7 @@ impl<'f> Reader<'f> {
         &self,
         object: &Object<'n>,
         key: &str,
-    ) -> Result<&'n [std::rc::Rc<Node>], Diagnostic> {
+    ) -> Result<&'n [std::rc::Rc<Node>], Box<Diagnostic>> {
         match object.get(key) {
             None => Ok(&[]),
             Some(node) => match &node.kind {
@@ -321,7 +321,7 @@ impl<'f> Reader<'f> {
     }
 
     /// `expected X, found Y`, with advice for the quoted-number case.
-    pub(crate) fn type_error(&self, node: &Node, path: &str, expected: &str) -> Diagnostic {
+    pub(crate) fn type_error(&self, node: &Node, path: &str, expected: &str) -> Box<Diagnostic> {
         let (found, hint) = match &node.kind {
             Kind::Seq(_) => ("a list".to_owned(), None),
             Kind::Map(_) => ("a mapping".to_owned(), None),
@@ -336,12 +336,12 @@ impl<'f> Reader<'f> {
                 "write {expected} here; adnanh does not load a file with this error"
             ))
         });
-        self.diagnostic(
+        Box::new(self.diagnostic(
             node.pos,
             path,
             format!("expected {expected}, found {found}"),
             hint,
-        )
+        ))
     }
 }
 

@@ -102,11 +102,9 @@ fn split_action(s: &str, line: usize) -> Result<(&str, bool, usize), TemplateErr
         message: "unclosed action: `{{` without a matching `}}`".into(),
     };
     let trimmed = s.trim_start_matches(is_space);
-    let mut i = if trimmed.starts_with("/*") {
-        let start = s.len() - trimmed.len();
-        start + 2 + trimmed[2..].find("*/").ok_or_else(unclosed)? + 2
-    } else {
-        0
+    let mut i = match trimmed.strip_prefix("/*") {
+        Some(comment) => s.len() - comment.len() + comment.find("*/").ok_or_else(unclosed)? + 2,
+        None => 0,
     };
     let bytes = s.as_bytes();
     while i < bytes.len() {
