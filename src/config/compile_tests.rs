@@ -679,3 +679,47 @@ fn templates_render_before_parsing() {
         load("- id: a\n  response-message: '{{ env }}'\n").hooks[0].response_message == "{{ env }}"
     );
 }
+
+#[test]
+fn never_panics_on_truncated_or_corrupted_files() {
+    // A cheap stand-in for the fuzzer: every prefix of each sample, and each sample with one
+    // byte replaced by characters that matter to the readers.
+    let samples = [
+        ("h.yaml", FULL_YAML),
+        ("h.json", FULL_JSON),
+        ("h.toml", FULL_TOML),
+        (
+            "t.yaml",
+            "- id: {{ printf \"%s\" (getenv `X`) | js }}\n  a: &x [*x]\n  <<: *x\n",
+        ),
+    ];
+    let both = [
+        LoadOptions { template: false },
+        LoadOptions { template: true },
+    ];
+    for (name, text) in samples {
+        let bytes = text.as_bytes();
+        for options in &both {
+            for end in (0..bytes.len()).step_by(3) {
+                let _ = compile_file(Path::new(name), &bytes[..end], options);
+            }
+            for at in (0..bytes.len()).step_by(11) {
+                for replacement in [b'{', b'"', b'\'', b'-', b':', b'[', b'\\', b'&', b'*', 0xff] {
+                    let mut corrupted = bytes.to_vec();
+                    corrupted[at] = replacement;
+                    let _ = compile_file(Path::new(name), &corrupted, options);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn hostile_toml_nesting_is_rejected() {
+    let deep_table = format!(
+        "hooks = [{}1{}]",
+        "{a = ".repeat(10_000),
+        "}".repeat(10_000)
+    );
+    assert!(load_as("h.toml", &deep_table).is_err());
+}

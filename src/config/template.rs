@@ -178,15 +178,25 @@ enum Operand {
 
 type Command = Vec<Operand>;
 
+/// Deepest `(...)` nesting accepted in one action: far beyond real use, and a bound on the
+/// parser's recursion.
+const MAX_PARENS: usize = 32;
+
 struct Parser<'a> {
     s: &'a str,
     pos: usize,
     line: usize,
+    parens: usize,
 }
 
 impl<'a> Parser<'a> {
     fn new(s: &'a str, line: usize) -> Self {
-        Self { s, pos: 0, line }
+        Self {
+            s,
+            pos: 0,
+            line,
+            parens: 0,
+        }
     }
 
     fn error(&self, message: impl Into<String>) -> TemplateError {
@@ -260,7 +270,12 @@ impl<'a> Parser<'a> {
             }
             '(' => {
                 self.pos += 1;
+                self.parens += 1;
+                if self.parens > MAX_PARENS {
+                    return Err(self.error(format!("more than {MAX_PARENS} nested parentheses")));
+                }
                 let inner = self.pipeline()?;
+                self.parens -= 1;
                 self.skip_spaces();
                 if self.peek() != Some(')') {
                     return Err(self.error("unclosed `(`"));
@@ -273,7 +288,7 @@ impl<'a> Parser<'a> {
                     .find(|c: char| is_space(c) || matches!(c, '|' | '(' | ')'))
                     .unwrap_or(rest.len());
                 let word = &rest[..word_len];
-                self.pos += word_len.max(1);
+                self.pos += word_len;
                 self.word(word)
             }
         }
@@ -698,5 +713,16 @@ mod tests {
             assert_eq!(err.line, line, "{input:?}: {err:?}");
             assert!(err.message.contains(needle), "{input:?}: {err:?}");
         }
+        let deep = format!(
+            "{{{{ {}\"x\"{} }}}}",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        );
+        assert!(
+            render(&deep)
+                .unwrap_err()
+                .message
+                .contains("nested parentheses")
+        );
     }
 }
