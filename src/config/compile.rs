@@ -78,7 +78,8 @@ pub fn compile_file(
     } else {
         text
     };
-    let parsed = format::parse(Format::of(path), text).map_err(invalid)?;
+    let format = Format::of(path);
+    let parsed = format::parse(format, text).map_err(invalid)?;
     let mut reader = Reader::new(path);
     reader.warnings.extend(
         parsed
@@ -87,7 +88,7 @@ pub fn compile_file(
             .map(|p| problem_diagnostic(path, p)),
     );
     let hooks = match &parsed.root {
-        Some(root) => compile_hooks(&mut reader, root, Format::of(path), &Arc::from(path))
+        Some(root) => compile_hooks(&mut reader, root, format, &Arc::from(path))
             .map_err(|d| LoadError::Invalid(*d))?,
         None => Vec::new(),
     };
