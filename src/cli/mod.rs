@@ -29,8 +29,9 @@ use clap::{Args, CommandFactory, Parser};
 ///
 /// Serves the hooks defined in one or more hooks files (YAML, JSON or TOML) at
 /// http://IP:PORT/URLPREFIX/HOOK-ID. Flags may be written with one dash or two, as
-/// `-flag value` or `-flag=value`: every command line of adnanh/webhook 2.8 works unchanged.
-#[derive(Debug, Parser)]
+/// `-flag value` or `-flag=value`; boolean flags as `-flag` or `-flag=false`. Every command
+/// line of adnanh/webhook 2.8 works unchanged.
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "hookwire",
     version,
@@ -112,11 +113,7 @@ pub struct ServeArgs {
     pub key: PathBuf,
 
     /// Minimum TLS version: 1.2 or 1.3 (1.0 and 1.1 are raised to 1.2 with a warning)
-    #[arg(
-        long = "tls-min-version",
-        default_value = "1.2",
-        value_name = "VERSION"
-    )]
+    #[arg(long = "tls-min-version", default_value = "1.2", value_name = "VERSION", help_heading = TLS)]
     pub tls_min_version: String,
 
     /// TLS cipher suites, comma-separated Go names (see -list-cipher-suites); empty: all
@@ -168,30 +165,15 @@ pub struct ServeArgs {
     pub max_body_size: u64,
 
     /// Seconds a client has to send the request headers, and then the body
-    #[arg(
-        long = "read-timeout",
-        default_value_t = 30,
-        value_name = "SECONDS",
-        help_heading = "Limits"
-    )]
+    #[arg(long = "read-timeout", default_value = "30", value_parser = goflags::parse_u64, value_name = "SECONDS", help_heading = LIMITS)]
     pub read_timeout: u64,
 
     /// Most headers accepted in one request (431 beyond)
-    #[arg(
-        long = "max-headers",
-        default_value_t = 100,
-        value_name = "COUNT",
-        help_heading = "Limits"
-    )]
+    #[arg(long = "max-headers", default_value = "100", value_parser = goflags::parse_usize, value_name = "COUNT", help_heading = LIMITS)]
     pub max_headers: usize,
 
     /// Most connections served at once; further clients wait in the kernel's backlog
-    #[arg(
-        long = "max-connections",
-        default_value_t = 1024,
-        value_name = "COUNT",
-        help_heading = "Limits"
-    )]
+    #[arg(long = "max-connections", default_value = "1024", value_parser = goflags::parse_usize, value_name = "COUNT", help_heading = LIMITS)]
     pub max_connections: usize,
 
     /// Accepted for compatibility: multipart bodies are parsed in memory within -max-body-size
