@@ -57,7 +57,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         template: args.template,
     };
     let reloader = Arc::new(Reloader::new(paths, options, store.clone()));
-    let loaded = reloader.reload(Trigger::Start);
+    let loaded = reloader.reload(Trigger::Start)?;
     let verbose = args.verbose || args.debug || args.logfile.is_some();
     if loaded == 0 && !verbose && !args.nopanic {
         println!(
@@ -110,7 +110,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         Ok::<(), String>(())
     });
     if let Some(pidfile) = pidfile {
-        pidfile.remove();
+        if let Err(error) = pidfile.remove() {
+            tracing::warn!("{error}");
+        }
     }
     if let Some(socket) = &args.socket
         && !socket.to_string_lossy().starts_with('@')

@@ -1,19 +1,245 @@
-//! TEMPORARY stub.
+//! Logging setup: one global `tracing` subscriber writing compact, timestamped lines to
+//! stderr, or to the `-logfile` instead.
+//!
+//! Levels, for hookwire's own events:
+//! - default: WARN. Warnings and errors are always shown; adnanh discards every log line
+//!   without `-verbose`, which hides why a hook did not run. This is a deliberate difference.
+//! - `-verbose`, or `-logfile` (which implies it, as in adnanh): INFO.
+//! - `-debug`: DEBUG.
+//!
+//! Dependencies (hyper, rustls, notify) stay at WARN whatever the flags, so `-debug` shows
+//! hookwire's request dumps rather than TLS internals. `RUST_LOG`, when set and not empty,
+//! replaces all of this with its own directives (`RUST_LOG=debug` shows everything).
+//!
+//! Timestamps are RFC 3339 in UTC (`2026-01-31T12:00:00.123456Z`): unambiguous across time
+//! zones, and what journald and log shippers parse without configuration.
+
+use std::fs::File;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+use crate::cli::ServeArgs;
+
+/// What the command line says about logging.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogSettings {
+    /// `-verbose`: log requests and commands.
     pub verbose: bool,
+    /// `-debug`: log everything, request and response dumps included.
+    pub debug: bool,
+    /// `-logfile`: append here instead of writing to stderr.
+    pub logfile: Option<PathBuf>,
 }
-impl From<&crate::cli::ServeArgs> for LogSettings {
-    fn from(a: &crate::cli::ServeArgs) -> Self {
-        Self {
-            verbose: a.verbose || a.debug,
+
+impl From<&ServeArgs> for LogSettings {
+    fn from(args: &ServeArgs) -> Self {
+        LogSettings {
+            verbose: args.verbose,
+            debug: args.debug,
+            logfile: args.logfile.clone(),
         }
     }
 }
-pub fn init(s: &LogSettings) -> Result<(), String> {
-    let level = if s.verbose { "info" } else { "warn" };
+
+impl LogSettings {
+    /// The level of hookwire's own events under these flags (see the module docs).
+    pub fn level(&self) -> LevelFilter {
+        if self.debug {
+            LevelFilter::DEBUG
+        } else if self.verbose || self.logfile.is_some() {
+            LevelFilter::INFO
+        } else {
+            LevelFilter::WARN
+        }
+    }
+}
+
+/// Installs the global subscriber. Call once, early in `main` (a second call fails). Errors:
+/// the log file cannot be opened, or a subscriber is already installed; the message says what
+/// to do and the app exits 1 on it.
+pub fn init(settings: &LogSettings) -> Result<(), String> {
+    let (writer, ansi) = match &settings.logfile {
+        Some(path) => (BoxMakeWriter::new(open_logfile(path)?), false),
+        None => (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::stderr().is_terminal(),
+        ),
+    };
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let (filter, warning) = filter(settings, rust_log.as_deref());
     tracing_subscriber::fmt()
-        .with_env_filter(level)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(ansi)
+        .with_target(settings.debug || warning.is_some() || rust_log.is_some())
+        .compact()
+        .try_init()
+        .map_err(|err| format!("cannot set up logging: {err}"))?;
+    if let Some(warning) = warning {
+        tracing::warn!("{warning}");
+    }
     Ok(())
+}
+
+/// Opens `path` for appending as adnanh does: created if missing with mode 0666 minus the
+/// umask, never truncated.
+pub fn open_logfile(path: &Path) -> Result<File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o666)
+        .open(path)
+        .map_err(|err| {
+            format!(
+                "cannot open log file {}: {err}; check that its directory exists and is writable \
+             by the user hookwire runs as",
+                path.display()
+            )
+        })
+}
+
+/// The filter for these settings, or `RUST_LOG`'s when given. An unparsable `RUST_LOG` falls
+/// back to the flags with a warning to log, rather than stopping a server over a typo.
+fn filter(settings: &LogSettings, rust_log: Option<&str>) -> (EnvFilter, Option<String>) {
+    let from_flags = || EnvFilter::new(format!("warn,hookwire={}", settings.level()));
+    match rust_log.map(str::trim).filter(|s| !s.is_empty()) {
+        None => (from_flags(), None),
+        Some(directives) => match EnvFilter::try_new(directives) {
+            Ok(filter) => (filter, None),
+            Err(err) => (
+                from_flags(),
+                Some(format!("ignoring RUST_LOG={directives:?}: {err}")),
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(verbose: bool, debug: bool, logfile: Option<&str>) -> LogSettings {
+        LogSettings {
+            verbose,
+            debug,
+            logfile: logfile.map(PathBuf::from),
+        }
+    }
+
+    #[test]
+    fn levels_follow_the_flags() {
+        assert_eq!(settings(false, false, None).level(), LevelFilter::WARN);
+        assert_eq!(settings(true, false, None).level(), LevelFilter::INFO);
+        assert_eq!(
+            settings(false, false, Some("x.log")).level(),
+            LevelFilter::INFO
+        );
+        assert_eq!(settings(false, true, None).level(), LevelFilter::DEBUG);
+        assert_eq!(
+            settings(true, true, Some("x.log")).level(),
+            LevelFilter::DEBUG
+        );
+    }
+
+    #[test]
+    fn settings_come_from_the_serve_flags() {
+        let args = ServeArgs {
+            debug: true,
+            logfile: Some(PathBuf::from("/tmp/h.log")),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            LogSettings::from(&args),
+            settings(false, true, Some("/tmp/h.log"))
+        );
+    }
+
+    #[test]
+    fn filter_keeps_dependencies_quiet() {
+        let (f, warning) = filter(&settings(false, true, None), None);
+        assert_eq!(f.to_string(), "hookwire=debug,warn");
+        assert_eq!(warning, None);
+    }
+
+    #[test]
+    fn rust_log_overrides_and_a_bad_one_falls_back() {
+        let (f, warning) = filter(&settings(false, false, None), Some("trace"));
+        assert_eq!((f.to_string(), warning), ("trace".to_string(), None));
+        let (f, _) = filter(&settings(false, false, None), Some("  "));
+        assert_eq!(f.to_string(), "hookwire=warn,warn");
+        let (f, warning) = filter(&settings(true, false, None), Some("hookwire=loud"));
+        assert_eq!(f.to_string(), "hookwire=info,warn");
+        assert!(warning.expect("a warning").contains("ignoring RUST_LOG"));
+    }
+
+    #[test]
+    fn logfile_is_appended_and_created_0666_minus_umask() {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("hook.log");
+        std::fs::write(&path, "old line\n").expect("write");
+        writeln!(open_logfile(&path).expect("opens"), "new line").expect("append");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "old line\nnew line\n"
+        );
+
+        let fresh = dir.path().join("fresh.log");
+        open_logfile(&fresh).expect("creates");
+        let mode = std::fs::metadata(&fresh)
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777;
+        // Whatever the umask, nothing beyond 0666 and at least owner read/write.
+        assert_eq!(mode & !0o666, 0);
+        assert_eq!(mode & 0o600, 0o600);
+    }
+
+    #[test]
+    fn logfile_error_says_what_to_do() {
+        let err = open_logfile(Path::new("/nonexistent-dir/h.log")).unwrap_err();
+        assert!(err.contains("/nonexistent-dir/h.log"), "{err}");
+        assert!(err.contains("No such file or directory"), "{err}");
+        assert!(err.contains("check that its directory exists"), "{err}");
+    }
+
+    /// Events reach the log file in the compact format, filtered by level. Uses a scoped
+    /// subscriber: the global one can be set only once per process.
+    #[test]
+    fn events_are_written_compactly_with_timestamps() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.log");
+        let file = open_logfile(&path).expect("opens");
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter(&settings(false, false, None), None).0)
+            .with_writer(BoxMakeWriter::new(file))
+            .with_ansi(false)
+            .with_target(false)
+            .compact()
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("hidden at the default level");
+            tracing::warn!(hook = "deploy", "shown");
+        });
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(!text.contains("hidden"), "{text}");
+        let line = text.lines().next().expect("one line");
+        assert!(
+            line.contains(" WARN ") && line.ends_with("shown hook=\"deploy\""),
+            "{line}"
+        );
+        // RFC 3339 UTC timestamp first: 2026-01-31T12:00:00.123456Z
+        let stamp = line.split_whitespace().next().expect("timestamp");
+        assert!(
+            stamp.len() >= 20 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+            "{stamp}"
+        );
+    }
 }

@@ -86,8 +86,9 @@ impl Reloader {
 
     /// Re-reads the hooks files and swaps in the new hook set if anything changed and the
     /// result is consistent. A file that fails to load keeps its previous hooks; a duplicate id
-    /// across files rejects the whole reload. Returns the number of hooks served afterwards.
-    pub fn reload(&self, trigger: Trigger) -> usize {
+    /// across files rejects the whole reload (and fails the start). Returns the number of
+    /// hooks served afterwards.
+    pub fn reload(&self, trigger: Trigger) -> Result<usize, String> {
         let mut loaded = self
             .loaded
             .lock()
@@ -154,7 +155,7 @@ impl Reloader {
             }
         }
         if !changed {
-            return self.store.load().len();
+            return Ok(self.store.load().len());
         }
         let files = self
             .paths
@@ -169,11 +170,12 @@ impl Reloader {
                 if trigger != Trigger::Start {
                     tracing::info!("hooks reloaded: {count} hook(s) served");
                 }
-                count
+                Ok(count)
             }
+            Err(error) if trigger == Trigger::Start => Err(error.to_string()),
             Err(error) => {
                 tracing::error!("reload rejected, the previous hooks stay in place: {error}");
-                self.store.load().len()
+                Ok(self.store.load().len())
             }
         }
     }

@@ -9,7 +9,7 @@ pub mod format;
 pub mod schema;
 pub mod secret;
 pub mod template;
-mod yaml11;
+pub mod yaml11;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -137,6 +137,7 @@ pub struct HookSet {
 
 impl HookSet {
     /// Merges loaded files; an id present in two files is an error naming both.
+    #[allow(clippy::result_large_err)] // `LoadError::Invalid` carries a whole `Diagnostic`.
     pub fn from_files(files: Vec<LoadedFile>) -> Result<Self, LoadError> {
         let mut hooks: HashMap<String, Arc<Hook>> = HashMap::new();
         for file in files {
@@ -175,6 +176,7 @@ impl HookSet {
 }
 
 /// Reads and compiles one hooks file.
+#[allow(clippy::result_large_err)] // `LoadError::Invalid` carries a whole `Diagnostic`.
 pub fn load_file(path: &Path, options: &LoadOptions) -> Result<LoadedFile, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
         path: path.to_path_buf(),

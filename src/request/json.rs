@@ -1,1 +1,174 @@
-//! (in progress)
+//! JSON bodies, decoded as adnanh decodes them (`json.Decoder` with `UseNumber`): numbers kept as
+//! the text sent, a top-level array wrapped as `{"root": [...]}`, only the first JSON value read.
+//!
+//! serde_json's nesting limit (128) stays on, so hostile input fails fast instead of recursing
+//! deep; Go accepts up to 10 000 levels, so a payload between the two is a 400 here only.
+
+use super::body::BodyError;
+use super::value::{Map, Value};
+
+/// Parses a JSON body into the payload.
+///
+/// - an object is the payload; a top-level array becomes `{"root": [...]}` (adnanh);
+/// - `null` and an empty (or all-whitespace) body give no payload;
+/// - a top-level string, number or boolean is an error: Go cannot decode it into a map;
+/// - bytes after the first value are ignored, as Go's `Decoder.Decode` ignores them;
+/// - invalid UTF-8 inside strings is replaced by U+FFFD, as Go does.
+pub fn parse(body: &[u8]) -> Result<Option<Map>, BodyError> {
+    if body
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        return Ok(None);
+    }
+    let text = String::from_utf8_lossy(body);
+    match first_value(&text).map_err(BodyError::Json)? {
+        Value::Object(map) => Ok(Some(map)),
+        Value::Array(items) => {
+            let mut map = Map::new();
+            map.insert("root".to_owned(), Value::Array(items));
+            Ok(Some(map))
+        }
+        Value::Null => Ok(None),
+        other => Err(BodyError::Json(cannot_decode_into_map(&other))),
+    }
+}
+
+/// Decodes the first JSON value of `text` as Go decodes into a `map[string]interface{}`: an
+/// object is `Some`, `null` is `None` (a nil map), anything else is an error message.
+///
+/// Used by `parse-parameters-as-json` and by multipart JSON file parts.
+pub fn decode_object(text: &str) -> Result<Option<Map>, String> {
+    match first_value(text)? {
+        Value::Object(map) => Ok(Some(map)),
+        Value::Null => Ok(None),
+        other => Err(cannot_decode_into_map(&other)),
+    }
+}
+
+/// The first JSON value of `text`; whatever follows it is not read (Go's `Decoder`).
+fn first_value(text: &str) -> Result<Value, String> {
+    match serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .next()
+    {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err("unexpected end of JSON input".to_owned()),
+    }
+}
+
+fn cannot_decode_into_map(value: &Value) -> String {
+    let kind = match value {
+        Value::Array(_) => "array",
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "bool",
+        Value::Null | Value::Object(_) => "value",
+    };
+    format!("json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::value::map_to_go_json;
+
+    fn ok(body: &str) -> Option<String> {
+        parse(body.as_bytes()).unwrap().map(|m| map_to_go_json(&m))
+    }
+
+    #[test]
+    fn shapes() {
+        let cases = [
+            (
+                r#"{"a":{"b":1.50},"f":null}"#,
+                Some(r#"{"a":{"b":1.50},"f":null}"#),
+            ),
+            (
+                r#"  {"n": 12345678901234567890123, "z": -0}"#,
+                Some(r#"{"n":12345678901234567890123,"z":-0}"#),
+            ),
+            ("[1,2]", Some(r#"{"root":[1,2]}"#)),
+            (" \n[{\"a\":1}]", Some(r#"{"root":[{"a":1}]}"#)),
+            ("[]", Some(r#"{"root":[]}"#)),
+            ("{}", Some("{}")),
+            ("null", None),
+            ("", None),
+            (" \t\r\n", None),
+            // Go's Decoder stops after the first value (measured: `{"a":1} trailing`).
+            (r#"{"a":1} trailing"#, Some(r#"{"a":1}"#)),
+            (r#"{"a":1}{"b":2}"#, Some(r#"{"a":1}"#)),
+            ("[1] x", Some(r#"{"root":[1]}"#)),
+        ];
+        for (body, want) in cases {
+            assert_eq!(ok(body), want.map(str::to_owned), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn errors() {
+        for body in [
+            r#""str""#,
+            "42",
+            "true",
+            "{",
+            r#"{"a":}"#,
+            "nope",
+            "\u{b}{}",
+        ] {
+            assert!(
+                matches!(parse(body.as_bytes()), Err(BodyError::Json(_))),
+                "{body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced() {
+        let map = parse(b"{\"a\":\"\xff\xfe\"}").unwrap().unwrap();
+        assert_eq!(map_to_go_json(&map), "{\"a\":\"\u{fffd}\u{fffd}\"}");
+    }
+
+    #[test]
+    fn deep_nesting_fails_fast() {
+        for open in ["[", "{\"a\":"] {
+            let body = open.repeat(100_000);
+            assert!(matches!(parse(body.as_bytes()), Err(BodyError::Json(_))));
+        }
+        // 100 levels are fine.
+        let body = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(parse(body.as_bytes()).unwrap().is_some());
+    }
+
+    #[test]
+    fn decode_object_is_go_decode_into_map() {
+        assert_eq!(
+            decode_object(r#"{"x":1} tail"#)
+                .unwrap()
+                .map(|m| map_to_go_json(&m)),
+            Some(r#"{"x":1}"#.to_owned())
+        );
+        assert_eq!(decode_object("null").unwrap(), None);
+        for text in ["[1]", "\"s\"", "1", "", "{"] {
+            assert!(decode_object(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn one_megabyte_parses_quickly() {
+        let item = r#"{"id":12345,"name":"repository-name","private":false,"tags":["a","b"],"score":1.25},"#;
+        let mut body = String::from("{\"items\":[");
+        while body.len() < 1 << 20 {
+            body.push_str(item);
+        }
+        body.pop();
+        body.push_str("]}");
+        let start = std::time::Instant::now();
+        let map = parse(body.as_bytes()).unwrap().unwrap();
+        let elapsed = start.elapsed();
+        assert!(map.contains_key("items"));
+        // Generous for a debug build on a loaded 2-core machine; release is far faster.
+        assert!(elapsed.as_secs() < 2, "1 MB took {elapsed:?}");
+    }
+}

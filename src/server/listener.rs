@@ -1,7 +1,448 @@
-//! TEMPORARY stub.
-pub fn open(args: &crate::cli::ServeArgs) -> Result<(super::Listener, String), String> {
-    let l = std::net::TcpListener::bind(format!("{}:{}", args.ip, args.port))
-        .map_err(|e| e.to_string())?;
-    let a = l.local_addr().map_err(|e| e.to_string())?.to_string();
-    Ok((super::Listener::Tcp(l), a))
+//! Opening the listening socket, before the runtime starts and before privileges are dropped.
+//!
+//! The choice follows adnanh/webhook 2.8.2:
+//! 1. a socket passed by systemd socket activation (`LISTEN_FDS`): exactly one TCP or Unix
+//!    stream socket; `-ip`, `-port` and `-socket` are then ignored;
+//! 2. `-socket PATH`: a Unix socket (`@NAME` is a Linux abstract socket);
+//! 3. TCP on `-ip:-port`, with Go's address rules (IPv6 bracketed: `[::1]`; a bare `::1` is
+//!    "too many colons"; an empty `-ip` listens on every address, IPv4 and IPv6).
+//!
+//! Listeners come back blocking (the server makes them non-blocking when it hands them to
+//! Tokio) and close-on-exec (std and listenfd set `CLOEXEC`), so hook commands never inherit
+//! the server's socket. std sets `SO_REUSEADDR` on TCP listeners, as Go does, so a restart
+//! does not wait for old connections in `TIME_WAIT`.
+
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+
+use listenfd::ListenFd;
+
+use super::Listener;
+use crate::cli::ServeArgs;
+
+/// Opens the listener the flags and the environment ask for (see the module docs) and
+/// returns it with the address to show in logs: `IP:PORT` with the real port (so `-port 0`
+/// shows the one the kernel chose), or `{unix:PATH}` as adnanh writes Unix sockets.
+///
+/// Reads and clears `LISTEN_PID`/`LISTEN_FDS`, which is only sound while the process has a
+/// single thread: call it before the Tokio runtime starts. Errors say what to do; the app
+/// exits 1 on them.
+pub fn open(args: &ServeArgs) -> Result<(Listener, String), String> {
+    open_with(ListenFd::from_env(), args)
+}
+
+/// [`open`] with the systemd sockets given explicitly (`ListenFd::empty()` to ignore them).
+pub fn open_with(mut passed: ListenFd, args: &ServeArgs) -> Result<(Listener, String), String> {
+    match passed.len() {
+        0 => {}
+        1 => {
+            let (listener, address) = take_passed(&mut passed)?;
+            tracing::info!(
+                "listening on {address}, the socket passed by systemd; -ip, -port and -socket are ignored"
+            );
+            return Ok((listener, address));
+        }
+        n => {
+            return Err(format!(
+                "systemd passed {n} sockets, and hookwire listens on exactly one: give the \
+                 .socket unit a single ListenStream= line"
+            ));
+        }
+    }
+    if let Some(path) = &args.socket {
+        return open_unix(path);
+    }
+    open_tcp(&args.ip, args.port)
+}
+
+fn take_passed(passed: &mut ListenFd) -> Result<(Listener, String), String> {
+    let tcp_error = match passed.take_tcp_listener(0) {
+        Ok(Some(listener)) => {
+            let display = tcp_display(&listener);
+            return Ok((Listener::Tcp(listener), display));
+        }
+        Ok(None) => return Err("the socket passed by systemd is gone".into()),
+        Err(err) => err,
+    };
+    match passed.take_unix_listener(0) {
+        Ok(Some(listener)) => {
+            let display = match listener.local_addr() {
+                Ok(addr) => unix_display(&addr),
+                Err(_) => "{unix:?}".to_string(),
+            };
+            Ok((Listener::Unix(listener), display))
+        }
+        _ => Err(format!(
+            "the socket passed by systemd is neither a TCP nor a Unix stream socket ({tcp_error}): \
+             use ListenStream= in the .socket unit"
+        )),
+    }
+}
+
+fn tcp_display(listener: &TcpListener) -> String {
+    listener
+        .local_addr()
+        .map_or_else(|_| "?".to_string(), |addr| addr.to_string())
+}
+
+fn unix_display(addr: &std::os::unix::net::SocketAddr) -> String {
+    if let Some(path) = addr.as_pathname() {
+        format!("{{unix:{}}}", path.display())
+    } else if let Some(name) = addr.as_abstract_name() {
+        format!("{{unix:@{}}}", String::from_utf8_lossy(name))
+    } else {
+        "{unix:unnamed}".to_string()
+    }
+}
+
+/// `-socket`: an abstract socket for `@NAME` (as Go does on Linux), else a socket file. A
+/// socket file left by a server that is gone is replaced; one with a live server behind it,
+/// or a path that is not a socket, is an error rather than silently taken over.
+fn open_unix(path: &Path) -> Result<(Listener, String), String> {
+    let shown = path.display();
+    let fail = |err: std::io::Error| format!("cannot listen on Unix socket {shown}: {err}");
+    if let Some(name) = path.as_os_str().as_bytes().strip_prefix(b"@") {
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name).map_err(fail)?;
+        let listener = UnixListener::bind_addr(&addr).map_err(|err| match err.kind() {
+            ErrorKind::AddrInUse => format!(
+                "cannot listen on abstract Unix socket {shown}: another process is listening on \
+                 it; stop it or choose another -socket name"
+            ),
+            _ => fail(err),
+        })?;
+        return Ok((Listener::Unix(listener), format!("{{unix:{shown}}}")));
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(format!(
+                    "cannot listen on Unix socket {shown}: another process is listening on it; \
+                     stop it or choose another -socket path"
+                ));
+            }
+            Err(err) if err.kind() == ErrorKind::ConnectionRefused => {
+                std::fs::remove_file(path).map_err(|err| {
+                    format!(
+                        "cannot replace the stale Unix socket {shown}: {err}; remove it by hand"
+                    )
+                })?;
+            }
+            // Let bind report whatever this is.
+            Err(_) => {}
+        },
+        Ok(_) => {
+            return Err(format!(
+                "cannot listen on Unix socket {shown}: the path exists and is not a socket; \
+                 remove it or choose another -socket path"
+            ));
+        }
+        Err(_) => {}
+    }
+    let listener = UnixListener::bind(path).map_err(fail)?;
+    Ok((Listener::Unix(listener), format!("{{unix:{shown}}}")))
+}
+
+/// TCP on `ip:port`, with Go's `net.Listen("tcp", ip+":"+port)` address rules.
+fn open_tcp(ip: &str, port: u16) -> Result<(Listener, String), String> {
+    let addrs = tcp_addrs(ip, port)?;
+    let mut last_error = None;
+    for addr in &addrs {
+        match TcpListener::bind(addr) {
+            Ok(listener) => {
+                let display = tcp_display(&listener);
+                return Ok((Listener::Tcp(listener), display));
+            }
+            Err(err) => last_error = Some((addr, err)),
+        }
+    }
+    let Some((addr, err)) = last_error else {
+        return Err(format!(
+            "cannot listen on {ip}:{port}: the name resolves to no address"
+        ));
+    };
+    let hint = match err.kind() {
+        ErrorKind::AddrInUse => {
+            "; another process is using this port: stop it or choose another -port"
+        }
+        ErrorKind::PermissionDenied => {
+            "; ports below 1024 need root or CAP_NET_BIND_SERVICE (hookwire can then drop \
+             privileges with -setuid and -setgid)"
+        }
+        ErrorKind::AddrNotAvailable => "; that address does not belong to this machine: check -ip",
+        _ => "",
+    };
+    Err(format!("cannot listen on {addr}: {err}{hint}"))
+}
+
+/// The addresses to try for `-ip`/`-port`, in order. Mirrors Go's `SplitHostPort` on
+/// `ip + ":" + port`: brackets are required around an IPv6 address, so `::1` fails as it does
+/// in adnanh, with a hint. A host name listens on one of its addresses, IPv4 first, as Go does.
+fn tcp_addrs(ip: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    let host = if let Some(inner) = ip.strip_prefix('[') {
+        match inner.strip_suffix(']') {
+            Some(host) if !host.contains(['[', ']']) => host,
+            _ => {
+                return Err(format!(
+                    "cannot listen on {ip}:{port}: malformed -ip; write IPv6 addresses as [::1]"
+                ));
+            }
+        }
+    } else if ip.contains(':') {
+        return Err(format!(
+            "cannot listen on {ip}:{port}: too many colons in address; write IPv6 addresses in \
+             brackets: -ip '[{ip}]'"
+        ));
+    } else if ip.contains([']', '[']) {
+        return Err(format!(
+            "cannot listen on {ip}:{port}: malformed -ip; write IPv6 addresses as [::1]"
+        ));
+    } else {
+        ip
+    };
+    if host.is_empty() {
+        // Go listens on every address of both families; `[::]` is dual-stack on Linux unless
+        // net.ipv6.bindv6only is set, and 0.0.0.0 covers machines without IPv6.
+        return Ok(vec![
+            SocketAddr::new(IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED), port),
+            SocketAddr::new(IpAddr::from(std::net::Ipv4Addr::UNSPECIFIED), port),
+        ]);
+    }
+    if let Ok(addr) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(addr, port)]);
+    }
+    // Names, and IPv6 addresses with a zone (`fe80::1%eth0`), go through the resolver.
+    let mut addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|err| {
+            format!("cannot listen on {ip}:{port}: cannot resolve {host:?}: {err}; check -ip")
+        })?
+        .collect();
+    addrs.sort_by_key(|a| a.is_ipv6());
+    Ok(addrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsFd, OwnedFd};
+
+    fn args(ip: &str, port: u16, socket: Option<&str>) -> ServeArgs {
+        ServeArgs {
+            ip: ip.into(),
+            port,
+            socket: socket.map(Into::into),
+            ..ServeArgs::default()
+        }
+    }
+
+    fn open_test(args: &ServeArgs) -> Result<(Listener, String), String> {
+        open_with(ListenFd::empty(), args)
+    }
+
+    fn assert_cloexec(fd: impl AsFd) {
+        let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).expect("F_GETFD");
+        assert_ne!(
+            flags & nix::libc::FD_CLOEXEC,
+            0,
+            "listener must be close-on-exec"
+        );
+    }
+
+    #[test]
+    fn tcp_reports_the_real_port_and_is_cloexec_and_reuseaddr() {
+        let (listener, display) = open_test(&args("127.0.0.1", 0, None)).expect("listens");
+        let Listener::Tcp(listener) = listener else {
+            panic!("expected TCP")
+        };
+        let port = listener.local_addr().expect("addr").port();
+        assert_ne!(port, 0);
+        assert_eq!(display, format!("127.0.0.1:{port}"));
+        assert_cloexec(&listener);
+        let reuse = nix::sys::socket::getsockopt(&listener, nix::sys::socket::sockopt::ReuseAddr)
+            .expect("getsockopt");
+        assert!(reuse, "SO_REUSEADDR, as Go sets it");
+    }
+
+    #[test]
+    fn tcp_ipv6_needs_brackets_as_in_go() {
+        let err = open_test(&args("::1", 0, None)).unwrap_err();
+        assert!(
+            err.contains("too many colons") && err.contains("-ip '[::1]'"),
+            "{err}"
+        );
+        assert!(
+            open_test(&args("[::1", 0, None))
+                .unwrap_err()
+                .contains("malformed -ip")
+        );
+        match open_test(&args("[::1]", 0, None)) {
+            Ok((_, display)) => assert!(display.starts_with("[::1]:"), "{display}"),
+            // Machines without IPv6 loopback cannot run this half.
+            Err(err) => assert!(err.contains("Cannot assign requested address"), "{err}"),
+        }
+    }
+
+    #[test]
+    fn tcp_address_resolution() {
+        assert_eq!(
+            tcp_addrs("10.0.0.1", 80).unwrap(),
+            ["10.0.0.1:80".parse().unwrap()]
+        );
+        assert_eq!(
+            tcp_addrs("[127.0.0.1]", 80).unwrap(),
+            ["127.0.0.1:80".parse().unwrap()]
+        );
+        assert_eq!(
+            tcp_addrs("", 80).unwrap(),
+            ["[::]:80".parse().unwrap(), "0.0.0.0:80".parse().unwrap()]
+        );
+        assert_eq!(
+            tcp_addrs("localhost", 80).unwrap()[0],
+            "127.0.0.1:80".parse().unwrap()
+        );
+        assert!(
+            tcp_addrs("no-such-host.invalid", 80)
+                .unwrap_err()
+                .contains("cannot resolve")
+        );
+    }
+
+    #[test]
+    fn tcp_port_in_use_says_so() {
+        let (first, display) = open_test(&args("127.0.0.1", 0, None)).expect("listens");
+        let port: u16 = display.rsplit(':').next().unwrap().parse().unwrap();
+        let err = open_test(&args("127.0.0.1", port, None)).unwrap_err();
+        assert!(
+            err.contains(&format!("127.0.0.1:{port}")) && err.contains("choose another -port"),
+            "{err}"
+        );
+        drop(first);
+    }
+
+    #[test]
+    fn unix_socket_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.sock");
+        let path_text = path.to_str().unwrap();
+        let (listener, display) = open_test(&args("ignored", 1, Some(path_text))).expect("listens");
+        assert_eq!(display, format!("{{unix:{path_text}}}"));
+        let Listener::Unix(listener) = listener else {
+            panic!("expected Unix")
+        };
+        assert_cloexec(&listener);
+        // A live server behind the path is not taken over.
+        let err = open_test(&args("", 1, Some(path_text))).unwrap_err();
+        assert!(err.contains("another process is listening"), "{err}");
+        // Once it is gone, its leftover socket file is replaced.
+        drop(listener);
+        assert!(path.exists());
+        open_test(&args("", 1, Some(path_text))).expect("stale socket replaced");
+    }
+
+    #[test]
+    fn unix_socket_never_replaces_a_regular_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("precious.txt");
+        std::fs::write(&path, "data").unwrap();
+        let err = open_test(&args("", 1, Some(path.to_str().unwrap()))).unwrap_err();
+        assert!(err.contains("not a socket"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "data");
+    }
+
+    #[test]
+    fn abstract_unix_socket() {
+        let name = format!("@hookwire-test-{}", std::process::id());
+        let (listener, display) = open_test(&args("", 1, Some(&name))).expect("listens");
+        assert_eq!(display, format!("{{unix:{name}}}"));
+        let Listener::Unix(listener) = listener else {
+            panic!("expected Unix")
+        };
+        assert_eq!(
+            listener.local_addr().unwrap().as_abstract_name(),
+            Some(&name.as_bytes()[1..])
+        );
+        assert!(
+            open_test(&args("", 1, Some(&name)))
+                .unwrap_err()
+                .contains("another process")
+        );
+    }
+
+    /// Socket activation, in a child process: the environment is per process, and handing
+    /// the child a socket on its stdin (fd 0, with `LISTEN_FDS_FIRST_FD=0`) needs no unsafe
+    /// fd juggling. The child is this test binary running `systemd_child`.
+    fn run_child(socket: Option<OwnedFd>, listen_fds: &str, expect: &str) {
+        let mut command = std::process::Command::new(std::env::current_exe().expect("test binary"));
+        command
+            .args([
+                "--exact",
+                "server::listener::tests::systemd_child",
+                "--nocapture",
+            ])
+            .env("HOOKWIRE_TEST_SYSTEMD_EXPECT", expect)
+            .env("LISTEN_FDS", listen_fds)
+            .env("LISTEN_FDS_FIRST_FD", "0")
+            .env_remove("LISTEN_PID");
+        if let Some(fd) = socket {
+            command.stdin(std::process::Stdio::from(fd));
+        }
+        let out = command.output().expect("run child");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn systemd_tcp_socket_wins_over_the_flags() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let expect = listener.local_addr().unwrap().to_string();
+        run_child(Some(OwnedFd::from(listener)), "1", &expect);
+    }
+
+    #[test]
+    fn systemd_unix_socket() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("act.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        run_child(
+            Some(OwnedFd::from(listener)),
+            "1",
+            &format!("{{unix:{}}}", path.display()),
+        );
+    }
+
+    #[test]
+    fn systemd_more_than_one_socket_is_an_error() {
+        run_child(None, "2", "error: systemd passed 2 sockets");
+    }
+
+    #[test]
+    fn systemd_child() {
+        let Ok(expect) = std::env::var("HOOKWIRE_TEST_SYSTEMD_EXPECT") else {
+            return;
+        };
+        // The flags ask for something else entirely; the passed socket must win.
+        let result = open(&args("127.0.0.2", 1, Some("/nonexistent/flag.sock")));
+        match expect.strip_prefix("error: ") {
+            Some(message) => assert!(result.unwrap_err().contains(message)),
+            None => {
+                let (listener, display) = result.expect("passed socket used");
+                assert_eq!(display, expect);
+                match &listener {
+                    Listener::Tcp(l) => assert_cloexec(l),
+                    Listener::Unix(l) => assert_cloexec(l),
+                }
+                // listenfd clears the variables so hook commands do not see them.
+                assert!(std::env::var_os("LISTEN_FDS").is_none());
+            }
+        }
+    }
 }

@@ -2,3 +2,8 @@
 
 mod harness;
 mod smoke;
+mod exec;
+mod responses;
+mod reload;
+mod cli;
+mod limits;

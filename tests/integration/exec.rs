@@ -1,0 +1,177 @@
+//! Running commands: argv, environment, files, working directory, background runs, process
+//! groups, and hostile values passed without a shell.
+
+use std::time::Duration;
+
+use crate::harness::Server;
+
+const HOOKS: &str = r#"
+- id: record
+  execute-command: {fixtures}/record.sh
+  response-message: recorded
+  pass-arguments-to-command:
+    - {source: payload, name: a}
+    - {source: payload, name: missing}
+    - {source: payload, name: nested.value}
+    - {source: string, name: constant}
+  pass-environment-to-command:
+    - {source: payload, name: a}
+    - {source: payload, name: head_commit.id}
+    - {source: payload, name: x-deploy-env}
+    - {source: payload, name: a, envname: CUSTOM_NAME}
+    - {source: payload, name: missing, envname: CUSTOM_MISSING}
+- id: files
+  execute-command: {fixtures}/cat-files.sh
+  include-command-output-in-response: true
+  pass-arguments-to-command:
+    - {source: string, name: HOOK_DATA}
+    - {source: string, name: CUSTOM_FILE}
+    - {source: string, name: HOOK_MISSING}
+  pass-file-to-command:
+    - {source: payload, name: data}
+    - {source: payload, name: encoded, envname: CUSTOM_FILE, base64decode: true}
+    - {source: payload, name: missing}
+- id: in-dir
+  execute-command: record.sh
+  command-working-directory: {fixtures}
+  include-command-output-in-response: true
+- id: pwd
+  execute-command: /bin/pwd
+  command-working-directory: /tmp
+  include-command-output-in-response: true
+- id: path-lookup
+  execute-command: echo
+  include-command-output-in-response: true
+  pass-arguments-to-command:
+    - {source: string, name: found in PATH}
+- id: split
+  execute-command: /bin/echo hello
+  include-command-output-in-response: true
+- id: group
+  execute-command: /bin/sh
+  include-command-output-in-response: true
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'cut -d" " -f5 /proc/$$/stat; cut -d" " -f5 /proc/$PPID/stat'}
+- id: hostile
+  execute-command: {fixtures}/echo-args.sh
+  include-command-output-in-response: true
+  pass-arguments-to-command:
+    - {source: payload, name: v}
+"#;
+
+#[test]
+fn arguments_and_environment_follow_adnanh() {
+    let s = Server::start(HOOKS);
+    let body = r#"{"a":"alpha","nested":{"value":42.50},"head_commit":{"id":"c0ffee"},"x-deploy-env":"prod"}"#;
+    let r = s.post("/hooks/record", "application/json", body);
+    assert_eq!((r.status, r.text().as_str()), (200, "recorded"));
+    let records = s.wait_for_records(1);
+    let record = &records[0];
+    // Missing arguments keep their position as empty strings; numbers keep their digits.
+    assert_eq!(record.args, ["alpha", "", "42.50", "constant"]);
+    assert_eq!(record.env.get("HOOK_a").map(String::as_str), Some("alpha"));
+    assert_eq!(record.env.get("HOOK_head_commit.id").map(String::as_str), Some("c0ffee"));
+    assert_eq!(record.env.get("HOOK_x-deploy-env").map(String::as_str), Some("prod"));
+    assert_eq!(record.env.get("CUSTOM_NAME").map(String::as_str), Some("alpha"));
+    assert!(!record.env.contains_key("CUSTOM_MISSING"), "missing values add no variable");
+}
+
+#[test]
+fn files_are_written_named_and_removed() {
+    let s = Server::start(HOOKS);
+    let body = r#"{"data":"file contents","encoded":"aGVsbG8gZmlsZQ=="}"#;
+    let r = s.post("/hooks/files", "application/json", body);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.text(),
+        "HOOK_DATA=absolute\nfile contents\nCUSTOM_FILE=absolute\nhello file\nHOOK_MISSING=\n"
+    );
+    // Files live in the temp directory by default and are gone after the run.
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("CUSTOM_FILE"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+}
+
+#[test]
+fn working_directory_and_lookup() {
+    let s = Server::start(HOOKS);
+    let r = s.get("/hooks/pwd");
+    assert_eq!(r.text(), "/tmp\n");
+    // A relative command is looked up inside the working directory.
+    let r = s.get("/hooks/in-dir");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let records = s.wait_for_records(1);
+    assert!(records[0].cwd.ends_with("tests/fixtures"));
+    assert_eq!(s.get("/hooks/path-lookup").text(), "found in PATH\n");
+    // The command is never split on spaces.
+    assert_eq!(s.get("/hooks/split").status, 500);
+    assert!(s.wait_for_log("pass-arguments-to-command", Duration::from_secs(5)));
+}
+
+#[test]
+fn each_run_has_its_own_process_group() {
+    let s = Server::start(HOOKS);
+    let r = s.get("/hooks/group");
+    let text = r.text();
+    let groups: Vec<&str> = text.lines().map(str::trim).collect();
+    assert_eq!(groups.len(), 2, "{}", r.text());
+    assert_ne!(groups[0], groups[1], "the command's group differs from hookwire's");
+}
+
+#[test]
+fn hostile_values_reach_the_command_as_plain_arguments() {
+    let s = Server::start(HOOKS);
+    let canary = s.dir.path().join("pwned");
+    for value in [
+        format!("$(touch {})", canary.display()),
+        format!("; touch {}", canary.display()),
+        format!("`touch {}`", canary.display()),
+        "line1\nline2".to_string(),
+        "--help".to_string(),
+        "' \" \\ * ?".to_string(),
+    ] {
+        let body = serde_json_string(&value);
+        let r = s.post("/hooks/hostile", "application/json", format!("{{\"v\":{body}}}"));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), format!("{value}\n"));
+    }
+    assert!(!canary.exists(), "a payload value was run by a shell");
+}
+
+/// A JSON string literal for `value`.
+fn serde_json_string(value: &str) -> String {
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[test]
+fn background_runs_finish_after_the_response() {
+    let hooks = r#"
+- id: slow
+  execute-command: /bin/sh
+  response-message: queued
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'sleep 0.3; touch "$RECORD_DIR/done"'}
+"#;
+    let s = Server::start(hooks);
+    let started = std::time::Instant::now();
+    let r = s.get("/hooks/slow");
+    assert_eq!(r.text(), "queued");
+    assert!(started.elapsed() < Duration::from_millis(300), "the response waited for the command");
+    let done = s.dir.path().join("records/done");
+    assert!(crate::harness::wait_until(Duration::from_secs(5), || done.exists()));
+}
