@@ -36,6 +36,8 @@ use clap::{Args, CommandFactory, Parser};
     name = "hookwire",
     version,
     disable_version_flag = true,
+    // Go's flag package lets a flag be given again; the last value wins.
+    args_override_self = true,
     max_term_width = 100
 )]
 pub struct Cli {
