@@ -153,7 +153,8 @@ impl Provider {
             Provider::Github => Headers(&["X-GitHub-Delivery"]),
             // Idempotency-Key (17.4+) is stable across retries; the event UUID is older but is
             // shared by recursive hooks, so it is only the fallback.
-            Provider::Gitlab => Headers(&["Idempotency-Key", "X-Gitlab-Event-UUID"]),
+            // webhook-id equals Idempotency-Key when GitLab signs; it is the last resort.
+            Provider::Gitlab => Headers(&["Idempotency-Key", "X-Gitlab-Event-UUID", "webhook-id"]),
             Provider::Gitea => Headers(&["X-Gitea-Delivery", "X-Forgejo-Delivery"]),
             Provider::Gogs => Headers(&["X-Gogs-Delivery"]),
             // Cloud sends X-Request-UUID, Data Center X-Request-Id.
@@ -269,7 +270,7 @@ pub enum PresetError {
     BadKey(String),
 }
 
-use PresetError::{BadKey, Malformed, MissingHeader, Mismatch};
+use PresetError::{BadKey, Malformed, Mismatch, MissingHeader};
 
 // ---------------------------------------------------------------------------------------------
 // Verification.
@@ -286,68 +287,82 @@ pub fn verify(
         return Err(BadKey("no secret configured".into()));
     }
     let secrets = &config.secrets;
-    let hex_sha256 = |name: &'static str, prefix: &str, message: &[&[u8]]| {
-        let value = require(headers, name)?;
-        verify_single(secrets, name, value, prefix, Encoding::Hex, HmacAlgorithm::Sha256, message)
-    };
+    let sha256 = HmacAlgorithm::Sha256;
     let mut ping = false;
     match &config.provider {
         Provider::Github => {
-            if let Some(value) = header(headers, GITHUB_256) {
-                let algorithm = HmacAlgorithm::Sha256;
-                verify_single(secrets, GITHUB_256, value, "sha256=", Encoding::Hex, algorithm, &[body])?;
-            } else if let (true, Some(value)) = (config.allow_sha1, header(headers, GITHUB_1)) {
-                // Only when the SHA-256 header is absent: a present but wrong one never falls
-                // back, or an attacker could downgrade to SHA-1 by adding a header.
-                let algorithm = HmacAlgorithm::Sha1;
-                verify_single(secrets, GITHUB_1, value, "sha1=", Encoding::Hex, algorithm, &[body])?;
-            } else {
-                return Err(MissingHeader(GITHUB_256.into()));
-            }
+            // SHA-1 only when the SHA-256 header is absent: a present but wrong one never falls
+            // back, or anyone could downgrade the check to SHA-1 by adding a header.
+            let legacy = config.allow_sha1
+                && header(headers, GITHUB_256).is_none()
+                && header(headers, GITHUB_1).is_some();
+            let scheme = match legacy {
+                true => Single::hex(GITHUB_1, "sha1=", HmacAlgorithm::Sha1),
+                false => Single::hex(GITHUB_256, "sha256=", sha256),
+            };
+            scheme.verify(headers, secrets, &[body])?;
         }
         Provider::Gitlab => verify_gitlab(config, headers, body, now)?,
         Provider::Gitea => {
             // Forgejo sends the same value under its own name; an empty one (sent when the hook
             // has no secret) counts as missing, so the other name is tried.
-            let (name, value) = header(headers, GITEA)
-                .map(|v| (GITEA, v))
-                .or_else(|| header(headers, FORGEJO).map(|v| (FORGEJO, v)))
+            let name = [GITEA, FORGEJO]
+                .into_iter()
+                .find(|name| header(headers, name).is_some())
                 .ok_or_else(|| MissingHeader(format!("{GITEA} or {FORGEJO}")))?;
-            verify_single(secrets, name, value, "", Encoding::Hex, HmacAlgorithm::Sha256, &[body])?;
+            Single::hex(name, "", sha256).verify(headers, secrets, &[body])?;
         }
-        Provider::Gogs => hex_sha256("X-Gogs-Signature", "", &[&gogs_payload(body)])?,
+        Provider::Gogs => {
+            let payload = gogs_payload(body);
+            Single::hex("X-Gogs-Signature", "", sha256).verify(headers, secrets, &[&payload])?;
+        }
         // Bitbucket uses GitHub's *SHA-1* header name for a SHA-256 value.
-        Provider::Bitbucket => hex_sha256("X-Hub-Signature", "sha256=", &[body])?,
+        Provider::Bitbucket => {
+            Single::hex(GITHUB_1, "sha256=", sha256).verify(headers, secrets, &[body])?;
+        }
         Provider::Stripe => verify_stripe(config, headers, body, now)?,
         Provider::Slack => {
             let ts = require(headers, SLACK_TS)?;
-            let seconds = parse_unix(ts).ok_or_else(|| Malformed(format!("{SLACK_TS}: not unix seconds")))?;
-            hex_sha256("X-Slack-Signature", "v0=", &[b"v0:", ts.as_bytes(), b":", body])?;
+            let seconds =
+                parse_unix(ts).ok_or_else(|| Malformed(format!("{SLACK_TS}: not unix seconds")))?;
+            let message: &[&[u8]] = &[b"v0:", ts.as_bytes(), b":", body];
+            Single::hex("X-Slack-Signature", "v0=", sha256).verify(headers, secrets, message)?;
             check_window(seconds, 1000, now, config.tolerance)?;
         }
         Provider::StandardWebhooks => return verify_standard(config, headers, body, now, true),
         Provider::Shopify => {
-            let name = "X-Shopify-Hmac-Sha256";
-            let value = require(headers, name)?;
-            verify_single(secrets, name, value, "", Encoding::Base64, HmacAlgorithm::Sha256, &[body])?;
+            let scheme = Single {
+                header: "X-Shopify-Hmac-Sha256",
+                prefix: "",
+                encoding: Encoding::Base64,
+                algorithm: sha256,
+            };
+            scheme.verify(headers, secrets, &[body])?;
         }
-        // The timestamp header is not signed, so it cannot be checked.
-        Provider::Sentry => hex_sha256("Sentry-Hook-Signature", "", &[body])?,
+        // Sentry-Hook-Timestamp is not signed, so there is no replay window to check.
+        Provider::Sentry => {
+            Single::hex("Sentry-Hook-Signature", "", sha256).verify(headers, secrets, &[body])?;
+        }
         Provider::Linear => {
-            hex_sha256("Linear-Signature", "", &[body])?;
+            Single::hex("Linear-Signature", "", sha256).verify(headers, secrets, &[body])?;
             // The timestamp is trusted only now that the MAC has authenticated the body.
             let millis = body_fields(body)
                 .webhook_timestamp
-                .as_ref()
-                .and_then(|v| v.as_i64().map(i128::from).or_else(|| v.as_u64().map(i128::from)))
-                .ok_or_else(|| Malformed("body: webhookTimestamp missing or not an integer".into()))?;
-            check_window(millis, 1, now, LINEAR_TOLERANCE)?;
+                .and_then(|v| v.as_i64())
+                .ok_or_else(|| {
+                    Malformed("body: webhookTimestamp missing or not an integer".into())
+                })?;
+            check_window(i128::from(millis), 1, now, LINEAR_TOLERANCE)?;
         }
         Provider::Discord => ping = verify_discord(config, headers, body, now)?,
         Provider::Generic(scheme) => {
-            let value = require(headers, &scheme.header)?;
-            let prefix = scheme.prefix.as_str();
-            verify_single(secrets, &scheme.header, value, prefix, scheme.encoding, scheme.algorithm, &[body])?;
+            let scheme = Single {
+                header: &scheme.header,
+                prefix: &scheme.prefix,
+                encoding: scheme.encoding,
+                algorithm: scheme.algorithm,
+            };
+            scheme.verify(headers, secrets, &[body])?;
         }
     }
     Ok(Verified {
@@ -418,8 +433,14 @@ fn verify_gitlab(
     }
     let sent = require(headers, GITLAB_TOKEN)?.as_bytes();
     // Every token is compared, so timing does not tell which one (if any) matched.
-    let matched = tokens.fold(subtle::Choice::from(0), |acc, token| acc | token.expose().ct_eq(sent));
-    if bool::from(matched) { Ok(()) } else { Err(Mismatch(GITLAB_TOKEN.into())) }
+    let matched = tokens.fold(subtle::Choice::from(0), |acc, token| {
+        acc | token.expose().ct_eq(sent)
+    });
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(Mismatch(GITLAB_TOKEN.into()))
+    }
 }
 
 /// Stripe: `t=<unix>,v1=<hex>[,v1=<hex>…][,v0=…]`, HMAC-SHA256 over `"{t}.{body}"`.
@@ -435,12 +456,18 @@ fn verify_stripe(
     let value = require(headers, STRIPE)?;
     let mut timestamp = None;
     let mut candidates = Vec::new();
-    for item in value.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+    for item in value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+    {
         let Some((key, val)) = item.split_once('=') else {
             return Err(Malformed(format!("{STRIPE}: an item is not key=value")));
         };
         match key {
-            "t" if timestamp.is_some() => return Err(Malformed(format!("{STRIPE}: more than one t="))),
+            "t" if timestamp.is_some() => {
+                return Err(Malformed(format!("{STRIPE}: more than one t=")));
+            }
             "t" => timestamp = Some(val),
             "v1" => candidates.push(decode(Encoding::Hex, val, STRIPE)?),
             // v0 is the legacy test-mode scheme, and unknown schemes are Stripe's to add.
@@ -448,12 +475,18 @@ fn verify_stripe(
         }
     }
     let t = timestamp.ok_or_else(|| Malformed(format!("{STRIPE}: no t= timestamp")))?;
-    let seconds = parse_unix(t).ok_or_else(|| Malformed(format!("{STRIPE}: t= is not unix seconds")))?;
+    let seconds =
+        parse_unix(t).ok_or_else(|| Malformed(format!("{STRIPE}: t= is not unix seconds")))?;
     if candidates.is_empty() {
         return Err(Malformed(format!("{STRIPE}: no v1= signature")));
     }
     let message: &[&[u8]] = &[t.as_bytes(), b".", body];
-    if !hmac_matches(HmacAlgorithm::Sha256, raw_keys(&config.secrets), message, &candidates) {
+    if !hmac_matches(
+        HmacAlgorithm::Sha256,
+        raw_keys(&config.secrets),
+        message,
+        &candidates,
+    ) {
         return Err(Mismatch(STRIPE.into()));
     }
     check_window(seconds, 1000, now, config.tolerance)
@@ -487,7 +520,8 @@ fn verify_standard(
     if id.contains('.') {
         return Err(Malformed(format!("{id_name}: contains '.'")));
     }
-    let seconds = parse_unix(ts).ok_or_else(|| Malformed(format!("{ts_name}: not unix seconds")))?;
+    let seconds =
+        parse_unix(ts).ok_or_else(|| Malformed(format!("{ts_name}: not unix seconds")))?;
 
     let (mut v1, mut v1a) = (Vec::new(), Vec::new());
     for entry in signatures.split_ascii_whitespace() {
@@ -495,7 +529,10 @@ fn verify_standard(
         // schemes we do not know alongside one we do.
         match entry.split_once(',') {
             Some(("v1", sig)) => v1.push(decode(Encoding::Base64, sig, sig_name)?),
-            Some(("v1a", sig)) => v1a.push(ed25519_signature(&decode(Encoding::Base64, sig, sig_name)?, sig_name)?),
+            Some(("v1a", sig)) => v1a.push(ed25519_signature(
+                &decode(Encoding::Base64, sig, sig_name)?,
+                sig_name,
+            )?),
             _ => {}
         }
     }
@@ -513,7 +550,9 @@ fn verify_standard(
     if !ok && !v1a.is_empty() {
         let message = parts.concat();
         ok = keys.iter().any(|k| match k {
-            StandardKey::Ed25519(key) => v1a.iter().any(|sig| key.verify_strict(&message, sig).is_ok()),
+            StandardKey::Ed25519(key) => v1a
+                .iter()
+                .any(|sig| key.verify_strict(&message, sig).is_ok()),
             StandardKey::Hmac(_) => false,
         });
     }
@@ -535,12 +574,19 @@ fn verify_discord(
     body: &[u8],
     now: SystemTime,
 ) -> Result<bool, PresetError> {
-    let signature = ed25519_signature(&decode(Encoding::Hex, require(headers, DISCORD_SIG)?, DISCORD_SIG)?, DISCORD_SIG)?;
+    let signature = ed25519_signature(
+        &decode(Encoding::Hex, require(headers, DISCORD_SIG)?, DISCORD_SIG)?,
+        DISCORD_SIG,
+    )?;
     let ts = require(headers, DISCORD_TS)?;
-    let seconds = parse_unix(ts).ok_or_else(|| Malformed(format!("{DISCORD_TS}: not unix seconds")))?;
+    let seconds =
+        parse_unix(ts).ok_or_else(|| Malformed(format!("{DISCORD_TS}: not unix seconds")))?;
     let keys = discord_keys(&config.secrets)?;
     let message = [ts.as_bytes(), body].concat();
-    if !keys.iter().any(|key| key.verify_strict(&message, &signature).is_ok()) {
+    if !keys
+        .iter()
+        .any(|key| key.verify_strict(&message, &signature).is_ok())
+    {
         // Discord probes endpoints with bad signatures and drops those that accept them.
         return Err(Mismatch(DISCORD_SIG.into()));
     }
@@ -550,12 +596,23 @@ fn verify_discord(
 }
 
 /// The provider's dedupe key for a verified request.
-fn delivery_id(provider: &Provider, headers: &(impl Headers + ?Sized), body: &[u8]) -> Option<String> {
+fn delivery_id(
+    provider: &Provider,
+    headers: &(impl Headers + ?Sized),
+    body: &[u8],
+) -> Option<String> {
     match provider.delivery_id_source() {
-        DeliveryIdSource::Headers(names) => names.iter().find_map(|name| header(headers, name)).map(str::to_owned),
+        DeliveryIdSource::Headers(names) => names
+            .iter()
+            .find_map(|name| header(headers, name))
+            .map(str::to_owned),
         DeliveryIdSource::BodyField(field) => {
             let fields = body_fields(body);
-            let value = if field == "event_id" { fields.event_id } else { fields.id };
+            let value = if field == "event_id" {
+                fields.event_id
+            } else {
+                fields.id
+            };
             match value? {
                 Value::String(s) if !s.is_empty() => Some(s),
                 Value::Number(n) => Some(n.to_string()),
@@ -581,6 +638,7 @@ pub fn sign(
     now: SystemTime,
     id: &str,
 ) -> Result<Vec<(String, String)>, PresetError> {
+    use HmacAlgorithm::Sha1;
     let key = secret.expose();
     let ts = unix_millis(now).div_euclid(1000).max(0).to_string();
     let hex256 = |message: &[&[u8]]| hex::encode(mac(HmacAlgorithm::Sha256, key, message));
@@ -588,7 +646,10 @@ pub fn sign(
     Ok(match provider {
         Provider::Github => vec![
             pair(GITHUB_256, format!("sha256={}", hex256(&[body]))),
-            pair(GITHUB_1, format!("sha1={}", hex::encode(mac(HmacAlgorithm::Sha1, key, &[body])))),
+            pair(
+                GITHUB_1,
+                format!("sha1={}", hex::encode(mac(Sha1, key, &[body]))),
+            ),
             pair("X-GitHub-Delivery", id.into()),
         ],
         Provider::Gitlab if key.starts_with(b"whsec_") => {
@@ -600,7 +661,10 @@ pub fn sign(
             pair(GITLAB_TOKEN, String::from_utf8_lossy(key).into_owned()),
             pair("Idempotency-Key", id.into()),
         ],
-        Provider::Gitea => vec![pair(GITEA, hex256(&[body])), pair("X-Gitea-Delivery", id.into())],
+        Provider::Gitea => vec![
+            pair(GITEA, hex256(&[body])),
+            pair("X-Gitea-Delivery", id.into()),
+        ],
         Provider::Gogs => vec![
             pair("X-Gogs-Signature", hex256(&[&gogs_payload(body)])),
             pair("X-Gogs-Delivery", id.into()),
@@ -610,25 +674,21 @@ pub fn sign(
             pair("X-Request-UUID", id.into()),
         ],
         Provider::Stripe => {
-            vec![pair(STRIPE, format!("t={ts},v1={}", hex256(&[ts.as_bytes(), b".", body])))]
+            vec![pair(
+                STRIPE,
+                format!("t={ts},v1={}", hex256(&[ts.as_bytes(), b".", body])),
+            )]
         }
         Provider::Slack => vec![
             pair(SLACK_TS, ts.clone()),
-            pair("X-Slack-Signature", format!("v0={}", hex256(&[b"v0:", ts.as_bytes(), b":", body]))),
+            pair(
+                "X-Slack-Signature",
+                format!("v0={}", hex256(&[b"v0:", ts.as_bytes(), b":", body])),
+            ),
         ],
         Provider::StandardWebhooks => {
             let message: [&[u8]; 5] = [id.as_bytes(), b".", ts.as_bytes(), b".", body];
-            let signature = if let Some(seed) = key.strip_prefix(b"whsk_") {
-                let seed = seed32(&STANDARD_PAD_INDIFFERENT.decode(seed).unwrap_or_default(), "whsk_ key")?;
-                format!("v1a,{}", STANDARD.encode(SigningKey::from_bytes(&seed).sign(&message.concat()).to_bytes()))
-            } else {
-                match standard_key(secret, 1)? {
-                    StandardKey::Hmac(hmac_key) => {
-                        format!("v1,{}", STANDARD.encode(mac(HmacAlgorithm::Sha256, &hmac_key, &message)))
-                    }
-                    StandardKey::Ed25519(_) => return Err(BadKey("cannot sign with a whpk_ public key".into())),
-                }
-            };
+            let signature = sign_standard(secret, &message)?;
             vec![
                 pair("webhook-id", id.into()),
                 pair("webhook-timestamp", ts.clone()),
@@ -636,15 +696,30 @@ pub fn sign(
             ]
         }
         Provider::Shopify => vec![
-            pair("X-Shopify-Hmac-Sha256", STANDARD.encode(mac(HmacAlgorithm::Sha256, key, &[body]))),
+            pair(
+                "X-Shopify-Hmac-Sha256",
+                STANDARD.encode(mac(HmacAlgorithm::Sha256, key, &[body])),
+            ),
             pair("X-Shopify-Event-Id", id.into()),
         ],
-        Provider::Sentry => vec![pair("Sentry-Hook-Signature", hex256(&[body])), pair("Request-ID", id.into())],
-        Provider::Linear => vec![pair("Linear-Signature", hex256(&[body])), pair("Linear-Delivery", id.into())],
+        Provider::Sentry => vec![
+            pair("Sentry-Hook-Signature", hex256(&[body])),
+            pair("Request-ID", id.into()),
+        ],
+        Provider::Linear => vec![
+            pair("Linear-Signature", hex256(&[body])),
+            pair("Linear-Delivery", id.into()),
+        ],
         Provider::Discord => {
-            let seed = seed32(&hex::decode(key).unwrap_or_default(), "Discord signing seed (hex)")?;
+            let seed = seed32(
+                &hex::decode(key).unwrap_or_default(),
+                "Discord signing seed (hex)",
+            )?;
             let signature = SigningKey::from_bytes(&seed).sign(&[ts.as_bytes(), body].concat());
-            vec![pair(DISCORD_SIG, hex::encode(signature.to_bytes())), pair(DISCORD_TS, ts.clone())]
+            vec![
+                pair(DISCORD_SIG, hex::encode(signature.to_bytes())),
+                pair(DISCORD_TS, ts.clone()),
+            ]
         }
         Provider::Generic(scheme) => {
             let tag = mac(scheme.algorithm, key, &[body]);
@@ -657,40 +732,81 @@ pub fn sign(
     })
 }
 
+/// A Standard Webhooks signature entry: `v1a` for a `whsk_` private key, else `v1`.
+fn sign_standard(secret: &Secret, message: &[&[u8]]) -> Result<String, PresetError> {
+    if let Some(seed) = secret.expose().strip_prefix(b"whsk_") {
+        let seed = STANDARD_PAD_INDIFFERENT.decode(seed).unwrap_or_default();
+        let key = SigningKey::from_bytes(&seed32(&seed, "whsk_ key")?);
+        return Ok(format!(
+            "v1a,{}",
+            STANDARD.encode(key.sign(&message.concat()).to_bytes())
+        ));
+    }
+    match standard_key(secret, 1)? {
+        StandardKey::Hmac(key) => Ok(format!(
+            "v1,{}",
+            STANDARD.encode(mac(HmacAlgorithm::Sha256, &key, message))
+        )),
+        StandardKey::Ed25519(_) => Err(BadKey("cannot sign with a whpk_ public key".into())),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shared helpers.
 
 /// A header's value, trimmed; empty counts as missing.
 fn header<'h>(headers: &'h (impl Headers + ?Sized), name: &str) -> Option<&'h str> {
-    headers.get(name).map(str::trim).filter(|value| !value.is_empty())
+    headers
+        .get(name)
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
 }
 
 fn require<'h>(headers: &'h (impl Headers + ?Sized), name: &str) -> Result<&'h str, PresetError> {
     header(headers, name).ok_or_else(|| MissingHeader(name.to_owned()))
 }
 
-/// One encoded HMAC in one header, behind an optional required prefix, over `message`.
-fn verify_single(
-    secrets: &[Secret],
-    name: &str,
-    value: &str,
-    prefix: &str,
+/// One encoded HMAC in one header, behind a required prefix (may be empty): the shape most
+/// presets share.
+struct Single<'a> {
+    header: &'a str,
+    prefix: &'a str,
     encoding: Encoding,
     algorithm: HmacAlgorithm,
-    message: &[&[u8]],
-) -> Result<(), PresetError> {
-    let encoded = value
-        .strip_prefix(prefix)
-        .ok_or_else(|| Malformed(format!("{name}: no {prefix} prefix")))?;
-    // Gitea sends `sha256=` with nothing after it when the hook has no secret.
-    if encoded.is_empty() {
-        return Err(MissingHeader(name.to_owned()));
+}
+
+impl<'a> Single<'a> {
+    fn hex(header: &'a str, prefix: &'a str, algorithm: HmacAlgorithm) -> Self {
+        let encoding = Encoding::Hex;
+        Self {
+            header,
+            prefix,
+            encoding,
+            algorithm,
+        }
     }
-    let candidate = decode(encoding, encoded, name)?;
-    if hmac_matches(algorithm, raw_keys(secrets), message, &[candidate]) {
-        Ok(())
-    } else {
-        Err(Mismatch(name.to_owned()))
+
+    /// Checks the header against the MAC of `message` under each secret.
+    fn verify(
+        &self,
+        headers: &(impl Headers + ?Sized),
+        secrets: &[Secret],
+        message: &[&[u8]],
+    ) -> Result<(), PresetError> {
+        let name = self.header;
+        let encoded = require(headers, name)?
+            .strip_prefix(self.prefix)
+            .ok_or_else(|| Malformed(format!("{name}: no {} prefix", self.prefix)))?;
+        // Gitea sends `sha256=` with nothing after it when the hook has no secret.
+        if encoded.is_empty() {
+            return Err(MissingHeader(name.to_owned()));
+        }
+        let candidate = decode(self.encoding, encoded, name)?;
+        if hmac_matches(self.algorithm, raw_keys(secrets), message, &[candidate]) {
+            Ok(())
+        } else {
+            Err(Mismatch(name.to_owned()))
+        }
     }
 }
 
@@ -733,7 +849,10 @@ fn hmac_matches<'k>(
 ) -> bool {
     keys.into_iter().any(|key| {
         let expected = mac(algorithm, key, parts);
-        !expected.is_empty() && candidates.iter().any(|c| bool::from(expected.as_slice().ct_eq(c)))
+        !expected.is_empty()
+            && candidates
+                .iter()
+                .any(|c| bool::from(expected.as_slice().ct_eq(c)))
     })
 }
 
@@ -743,7 +862,9 @@ fn gogs_payload(body: &[u8]) -> Cow<'_, [u8]> {
     if !body.starts_with(b"payload=") {
         return Cow::Borrowed(body);
     }
-    let value = form_urlencoded::parse(body).find(|(key, _)| key == "payload").map(|(_, v)| v);
+    let value = form_urlencoded::parse(body)
+        .find(|(key, _)| key == "payload")
+        .map(|(_, v)| v);
     Cow::Owned(value.unwrap_or_default().into_owned().into_bytes())
 }
 
@@ -769,9 +890,15 @@ fn standard_key(secret: &Secret, n: usize) -> Result<StandardKey, PresetError> {
         return ed25519_key(&bytes, &format!("secret #{n}: whpk_ key")).map(StandardKey::Ed25519);
     }
     if text.starts_with(b"whsk_") {
-        return Err(BadKey(format!("secret #{n}: whsk_ is a signing key; configure its whpk_ public key")));
+        return Err(BadKey(format!(
+            "secret #{n}: whsk_ is a signing key; configure its whpk_ public key"
+        )));
     }
-    let what = if text.starts_with(b"whsec_") { "whsec_ key" } else { "key (no whsec_ prefix)" };
+    let what = if text.starts_with(b"whsec_") {
+        "whsec_ key"
+    } else {
+        "key (no whsec_ prefix)"
+    };
     b64(text.strip_prefix(b"whsec_").unwrap_or(text), what).map(StandardKey::Hmac)
 }
 
@@ -788,7 +915,8 @@ fn discord_keys(secrets: &[Secret]) -> Result<Vec<VerifyingKey>, PresetError> {
     (secrets.iter().enumerate())
         .map(|(i, secret)| {
             let what = format!("secret #{}: Discord public key", i + 1);
-            let bytes = hex::decode(secret.expose().trim_ascii()).map_err(|_| BadKey(format!("{what} is not hex")))?;
+            let bytes = hex::decode(secret.expose().trim_ascii())
+                .map_err(|_| BadKey(format!("{what} is not hex")))?;
             ed25519_key(&bytes, &what)
         })
         .collect()
@@ -796,7 +924,9 @@ fn discord_keys(secrets: &[Secret]) -> Result<Vec<VerifyingKey>, PresetError> {
 
 /// An Ed25519 public key, rejecting wrong lengths, invalid points and small-order (weak) keys.
 fn ed25519_key(bytes: &[u8], what: &str) -> Result<VerifyingKey, PresetError> {
-    let array: [u8; 32] = bytes.try_into().map_err(|_| BadKey(format!("{what} is not 32 bytes")))?;
+    let array: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| BadKey(format!("{what} is not 32 bytes")))?;
     VerifyingKey::from_bytes(&array)
         .ok()
         .filter(|key| !key.is_weak())
@@ -811,7 +941,9 @@ fn ed25519_signature(bytes: &[u8], name: &str) -> Result<Signature, PresetError>
 }
 
 fn seed32(bytes: &[u8], what: &str) -> Result<[u8; 32], PresetError> {
-    bytes.try_into().map_err(|_| BadKey(format!("{what} is not 32 bytes")))
+    bytes
+        .try_into()
+        .map_err(|_| BadKey(format!("{what} is not 32 bytes")))
 }
 
 /// A unix timestamp: ASCII digits only (no sign, no spaces), at most 19 so it fits.
@@ -831,16 +963,25 @@ fn unix_millis(now: SystemTime) -> i128 {
 /// Rejects a timestamp (`value` units of `unit_ms` milliseconds) further than `tolerance` from
 /// `now`, in either direction. Second-resolution timestamps are compared with `now` truncated to
 /// whole seconds, as the reference libraries do.
-fn check_window(value: i128, unit_ms: i128, now: SystemTime, tolerance: Duration) -> Result<(), PresetError> {
+fn check_window(
+    value: i128,
+    unit_ms: i128,
+    now: SystemTime,
+    tolerance: Duration,
+) -> Result<(), PresetError> {
     let now_ms = unix_millis(now);
     let now_ms = now_ms - now_ms.rem_euclid(unit_ms);
     let diff = now_ms.saturating_sub(value.saturating_mul(unit_ms));
     let tolerance_ms = i128::try_from(tolerance.as_millis()).unwrap_or(i128::MAX);
     let secs = |ms: i128| u64::try_from((ms + 999) / 1000).unwrap_or(u64::MAX);
     if diff > tolerance_ms {
-        Err(PresetError::Stale { age_secs: secs(diff) })
+        Err(PresetError::Stale {
+            age_secs: secs(diff),
+        })
     } else if -diff > tolerance_ms {
-        Err(PresetError::Future { ahead_secs: secs(-diff) })
+        Err(PresetError::Future {
+            ahead_secs: secs(-diff),
+        })
     } else {
         Ok(())
     }
