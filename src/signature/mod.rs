@@ -2,7 +2,6 @@
 //! every comparison in constant time. The expected value never leaves this module.
 
 pub mod preset;
-
 /// The hash behind an HMAC check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HmacAlgorithm {

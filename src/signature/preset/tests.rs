@@ -754,6 +754,8 @@ fn gitlab_token_and_signing_token() {
         check(Provider::Gitlab, secrets, headers, body.as_bytes(), now)
     };
     assert_eq!(run(&[secret], &signed), ok_id(id));
+    // Without Idempotency-Key, webhook-id is the dedupe key.
+    assert_eq!(run(&[secret], &signed[..3]), ok_id(id));
     assert_eq!(run(&["tok", secret], &signed), ok_id(id));
     // With a signing token configured, a present signature is verified (no token fallback)…
     assert_eq!(
