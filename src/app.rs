@@ -132,6 +132,7 @@ fn settings(args: &ServeArgs) -> Settings {
         x_request_id_limit: args.x_request_id_limit,
         exec: ExecOptions::default(),
         shutdown_timeout: Duration::from_secs(30),
+        state_dir: args.state_directory(),
     }
 }
 

@@ -51,6 +51,8 @@ pub struct Settings {
     pub exec: ExecOptions,
     /// How long shutdown waits for running commands.
     pub shutdown_timeout: Duration,
+    /// Where hookwire keeps its state (run journal, seen deliveries).
+    pub state_dir: std::path::PathBuf,
 }
 
 /// What every connection shares.
