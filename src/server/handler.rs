@@ -19,6 +19,9 @@ use crate::pipeline::{self, Received, Verdict};
 use crate::request;
 use crate::{exec, plan};
 
+/// The response header carrying an accepted run's id.
+pub const RUN_HEADER: &str = "X-Hookwire-Run";
+
 /// Answers one HTTP request.
 pub async fn handle(
     state: Arc<State>,
@@ -33,6 +36,7 @@ pub async fn handle(
             "OK",
         ),
         Route::Redirect(location) => respond::redirect(&location),
+        Route::Admin(path) => super::admin::handle(&state, http, peer, &path).await,
         Route::NotFound => respond::page_not_found(),
         Route::BadPath => respond::plain(StatusCode::BAD_REQUEST, "400 Bad Request"),
         Route::Hook(id) => {
@@ -132,8 +136,11 @@ async fn handle_hook(
         }
         Verdict::Triggered(plan) => plan,
     };
-    tracing::info!("{id} hook triggered successfully");
+    // Every accepted run gets an id: time-ordered, so it sorts by arrival.
+    let run_id = uuid::Uuid::now_v7().to_string();
+    tracing::info!("{id} hook triggered successfully (run {run_id})");
     let mut headers = base_headers.clone();
+    headers.push((RUN_HEADER, run_id.as_str()));
     headers.extend(
         hook.response_headers
             .iter()

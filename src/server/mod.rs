@@ -2,6 +2,7 @@
 //! (header read time, header count, connection count), and graceful shutdown. Requests go to
 //! [`handler`].
 
+pub mod admin;
 pub mod handler;
 pub mod listener;
 pub mod respond;
