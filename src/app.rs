@@ -90,12 +90,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let result = runtime.block_on(async {
         let shutdown = signals(reloader.clone())?;
         if args.hotreload {
-            let reloader = reloader.clone();
-            tokio::spawn(async move {
-                if let Err(error) = reload::watch(reloader).await {
-                    tracing::error!("{error}");
-                }
-            });
+            reload::watch(reloader.clone())?;
         }
         let prefix = if args.urlprefix.is_empty() {
             String::new()
@@ -109,10 +104,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         wait_for_runs(&state).await;
         Ok::<(), String>(())
     });
-    if let Some(pidfile) = pidfile {
-        if let Err(error) = pidfile.remove() {
-            tracing::warn!("{error}");
-        }
+    if let Some(pidfile) = pidfile
+        && let Err(error) = pidfile.remove()
+    {
+        tracing::warn!("{error}");
     }
     if let Some(socket) = &args.socket
         && !socket.to_string_lossy().starts_with('@')
@@ -137,6 +132,7 @@ fn settings(args: &ServeArgs) -> Settings {
         x_request_id_limit: args.x_request_id_limit,
         exec: ExecOptions::default(),
         shutdown_timeout: Duration::from_secs(30),
+        state_dir: args.state_directory(),
     }
 }
 

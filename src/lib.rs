@@ -23,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod exec;
 pub mod logging;
+pub mod pipeline;
 pub mod plan;
 pub mod privilege;
 pub mod reload;

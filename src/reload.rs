@@ -64,6 +64,8 @@ pub struct Reloader {
     store: Arc<HookStore>,
     /// Per file: the bytes last read and the hooks last loaded from them.
     loaded: Mutex<HashMap<PathBuf, (Vec<u8>, LoadedFile)>>,
+    /// Per file: the bytes last read, loaded or not, so a broken file is reported once.
+    seen: Mutex<HashMap<PathBuf, Vec<u8>>>,
 }
 
 impl Reloader {
@@ -73,6 +75,7 @@ impl Reloader {
             options,
             store,
             loaded: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashMap::new()),
         }
     }
 
@@ -93,15 +96,20 @@ impl Reloader {
             .loaded
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut next = loaded.clone();
         let mut changed = trigger != Trigger::Watch;
         for path in &self.paths {
             match std::fs::read(path) {
                 Ok(bytes) => {
                     let previous = loaded.get(path);
-                    if trigger == Trigger::Watch && previous.is_some_and(|(old, _)| *old == bytes) {
+                    if trigger == Trigger::Watch && seen.get(path) == Some(&bytes) {
                         continue;
                     }
+                    seen.insert(path.clone(), bytes.clone());
                     if trigger == Trigger::Watch
                         && bytes.is_empty()
                         && previous.is_some_and(|(_, file)| !file.hooks.is_empty())
@@ -203,8 +211,9 @@ fn watched_directories(paths: &[PathBuf]) -> Vec<PathBuf> {
 /// Quiet period after the last change before the files are re-read.
 const DEBOUNCE: Duration = Duration::from_millis(40);
 
-/// Watches the hooks files' directories and reloads after changes, until the task is dropped.
-pub async fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
+/// Watches the hooks files' directories and reloads after changes. The watches are in place
+/// when this returns; the reloading runs on a task until the runtime stops.
+pub fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
     let (events, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         // Our own reads show up as Access events; reacting to them would loop forever.
@@ -216,34 +225,41 @@ pub async fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
     })
     .map_err(|error| format!("cannot start the file watcher: {error}"))?;
     let mut watching = Vec::new();
-    let mut rewatch = |watcher: &mut notify::RecommendedWatcher| {
-        for directory in watched_directories(reloader.paths()) {
-            if watching.contains(&directory) {
-                continue;
-            }
-            match watcher.watch(&directory, notify::RecursiveMode::NonRecursive) {
-                Ok(()) => {
-                    tracing::info!("watching {} for changes", directory.display());
-                    watching.push(directory);
+    add_watches(&mut watcher, &mut watching, reloader.paths());
+    tokio::spawn(async move {
+        while changes.recv().await.is_some() {
+            // Debounce: wait until the directories have been quiet for a moment.
+            loop {
+                match tokio::time::timeout(DEBOUNCE, changes.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return,
+                    Err(_) => break,
                 }
-                Err(error) => tracing::error!("cannot watch {}: {error}", directory.display()),
             }
+            let task = reloader.clone();
+            let _ = tokio::task::spawn_blocking(move || task.reload(Trigger::Watch)).await;
+            // A symlink may now point into a new directory.
+            add_watches(&mut watcher, &mut watching, reloader.paths());
         }
-    };
-    rewatch(&mut watcher);
-    while changes.recv().await.is_some() {
-        // Debounce: wait until the directory has been quiet for a moment.
-        loop {
-            match tokio::time::timeout(DEBOUNCE, changes.recv()).await {
-                Ok(Some(())) => continue,
-                Ok(None) => return Ok(()),
-                Err(_) => break,
-            }
-        }
-        let reloader = reloader.clone();
-        let _ = tokio::task::spawn_blocking(move || reloader.reload(Trigger::Watch)).await;
-        // A symlink may now point into a new directory.
-        rewatch(&mut watcher);
-    }
+    });
     Ok(())
+}
+
+fn add_watches(
+    watcher: &mut notify::RecommendedWatcher,
+    watching: &mut Vec<PathBuf>,
+    paths: &[PathBuf],
+) {
+    for directory in watched_directories(paths) {
+        if watching.contains(&directory) {
+            continue;
+        }
+        match watcher.watch(&directory, notify::RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                tracing::info!("watching {} for changes", directory.display());
+                watching.push(directory);
+            }
+            Err(error) => tracing::error!("cannot watch {}: {error}", directory.display()),
+        }
+    }
 }

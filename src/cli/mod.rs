@@ -36,6 +36,8 @@ use clap::{Args, CommandFactory, Parser};
     name = "hookwire",
     version,
     disable_version_flag = true,
+    // Go's flag package lets a flag be given again; the last value wins.
+    args_override_self = true,
     max_term_width = 100
 )]
 pub struct Cli {
@@ -179,6 +181,25 @@ pub struct ServeArgs {
     /// Accepted for compatibility: multipart bodies are parsed in memory within -max-body-size
     #[arg(long = "max-multipart-mem", default_value = "1048576", value_parser = goflags::parse_i64, value_name = "BYTES", help_heading = LIMITS)]
     pub max_multipart_mem: i64,
+
+    /// Directory for hookwire's state (run journal, seen deliveries) [default:
+    /// $STATE_DIRECTORY under systemd, else ./.hookwire]
+    #[arg(long = "state-dir", value_name = "DIR", help_heading = PROCESS)]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The state directory: `-state-dir`, else systemd's `$STATE_DIRECTORY` (its first entry),
+    /// else `./.hookwire`.
+    pub fn state_directory(&self) -> PathBuf {
+        if let Some(dir) = &self.state_dir {
+            return dir.clone();
+        }
+        std::env::var_os("STATE_DIRECTORY")
+            .and_then(|dirs| std::env::split_paths(&dirs).next())
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from(".hookwire"))
+    }
 }
 
 impl Default for ServeArgs {

@@ -5,9 +5,11 @@
 //! bytes with adnanh's quirks (YAML 1.1 plain scalars, JSON read as YAML, last duplicate key wins).
 
 pub mod compile;
+pub mod engine;
 pub mod format;
 pub mod schema;
 pub mod secret;
+pub mod security;
 pub mod template;
 pub mod yaml11;
 
@@ -47,6 +49,10 @@ pub struct Hook {
     /// `None`: the hook always fires.
     pub trigger_rule: Option<Rule>,
     pub trigger_signature_soft_failures: bool,
+    /// hookwire's scheduling extensions (`concurrency`, `timeout`, `retry`, ...).
+    pub engine: engine::EngineOptions,
+    /// hookwire's security extensions (`signature`, `dedupe`, `rate-limit`, ...).
+    pub security: security::SecurityOptions,
     /// The file this hook was loaded from.
     pub source: Arc<Path>,
 }

@@ -15,9 +15,12 @@ use super::State;
 use super::respond::{self, HttpResponse};
 use super::route::{self, Route};
 use crate::config::Hook;
-use crate::request::{self, Request};
-use crate::rules::{self, RuleError};
+use crate::pipeline::{self, Received, Verdict};
+use crate::request;
 use crate::{exec, plan};
+
+/// The response header carrying an accepted run's id.
+pub const RUN_HEADER: &str = "X-Hookwire-Run";
 
 /// Answers one HTTP request.
 pub async fn handle(
@@ -33,6 +36,7 @@ pub async fn handle(
             "OK",
         ),
         Route::Redirect(location) => respond::redirect(&location),
+        Route::Admin(path) => super::admin::handle(&state, http, peer, &path).await,
         Route::NotFound => respond::page_not_found(),
         Route::BadPath => respond::plain(StatusCode::BAD_REQUEST, "400 Bad Request"),
         Route::Hook(id) => {
@@ -96,77 +100,47 @@ async fn handle_hook(
         }
     };
 
-    let content_type = if hook.incoming_payload_content_type.is_empty() {
-        parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-            .unwrap_or_default()
-    } else {
-        hook.incoming_payload_content_type.clone()
+    let received = Received {
+        id: request_id,
+        method,
+        remote_addr: peer,
+        headers: parts.headers,
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        body,
     };
-    let json_fields = json_file_fields(hook);
-    let payload = match request::body::parse_payload(&content_type, &body, &json_fields).await {
-        Ok(payload) => payload,
-        Err(error) if error.is_multipart() => {
+    let prepared = pipeline::prepare(hook, received, false).await;
+    for note in &prepared.notes {
+        tracing::info!("{note}");
+    }
+    let plan = match prepared.verdict {
+        Verdict::Malformed(error) if error.is_multipart() => {
             tracing::warn!("error parsing multipart form: {error}");
             return answer(StatusCode::INTERNAL_SERVER_ERROR, respond::MULTIPART_ERROR);
         }
-        Err(error) => {
+        Verdict::Malformed(error) => {
             // Deliberate divergence: adnanh runs the hook with an empty payload instead.
             tracing::warn!("rejected an unparsable body for {id}: {error}");
             return answer(StatusCode::BAD_REQUEST, body_error_message(&error));
         }
-    };
-    let mut request = Request {
-        id: request_id,
-        method,
-        remote_addr: peer,
-        headers: request::headers_map(
-            parts
-                .headers
-                .iter()
-                .map(|(name, value)| (name.as_str(), value.as_bytes())),
-        ),
-        query: request::query_map(parts.uri.query().unwrap_or_default()),
-        content_type,
-        body,
-        payload,
-    };
-    for problem in request.apply_json_parameters(&hook.parse_parameters_as_json) {
-        tracing::warn!("parse-parameters-as-json: {problem}");
-    }
-
-    let triggered = match &hook.trigger_rule {
-        None => true,
-        Some(rule) => {
-            let evaluation = rules::evaluate(rule, &request, hook.trigger_signature_soft_failures);
-            match evaluation.error {
-                Some(RuleError::ParameterNotFound(message)) => tracing::info!("{message}"),
-                Some(error) => {
-                    tracing::warn!("error evaluating hook: {error}");
-                    return answer(StatusCode::INTERNAL_SERVER_ERROR, respond::RULES_ERROR);
-                }
-                None => {}
-            }
-            evaluation.satisfied
+        Verdict::RuleError(error) => {
+            tracing::warn!("error evaluating hook: {error}");
+            return answer(StatusCode::INTERNAL_SERVER_ERROR, respond::RULES_ERROR);
         }
+        Verdict::NotTriggered => {
+            tracing::info!(
+                "{id} got matched, but didn't get triggered because the trigger rules were not satisfied"
+            );
+            let status =
+                respond::configured_status(hook.trigger_rule_mismatch_http_response_code, &hook.id);
+            return answer(status, respond::RULES_NOT_SATISFIED);
+        }
+        Verdict::Triggered(plan) => plan,
     };
-    if !triggered {
-        tracing::info!(
-            "{id} got matched, but didn't get triggered because the trigger rules were not satisfied"
-        );
-        let status =
-            respond::configured_status(hook.trigger_rule_mismatch_http_response_code, &hook.id);
-        return answer(status, respond::RULES_NOT_SATISFIED);
-    }
-
-    tracing::info!("{id} hook triggered successfully");
-    let plan = plan::build(hook, &request);
-    for problem in &plan.problems {
-        tracing::info!("error extracting command arguments: {problem}");
-    }
+    // Every accepted run gets an id: time-ordered, so it sorts by arrival.
+    let run_id = uuid::Uuid::now_v7().to_string();
+    tracing::info!("{id} hook triggered successfully (run {run_id})");
     let mut headers = base_headers.clone();
+    headers.push((RUN_HEADER, run_id.as_str()));
     headers.extend(
         hook.response_headers
             .iter()
@@ -280,15 +254,6 @@ fn body_error_message(error: &request::body::BodyError) -> &'static str {
         BodyError::Xml(_) => "The request body is not valid XML.",
         BodyError::Multipart(_) => respond::MULTIPART_ERROR,
     }
-}
-
-/// Multipart file parts to parse as JSON: the payload names listed in parse-parameters-as-json.
-fn json_file_fields(hook: &Hook) -> Vec<String> {
-    hook.parse_parameters_as_json
-        .iter()
-        .filter(|argument| argument.source == request::Source::Payload)
-        .map(|argument| argument.name.clone())
-        .collect()
 }
 
 fn header_pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {

@@ -2,6 +2,7 @@
 //! (header read time, header count, connection count), and graceful shutdown. Requests go to
 //! [`handler`].
 
+pub mod admin;
 pub mod handler;
 pub mod listener;
 pub mod respond;
@@ -51,6 +52,8 @@ pub struct Settings {
     pub exec: ExecOptions,
     /// How long shutdown waits for running commands.
     pub shutdown_timeout: Duration,
+    /// Where hookwire keeps its state (run journal, seen deliveries).
+    pub state_dir: std::path::PathBuf,
 }
 
 /// What every connection shares.

@@ -14,6 +14,8 @@ pub enum Route {
     NotFound,
     /// The path has an invalid percent-escape.
     BadPath,
+    /// hookwire's own routes under `/-/` (health, metrics, runs): the part after `/-/`.
+    Admin(String),
 }
 
 /// Routes a raw request path (still percent-encoded) and query.
@@ -32,6 +34,10 @@ pub fn route(raw_path: &str, query: Option<&str>, urlprefix: &str) -> Route {
     }
     if path == "/" {
         return Route::Root;
+    }
+    // `-` is not a valid URL prefix character in practice, so `/-/` never shadows hooks.
+    if let Some(admin) = path.strip_prefix("/-/") {
+        return Route::Admin(admin.to_string());
     }
     let base = if urlprefix.is_empty() {
         "/".to_string()
@@ -118,6 +124,8 @@ mod tests {
             ("/hooks/./x", "hooks", Route::Redirect("/hooks/x".into())),
             ("/hooks/a/../x", "hooks", Route::Redirect("/hooks/x".into())),
             ("/hooks/%zz", "hooks", Route::BadPath),
+            ("/-/health", "hooks", Route::Admin("health".into())),
+            ("/-/runs/abc", "", Route::Admin("runs/abc".into())),
         ];
         for (path, prefix, expected) in cases {
             assert_eq!(

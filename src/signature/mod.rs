@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::Secret;
 
+pub mod preset;
 /// The hash behind an HMAC check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HmacAlgorithm {

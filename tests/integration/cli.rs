@@ -34,8 +34,17 @@ fn version_and_help() {
         let out = hookwire().arg(flag).output().unwrap();
         assert!(out.status.success(), "{flag}");
         let text = String::from_utf8_lossy(&out.stdout);
-        for expected in ["-hooks", "-hotreload", "-urlprefix", "-x-request-id", "-setuid"] {
-            assert!(text.contains(&expected[1..]), "{flag} does not mention {expected}:\n{text}");
+        for expected in [
+            "-hooks",
+            "-hotreload",
+            "-urlprefix",
+            "-x-request-id",
+            "-setuid",
+        ] {
+            assert!(
+                text.contains(&expected[1..]),
+                "{flag} does not mention {expected}:\n{text}"
+            );
         }
     }
 }
@@ -44,7 +53,10 @@ fn version_and_help() {
 fn bad_flags_exit_2_like_go() {
     let out = hookwire().arg("-no-such-flag").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("flag provided but not defined: -no-such-flag"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("flag provided but not defined: -no-such-flag")
+    );
     let out = hookwire().args(["-port", "abc"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("port"));
@@ -52,9 +64,15 @@ fn bad_flags_exit_2_like_go() {
 
 #[test]
 fn setuid_and_setgid_go_together() {
-    let out = hookwire().args(["-setuid", "1000", "-port", "0"]).output().unwrap();
+    let out = hookwire()
+        .args(["-setuid", "1000", "-port", "0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("setuid and setgid options must be used together"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("setuid and setgid options must be used together")
+    );
 }
 
 #[test]
@@ -75,7 +93,13 @@ fn no_hooks_exits_unless_verbose_or_nopanic() {
 #[test]
 fn flags_take_one_or_two_dashes_and_equals() {
     let s = Server::builder(HOOKS)
-        .args(&["--urlprefix=x", "-verbose=true", "--header", "A=1", "-header=B=2"])
+        .args(&[
+            "--urlprefix=x",
+            "-verbose=true",
+            "--header",
+            "A=1",
+            "-header=B=2",
+        ])
         .start();
     let r = s.get("/x/ping");
     assert_eq!(r.text(), "pong");
@@ -85,12 +109,20 @@ fn flags_take_one_or_two_dashes_and_equals() {
 
 #[test]
 fn pidfile_is_written_and_removed() {
-    let mut s = Server::builder(HOOKS).args(&["-pidfile", "{dir}/run/hookwire.pid"]).start();
+    let mut s = Server::builder(HOOKS)
+        .args(&["-pidfile", "{dir}/run/hookwire.pid"])
+        .start();
     let path = s.dir.path().join("run/hookwire.pid");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), s.pid().to_string());
     // A second instance refuses to start while the first runs.
     let out = hookwire()
-        .args(["-hooks", s.hooks_path.to_str().unwrap(), "-port", "0", "-pidfile"])
+        .args([
+            "-hooks",
+            s.hooks_path.to_str().unwrap(),
+            "-port",
+            "0",
+            "-pidfile",
+        ])
         .arg(&path)
         .output()
         .unwrap();
@@ -107,7 +139,12 @@ fn unix_socket() {
     let hooks = dir.path().join("hooks.yaml");
     std::fs::write(&hooks, HOOKS).unwrap();
     let mut child = hookwire()
-        .args(["-hooks", hooks.to_str().unwrap(), "-socket", socket.to_str().unwrap()])
+        .args([
+            "-hooks",
+            hooks.to_str().unwrap(),
+            "-socket",
+            socket.to_str().unwrap(),
+        ])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -119,15 +156,28 @@ fn unix_socket() {
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     assert_eq!(Response::parse(&raw).text(), "pong");
-    Command::new("kill").arg(child.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     child.wait().unwrap();
-    assert!(!socket.exists(), "the socket file was not removed on SIGTERM");
+    assert!(
+        !socket.exists(),
+        "the socket file was not removed on SIGTERM"
+    );
 }
 
 #[test]
 fn systemd_socket_activation() {
-    if Command::new("systemd-socket-activate").arg("--help").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "systemd-socket-activate is missing in CI");
+    if Command::new("systemd-socket-activate")
+        .arg("--help")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "systemd-socket-activate is missing in CI"
+        );
         eprintln!("skipped: systemd-socket-activate is not installed (apt-get install systemd)");
         return;
     }
@@ -148,15 +198,16 @@ fn systemd_socket_activation() {
         .unwrap();
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut answer = None;
-    wait_until(Duration::from_secs(10), || {
-        match std::net::TcpStream::connect(addr) {
+    wait_until(
+        Duration::from_secs(10),
+        || match std::net::TcpStream::connect(addr) {
             Ok(_) => {
                 answer = Some(crate::harness::Request::new(addr, "GET", "/hooks/ping").send());
                 true
             }
             Err(_) => false,
-        }
-    });
+        },
+    );
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(answer.map(|r| r.text()), Some("pong".to_string()));
@@ -173,7 +224,11 @@ fn privileges_are_dropped_after_binding() {
         .start();
     let text = s.get("/hooks/whoami").text();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines, ["65534", "65534", "65534"], "uid, gid and supplementary groups");
+    assert_eq!(
+        lines,
+        ["65534", "65534", "65534"],
+        "uid, gid and supplementary groups"
+    );
 }
 
 fn nix_is_root() -> bool {
@@ -184,12 +239,19 @@ fn nix_is_root() -> bool {
 fn logfile_and_request_ids() {
     // With -logfile the log goes to the file only, so read the address from there.
     let s = Server::builder(HOOKS)
-        .args(&["-logfile", "{dir}/hookwire.log", "-x-request-id", "-x-request-id-limit", "8"])
+        .args(&[
+            "-logfile",
+            "{dir}/hookwire.log",
+            "-x-request-id",
+            "-x-request-id-limit",
+            "8",
+        ])
         .no_wait()
         .start();
     let log = s.dir.path().join("hookwire.log");
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(wait_until(Duration::from_secs(10), || read_log().contains("serving hooks on")));
+    assert!(wait_until(Duration::from_secs(10), || read_log()
+        .contains("serving hooks on")));
     let text = read_log();
     let addr = text
         .split("serving hooks on http://")
@@ -201,7 +263,10 @@ fn logfile_and_request_ids() {
         .header("X-Request-Id", "abcdefghijklmnop")
         .send();
     assert_eq!(r.text(), "pong");
-    assert!(r.header("X-Request-Id").is_none(), "the request id is never sent back");
+    assert!(
+        r.header("X-Request-Id").is_none(),
+        "the request id is never sent back"
+    );
     assert!(wait_until(Duration::from_secs(5), || {
         let l = read_log();
         l.contains("abcdefgh") && !l.contains("abcdefghi")

@@ -71,10 +71,22 @@ fn arguments_and_environment_follow_adnanh() {
     // Missing arguments keep their position as empty strings; numbers keep their digits.
     assert_eq!(record.args, ["alpha", "", "42.50", "constant"]);
     assert_eq!(record.env.get("HOOK_a").map(String::as_str), Some("alpha"));
-    assert_eq!(record.env.get("HOOK_head_commit.id").map(String::as_str), Some("c0ffee"));
-    assert_eq!(record.env.get("HOOK_x-deploy-env").map(String::as_str), Some("prod"));
-    assert_eq!(record.env.get("CUSTOM_NAME").map(String::as_str), Some("alpha"));
-    assert!(!record.env.contains_key("CUSTOM_MISSING"), "missing values add no variable");
+    assert_eq!(
+        record.env.get("HOOK_head_commit.id").map(String::as_str),
+        Some("c0ffee")
+    );
+    assert_eq!(
+        record.env.get("HOOK_x-deploy-env").map(String::as_str),
+        Some("prod")
+    );
+    assert_eq!(
+        record.env.get("CUSTOM_NAME").map(String::as_str),
+        Some("alpha")
+    );
+    assert!(
+        !record.env.contains_key("CUSTOM_MISSING"),
+        "missing values add no variable"
+    );
 }
 
 #[test]
@@ -93,7 +105,10 @@ fn files_are_written_named_and_removed() {
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().starts_with("CUSTOM_FILE"))
         .collect();
-    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -119,7 +134,10 @@ fn each_run_has_its_own_process_group() {
     let text = r.text();
     let groups: Vec<&str> = text.lines().map(str::trim).collect();
     assert_eq!(groups.len(), 2, "{}", r.text());
-    assert_ne!(groups[0], groups[1], "the command's group differs from hookwire's");
+    assert_ne!(
+        groups[0], groups[1],
+        "the command's group differs from hookwire's"
+    );
 }
 
 #[test]
@@ -135,7 +153,11 @@ fn hostile_values_reach_the_command_as_plain_arguments() {
         "' \" \\ * ?".to_string(),
     ] {
         let body = serde_json_string(&value);
-        let r = s.post("/hooks/hostile", "application/json", format!("{{\"v\":{body}}}"));
+        let r = s.post(
+            "/hooks/hostile",
+            "application/json",
+            format!("{{\"v\":{body}}}"),
+        );
         assert_eq!(r.status, 200);
         assert_eq!(r.text(), format!("{value}\n"));
     }
@@ -171,7 +193,10 @@ fn background_runs_finish_after_the_response() {
     let started = std::time::Instant::now();
     let r = s.get("/hooks/slow");
     assert_eq!(r.text(), "queued");
-    assert!(started.elapsed() < Duration::from_millis(300), "the response waited for the command");
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "the response waited for the command"
+    );
     let done = s.dir.path().join("records/done");
     assert!(crate::harness::wait_until(Duration::from_secs(5), || done.exists()));
 }

@@ -208,7 +208,10 @@ impl Server {
             .filter(|p| !p.to_string_lossy().ends_with(".tmp"))
             .collect();
         entries.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-        entries.iter().map(|p| parse_record(&std::fs::read(p).unwrap())).collect()
+        entries
+            .iter()
+            .map(|p| parse_record(&std::fs::read(p).unwrap()))
+            .collect()
     }
 
     /// Waits for `count` records and returns them.
@@ -322,11 +325,17 @@ impl Request {
 
     /// The request as bytes on the wire.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = format!("{} {} HTTP/1.1\r\nHost: {}\r\n", self.method, self.path, self.addr);
+        let mut out = format!(
+            "{} {} HTTP/1.1\r\nHost: {}\r\n",
+            self.method, self.path, self.addr
+        );
         for (name, value) in &self.headers {
             out.push_str(&format!("{name}: {value}\r\n"));
         }
-        out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", self.body.len()));
+        out.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            self.body.len()
+        ));
         let mut bytes = out.into_bytes();
         bytes.extend_from_slice(&self.body);
         bytes
@@ -340,7 +349,9 @@ impl Request {
 /// Sends raw bytes and reads the response until the server closes the connection.
 pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     // The server may answer (413) before reading everything; ignore a reset while writing.
     let _ = stream.write_all(bytes);
     let mut raw = Vec::new();
@@ -380,7 +391,11 @@ impl Response {
         if chunked {
             body = dechunk(&body);
         }
-        Response { status, headers, body }
+        Response {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// The first value of a header, by case-insensitive name.
@@ -398,10 +413,13 @@ impl Response {
 
 fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(end) = body.windows(2).position(|w| w == b"\r\n") else { break };
+    while let Some(end) = body.windows(2).position(|w| w == b"\r\n") {
         let size = usize::from_str_radix(
-            String::from_utf8_lossy(&body[..end]).split(';').next().unwrap().trim(),
+            String::from_utf8_lossy(&body[..end])
+                .split(';')
+                .next()
+                .unwrap()
+                .trim(),
             16,
         )
         .unwrap_or(0);

@@ -37,13 +37,29 @@ fn unparsable_bodies_are_400_and_run_nothing() {
     for (content_type, body) in cases {
         for hook in ["open", "guarded"] {
             let r = s.post(&format!("/hooks/{hook}"), content_type, body.to_vec());
-            assert_eq!(r.status, 400, "{content_type} {:?} to {hook}: {}", String::from_utf8_lossy(body), r.text());
+            assert_eq!(
+                r.status,
+                400,
+                "{content_type} {:?} to {hook}: {}",
+                String::from_utf8_lossy(body),
+                r.text()
+            );
         }
     }
-    let r = s.post("/hooks/open", "multipart/form-data; boundary=xyz", b"garbage".to_vec());
-    assert_eq!((r.status, r.text().as_str()), (500, "Error occurred while parsing multipart form."));
+    let r = s.post(
+        "/hooks/open",
+        "multipart/form-data; boundary=xyz",
+        b"garbage".to_vec(),
+    );
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (500, "Error occurred while parsing multipart form.")
+    );
     std::thread::sleep(Duration::from_millis(200));
-    assert!(s.records().is_empty(), "a command ran for an unparsable body");
+    assert!(
+        s.records().is_empty(),
+        "a command ran for an unparsable body"
+    );
     assert_alive(&s);
 }
 
@@ -57,13 +73,18 @@ fn deep_nesting_is_rejected_quickly() {
     assert_eq!(r.status, 400);
     assert!(started.elapsed() < Duration::from_secs(5));
     let body = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
-    assert_eq!(s.post("/hooks/guarded", "application/xml", body).status, 400);
+    assert_eq!(
+        s.post("/hooks/guarded", "application/xml", body).status,
+        400
+    );
     assert_alive(&s);
 }
 
 #[test]
 fn oversized_bodies_are_413() {
-    let s = Server::builder(HOOKS).args(&["-max-body-size", "1048576"]).start();
+    let s = Server::builder(HOOKS)
+        .args(&["-max-body-size", "1048576"])
+        .start();
     let big = vec![b'a'; 2 * 1024 * 1024];
     // Declared too large: refused before reading.
     let r = s.post("/hooks/open", "application/json", big.clone());
@@ -74,7 +95,9 @@ fn oversized_bodies_are_413() {
         .write_all(b"POST /hooks/open HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
         .unwrap();
     for chunk in big.chunks(64 * 1024) {
-        if stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).is_err()
+        if stream
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .is_err()
             || stream.write_all(chunk).is_err()
             || stream.write_all(b"\r\n").is_err()
         {
@@ -84,7 +107,11 @@ fn oversized_bodies_are_413() {
     let _ = stream.write_all(b"0\r\n\r\n");
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
-    assert!(String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 413"), "{}", String::from_utf8_lossy(&raw[..raw.len().min(200)]));
+    assert!(
+        String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 413"),
+        "{}",
+        String::from_utf8_lossy(&raw[..raw.len().min(200)])
+    );
     assert!(s.records().is_empty());
     assert_alive(&s);
 }
@@ -105,7 +132,8 @@ fn slow_clients_are_cut_off_and_others_still_served() {
     let s = Server::builder(HOOKS).args(&["-read-timeout", "2"]).start();
     // Headers that never finish.
     let mut slow = TcpStream::connect(s.addr()).unwrap();
-    slow.write_all(b"POST /hooks/open HTTP/1.1\r\nHost: x\r\n").unwrap();
+    slow.write_all(b"POST /hooks/open HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
     // A body that never finishes.
     let mut slow_body = TcpStream::connect(s.addr()).unwrap();
     slow_body
@@ -114,14 +142,24 @@ fn slow_clients_are_cut_off_and_others_still_served() {
     assert_alive(&s);
     let started = Instant::now();
     let mut raw = Vec::new();
-    slow_body.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    slow_body
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let _ = slow_body.read_to_end(&mut raw);
-    assert!(String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 408"), "{}", String::from_utf8_lossy(&raw));
+    assert!(
+        String::from_utf8_lossy(&raw).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
-    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut raw = Vec::new();
     let _ = slow.read_to_end(&mut raw);
-    assert!(started.elapsed() < Duration::from_secs(6), "the header timeout did not fire");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "the header timeout did not fire"
+    );
     assert!(s.records().is_empty());
 }
 
@@ -143,7 +181,10 @@ fn wrong_content_types_give_no_payload() {
     let s = Server::start(HOOKS);
     // Not a known type: no payload, so the rule on a payload field does not hold.
     let r = s.post("/hooks/guarded", "text/plain", "{\"a\":\"1\"}");
-    assert_eq!((r.status, r.text().as_str()), (200, "Hook rules were not satisfied."));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "Hook rules were not satisfied.")
+    );
     let r = s.post("/hooks/guarded", "application/json", "{\"a\":\"1\"}");
     assert_eq!(r.status, 200);
     assert_eq!(s.wait_for_records(1).len(), 1);

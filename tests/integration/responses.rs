@@ -84,9 +84,16 @@ fn success_and_mismatch_codes() {
     let r = s.get("/hooks/coded?token=yes-please");
     assert_eq!((r.status, r.text().as_str()), (202, "accepted"));
     let r = s.get("/hooks/coded?token=no");
-    assert_eq!((r.status, r.text().as_str()), (418, "Hook rules were not satisfied."));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (418, "Hook rules were not satisfied.")
+    );
     let r = s.get("/hooks/coded");
-    assert_eq!((r.status, r.text().as_str()), (418, "Hook rules were not satisfied."), "missing parameter is a mismatch");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (418, "Hook rules were not satisfied."),
+        "missing parameter is a mismatch"
+    );
 }
 
 #[test]
@@ -94,7 +101,10 @@ fn unknown_status_codes_fall_back_to_200() {
     let s = server();
     assert_eq!(s.get("/hooks/bad-codes?t=ok").status, 200);
     let r = s.get("/hooks/bad-codes?t=no");
-    assert_eq!((r.status, r.text().as_str()), (200, "Hook rules were not satisfied."));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "Hook rules were not satisfied.")
+    );
 }
 
 #[test]
@@ -104,7 +114,10 @@ fn command_output_in_response() {
     assert_eq!((r.status, r.text().as_str()), (200, "hello\nworld\n"));
     let r = s.get("/hooks/failing");
     assert_eq!(r.status, 500);
-    assert_eq!(r.text(), "Error occurred while executing the hook's command. Please check your logs for more details.");
+    assert_eq!(
+        r.text(),
+        "Error occurred while executing the hook's command. Please check your logs for more details."
+    );
     assert_eq!(r.header("Content-Type"), Some("text/plain; charset=utf-8"));
     let r = s.get("/hooks/failing-with-output");
     assert_eq!((r.status, r.text().as_str()), (500, "partial\n"));
@@ -115,7 +128,10 @@ fn a_command_that_cannot_start() {
     let s = server();
     let r = s.get("/hooks/missing-command");
     assert_eq!(r.status, 500);
-    assert!(r.text().starts_with("Error occurred while executing the hook's command."));
+    assert!(
+        r.text()
+            .starts_with("Error occurred while executing the hook's command.")
+    );
     let r = s.get("/hooks/missing-command-on-error");
     assert_eq!((r.status, r.text().as_str()), (500, ""));
     // In the background the failure is only logged, as adnanh does.
@@ -131,7 +147,11 @@ fn response_headers_and_global_headers() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Content-Type"), Some("application/json"));
     assert_eq!(r.header("X-Custom"), Some("from-hook"));
-    assert_eq!(r.header("X-Global"), Some("g=1"), "-header splits at the first =");
+    assert_eq!(
+        r.header("X-Global"),
+        Some("g=1"),
+        "-header splits at the first ="
+    );
     assert_eq!(r.header("X-Both"), Some("hook-wins"));
     // On a mismatch: the -header headers, not the hook's.
     let r = s.get("/hooks/headers?go=0");
@@ -160,18 +180,27 @@ fn methods_are_checked_exactly() {
 
 #[test]
 fn global_http_methods_apply_to_hooks_without_their_own() {
-    let s = Server::builder(HOOKS).args(&["-http-methods", "post, Patch"]).start();
+    let s = Server::builder(HOOKS)
+        .args(&["-http-methods", "post, Patch"])
+        .start();
     assert_eq!(s.get("/hooks/plain").status, 405);
     assert_eq!(s.request("POST", "/hooks/plain").send().status, 200);
     assert_eq!(s.request("PATCH", "/hooks/plain").send().status, 200);
-    assert_eq!(s.request("PUT", "/hooks/post-only").send().status, 200, "the hook's own list wins");
+    assert_eq!(
+        s.request("PUT", "/hooks/post-only").send().status,
+        200,
+        "the hook's own list wins"
+    );
 }
 
 #[test]
 fn rule_errors_are_500() {
     let s = server();
     let r = s.get("/hooks/rule-error");
-    assert_eq!((r.status, r.text().as_str()), (500, "Error occurred while evaluating hook rules."));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (500, "Error occurred while evaluating hook rules.")
+    );
 }
 
 #[test]
@@ -194,7 +223,9 @@ fn routing_edges() {
 
 #[test]
 fn url_prefix_is_configurable() {
-    let s = Server::builder(HOOKS).args(&["-urlprefix", "api/v2"]).start();
+    let s = Server::builder(HOOKS)
+        .args(&["-urlprefix", "api/v2"])
+        .start();
     assert_eq!(s.get("/api/v2/plain").text(), "started");
     assert_eq!(s.get("/hooks/plain").status, 404);
     let s = Server::builder(HOOKS).args(&["-urlprefix", ""]).start();
