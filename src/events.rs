@@ -42,12 +42,12 @@ pub fn verdict_label(verdict: &Verdict) -> &'static str {
 /// Records the verdict of the current request (a [`verdict_label`], or why the request never
 /// reached the rules: `unknown-hook`, `method-not-allowed`, `body-rejected`, ...).
 pub fn record_verdict(label: &str) {
-    Span::current().record("verdict", label);
+    Span::current().record("verdict", tracing::field::display(label));
 }
 
 /// Records the run id of the current request.
 pub fn record_run(run_id: &str) {
-    Span::current().record("run", run_id);
+    Span::current().record("run", tracing::field::display(run_id));
 }
 
 /// The closing line of a hook request, and its count in `hookwire_requests_total`. `hook` is

@@ -181,6 +181,7 @@ impl Reloader {
                             );
                             next.insert(path.clone(), (bytes, file));
                             changed = true;
+                            attempt.applied = true;
                         }
                         Err(error) => {
                             attempt.failed = true;
@@ -198,6 +199,7 @@ impl Reloader {
                 {
                     if next.remove(path).is_some() {
                         attempt.read = true;
+                        attempt.applied = true;
                         tracing::warn!(
                             "{} is gone; its hooks are no longer served",
                             path.display()
@@ -211,7 +213,8 @@ impl Reloader {
                 }
             }
         }
-        if !changed {
+        // A signal reload in which every file failed applies nothing: the generation stays.
+        if !changed || (trigger != Trigger::Start && !attempt.applied) {
             return Ok(self.store.load().len());
         }
         let files = self
@@ -246,6 +249,8 @@ struct Attempt {
     read: bool,
     /// A file failed to read or load, or the merged hooks were rejected.
     failed: bool,
+    /// A file loaded or was dropped, so there is a new hook set to apply.
+    applied: bool,
 }
 
 /// The directories to watch for `paths`: each file's parent, and the parent of its resolved

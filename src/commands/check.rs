@@ -40,11 +40,14 @@ pub fn report(args: &CheckArgs) -> (String, bool) {
         }
         hooks += file.hooks.len();
         let risky = lint::lint(file, &options);
-        for warning in file.warnings.iter().chain(&risky) {
+        let mut found: Vec<_> = file.warnings.iter().chain(&risky).collect();
+        // In file order, so the report reads top to bottom with the file.
+        found.sort_by_key(|w| (w.line, w.column));
+        for warning in &found {
             out.push_str(&describe::diagnostic("warning", warning));
             out.push('\n');
         }
-        warnings += file.warnings.len() + risky.len();
+        warnings += found.len();
     }
     for error in &loaded.errors {
         out.push_str(&describe::load_error(error));

@@ -4,6 +4,7 @@ mod cli;
 mod exec;
 mod harness;
 mod limits;
+mod ops;
 mod reload;
 mod responses;
 mod smoke;
