@@ -85,9 +85,9 @@ pub fn run_finished(metrics: &Metrics, hook: &str, run_id: &str, outcome: &Outco
     };
     let duration_ms = millis(outcome.duration);
     if result == RunOutcome::Succeeded {
-        tracing::info!(run = %run_id, hook = %hook, outcome = result.as_str(), %exit, duration_ms, "run finished");
+        tracing::info!(run = %run_id, hook = %hook, outcome = %result.as_str(), %exit, duration_ms, "run finished");
     } else {
-        tracing::warn!(run = %run_id, hook = %hook, outcome = result.as_str(), %exit, duration_ms, "run finished");
+        tracing::warn!(run = %run_id, hook = %hook, outcome = %result.as_str(), %exit, duration_ms, "run finished");
     }
 }
 

@@ -135,4 +135,9 @@ mod tests {
         assert!(!passed(Some("x"), None, 42));
         assert!(!passed(None, Some("42"), 42));
     }
+
+    #[test]
+    fn status_line_names_hooks_and_runs() {
+        assert_eq!(status_line(3, 1), "serving 3 hook(s); 1 run(s) in flight");
+    }
 }

@@ -240,3 +240,65 @@ fn find_inline_secrets(node: &Node, path: &str, out: &mut Vec<(Pos, String)>) {
         Kind::Scalar(_) => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(yaml: &str) -> Hook {
+        let file = crate::config::compile::compile_file(
+            Path::new("hooks.yaml"),
+            yaml.as_bytes(),
+            &LoadOptions::default(),
+        )
+        .expect("loads");
+        file.hooks.into_iter().next().expect("one hook")
+    }
+
+    #[test]
+    fn shell_dash_c_with_request_values() {
+        let script = hook(
+            "- id: a\n  execute-command: /bin/bash\n  pass-arguments-to-command:\n    - {source: string, name: -ec}\n    - {source: header, name: X-Script}\n",
+        );
+        let message = shell_with_request_values(&script).expect("warned");
+        assert!(
+            message.contains("script taken from the request"),
+            "{message}"
+        );
+
+        let values = hook(
+            "- id: a\n  execute-command: sh\n  pass-arguments-to-command:\n    - {source: string, name: -c}\n    - {source: string, name: 'deploy \"$1\"'}\n    - {source: string, name: _}\n    - {source: payload, name: ref}\n",
+        );
+        let message = shell_with_request_values(&values).expect("warned");
+        assert!(
+            message.contains("values from the request ({payload ref})"),
+            "{message}"
+        );
+
+        for quiet in [
+            // Constants only.
+            "- id: a\n  execute-command: /bin/sh\n  pass-arguments-to-command:\n    - {source: string, name: -c}\n    - {source: string, name: date}\n",
+            // A script file, not -c.
+            "- id: a\n  execute-command: /bin/sh\n  pass-arguments-to-command:\n    - {source: string, name: deploy.sh}\n    - {source: payload, name: ref}\n",
+            // Not a shell.
+            "- id: a\n  execute-command: /usr/bin/python3\n  pass-arguments-to-command:\n    - {source: string, name: -c}\n    - {source: payload, name: code}\n",
+        ] {
+            assert_eq!(shell_with_request_values(&hook(quiet)), None, "{quiet}");
+        }
+    }
+
+    #[test]
+    fn inline_secrets_are_found_in_maps_and_lists() {
+        let parsed = format::parse(
+            Format::Yaml,
+            "a:\n  secret: plain\nb:\n  secret: {env: X}\nc:\n  secret: [one, {file: f}]\nd:\n  secret: ~\n",
+        )
+        .expect("parses");
+        let mut found = Vec::new();
+        find_inline_secrets(parsed.root.as_ref().expect("root"), "", &mut found);
+        let paths: Vec<&str> = found.iter().map(|(_, p)| p.as_str()).collect();
+        assert_eq!(paths, ["a.secret", "c.secret"]);
+        assert_eq!(found[0].0.line, 2);
+        assert_eq!(found[1].0.line, 6);
+    }
+}
