@@ -528,3 +528,46 @@ pub fn scalr_date(offset: i64) -> String {
         secs % 60
     )
 }
+
+/// Collects failed expectations so that a table-driven test reports all of them at once.
+#[derive(Default)]
+pub struct Checks {
+    failures: Vec<String>,
+}
+
+impl Checks {
+    /// Expects `response` to be `status` with exactly `body`.
+    pub fn answer(&mut self, label: &str, response: &Response, status: u16, body: &str) {
+        if response.status != status || response.text() != body {
+            self.failures.push(format!(
+                "{label}: expected {status} {body:?}, got {} {:?}",
+                response.status,
+                response.text()
+            ));
+        }
+    }
+
+    /// Expects `condition`, else records `message`.
+    pub fn that(&mut self, condition: bool, message: impl Into<String>) {
+        if !condition {
+            self.failures.push(message.into());
+        }
+    }
+
+    /// Panics with every failure, if any.
+    pub fn assert(self) {
+        assert!(
+            self.failures.is_empty(),
+            "{} failed expectation(s):\n  {}",
+            self.failures.len(),
+            self.failures.join("\n  ")
+        );
+    }
+}
+
+/// adnanh's answer when a hook fires with `response-message: fired`.
+pub const FIRED: &str = "fired";
+/// adnanh's answer when the trigger rule does not hold.
+pub const NOT_SATISFIED: &str = "Hook rules were not satisfied.";
+/// adnanh's answer when the trigger rule fails with an error.
+pub const RULE_ERROR: &str = "Error occurred while evaluating hook rules.";

@@ -7,4 +7,5 @@ mod harness;
 mod limits;
 mod reload;
 mod responses;
+mod rules;
 mod smoke;
