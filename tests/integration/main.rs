@@ -9,3 +9,4 @@ mod reload;
 mod responses;
 mod rules;
 mod smoke;
+mod sources;
