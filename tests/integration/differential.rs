@@ -827,6 +827,27 @@ fn cases() -> Vec<Case> {
         .records()
         .named("multipart without parameters"),
         Case::json("/hooks/dump", "").records().named("empty"),
+        Case::json("/hooks/dump", "null").records().named("null"),
+        Case::post("/hooks/dump", "text/json", "\n  []")
+            .records()
+            .named("text/json"),
+        Case::post(
+            "/hooks/dump",
+            "text/xml",
+            "<a x=\"1\">t<b>2</b><b>3</b></a>",
+        )
+        .records()
+        .named("mixed XML"),
+        Case::post(
+            "/hooks/dump",
+            &multipart_type(),
+            multipart(&[
+                Part::File("other", "x.json", "application/json; charset=utf-8", "{}"),
+                Part::Field("empty", ""),
+            ]),
+        )
+        .records()
+        .named("multipart JSON part with a charset"),
         Case::post("/hooks/override", "text/plain", r#"{"a":"overridden"}"#).records(),
         Case::get("/hooks/query-only?a=1&space=a+b%20c").records(),
         Case::post(

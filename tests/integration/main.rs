@@ -1,5 +1,6 @@
 //! Integration tests: the real `hookwire` binary on loopback, one test binary (one link).
 
+mod bodies;
 mod cli;
 mod differential;
 mod exec;
