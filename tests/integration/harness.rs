@@ -28,9 +28,16 @@ pub struct Builder {
     args: Vec<String>,
     env: Vec<(String, String)>,
     wait_for_port: bool,
+    setup: Vec<Box<dyn FnOnce(&Path)>>,
 }
 
 impl Builder {
+    /// Runs `setup` on the server's directory before it starts (files a template reads, ...).
+    pub fn before_start(mut self, setup: impl FnOnce(&Path) + 'static) -> Self {
+        self.setup.push(Box::new(setup));
+        self
+    }
+
     /// The hooks file's name (its extension chooses TOML); default `hooks.yaml`.
     pub fn file_name(mut self, name: &str) -> Self {
         self.file_name = name.to_string();
@@ -62,6 +69,9 @@ impl Builder {
         let dir = tempfile::tempdir().expect("tempdir");
         let records = dir.path().join("records");
         std::fs::create_dir(&records).expect("records dir");
+        for setup in self.setup {
+            setup(dir.path());
+        }
         let hooks_path = dir.path().join(&self.file_name);
         std::fs::write(&hooks_path, expand(&self.hooks, dir.path())).expect("write hooks");
         let mut command = Command::new(env!("CARGO_BIN_EXE_hookwire"));
@@ -165,6 +175,7 @@ impl Server {
             args: Vec::new(),
             env: Vec::new(),
             wait_for_port: true,
+            setup: Vec::new(),
         }
     }
 

@@ -6,6 +6,7 @@ mod differential;
 mod exec;
 mod harness;
 mod limits;
+mod quirks;
 mod reload;
 mod responses;
 mod rules;
