@@ -12,3 +12,4 @@ mod responses;
 mod rules;
 mod smoke;
 mod sources;
+mod tls;
