@@ -133,6 +133,23 @@ fn json_bodies_and_root_arrays() {
     checks.assert();
 }
 
+/// Regression: a `\u` escape holding half a surrogate pair is U+FFFD, as Go decodes it; it
+/// was a 400.
+#[test]
+fn lone_surrogate_escapes_decode_as_replacement_characters() {
+    let s = Server::start(HOOKS);
+    let got = output(
+        &s,
+        "/hooks/dump",
+        "application/json",
+        r#"{"pair":"\ud83d\ude00","lone":"\ud800x","low":"\udc00"}"#,
+    );
+    assert_eq!(
+        got,
+        "{\"lone\":\"\u{fffd}x\",\"low\":\"\u{fffd}\",\"pair\":\"😀\"}\n"
+    );
+}
+
 /// A signed GitHub push (the fixture, byte for byte) runs with its fields as arguments.
 #[test]
 fn a_signed_github_push() {
