@@ -121,6 +121,9 @@ const HOOKS: &str = r#"
 - id: on
   execute-command: /bin/true
   response-message: boolean id
+- id: with space/and?question
+  execute-command: /bin/true
+  response-message: encoded id
 
 # Rules
 - <<: *fired
@@ -856,6 +859,71 @@ fn cases() -> Vec<Case> {
             "garbage",
         )
         .named("malformed multipart"),
+        // Edges: encoded paths, odd queries and headers, JSON escapes, XML and multipart corners.
+        Case::get("/hooks/with%20space/and%3Fquestion"),
+        Case::get("/hooks//with%20space/and%3Fquestion?x=%20y"),
+        Case::get("/hooks/x/%2E%2E/ping"),
+        Case::get("/hooks/./caf%C3%A9!(x)*'$&+,:;=@~"),
+        Case::get("/hooks/entire?a&=empty-key&b=1;c=2&d=%zz&e=%E2%9C%93&f=1+2")
+            .records()
+            .named("odd query"),
+        Case::get("/hooks/entire")
+            .header("X-Spaces", "  padded  ")
+            .header("X-Empty", "")
+            .header("x_under_score", "u")
+            .header("X-Utf8", "żółw")
+            .records()
+            .named("odd headers"),
+        Case::json("/hooks/dump", r#"{"a":1,"a":2}"#)
+            .records()
+            .named("duplicate keys"),
+        Case::json("/hooks/dump", r#"{"pair":"\ud83d\ude00","lone":"\ud800x","rev":"\udc00"}"#)
+            .records()
+            .named("surrogates"),
+        Case::json("/hooks/dump", "{\"ls\":\"\u{2028}\u{2029}\",\"ctl\":\"\\b\\f\\u0001\\u001f\\t\\n\\r\\/\"}")
+            .records()
+            .named("separators and controls"),
+        Case::post("/hooks/dump", "application/json", b"{\"bad\":\"\xff\xfe\",\"ok\":\"\xc3\xa9\"}".to_vec())
+            .records()
+            .named("invalid UTF-8"),
+        Case::json("/hooks/dump", r#"{"big":123456789e-400,"neg":-0,"frac":0.000000000000000000001}"#)
+            .records()
+            .named("extreme numbers"),
+        Case::post(
+            "/hooks/dump",
+            "application/xml",
+            r#"<?xml version="1.0"?><!-- c --><r xmlns:x="urn:x" x:a="1"><x:b>ns</x:b><c><![CDATA[<raw>&]]></c><d>&amp;&lt;&#65;</d><e/><f>  spaced  </f><g> </g></r>"#,
+        )
+        .records()
+        .named("XML namespaces, CDATA, entities, empty elements"),
+        Case::post(
+            "/hooks/dump",
+            "application/xml",
+            r#"<r><i k="1"/><i>two</i><i><j>3</j></i></r>"#,
+        )
+        .records()
+        .named("XML repeated elements of mixed shapes"),
+        Case::post(
+            "/hooks/dump",
+            &multipart_type(),
+            multipart(&[
+                Part::Field("dup", "value"),
+                Part::File("dup", "d.json", "application/json", r#"{"from":"file"}"#),
+                Part::File("broken", "b.json", "application/json", "{not json"),
+                Part::File("list", "l.json", "application/json", "[1,2]"),
+                Part::File("twice", "1.json", "application/json", r#"{"n":1}"#),
+                Part::File("twice", "2.json", "application/json", r#"{"n":2}"#),
+            ]),
+        )
+        .records()
+        .named("multipart JSON parts: collisions, broken, arrays, repeats"),
+        Case::post(
+            "/hooks/dump",
+            "application/x-www-form-urlencoded",
+            "a=%2B+x&b&&c=1&c=2&=e",
+        )
+        .records()
+        .named("odd form"),
     ]
 }
 
@@ -877,13 +945,13 @@ fn divergences() -> Vec<Divergence> {
     let empty = hmac_hex("sha256", b"s3cret", b"");
     vec![
         Divergence {
-            case: Case::json("/hooks/dump", r#"{"exp":1E3,"low":1e3}"#)
+            case: Case::json("/hooks/dump", r#"{"exp":1E3,"low":1e3,"big":1E400}"#)
                 .records()
                 .named("exponents"),
             reason: "known limitation, not a choice: serde_json rewrites an exponent as e+N \
                      (README, Design notes); mantissa digits are kept",
             status: 200,
-            body: "{\"exp\":1e+3,\"low\":1e+3}\n",
+            body: "{\"big\":1e+400,\"exp\":1e+3,\"low\":1e+3}\n",
             global_header: Some("global=1"),
         },
         Divergence {
