@@ -22,6 +22,12 @@ const WEBHOOK: &str = "/usr/bin/webhook";
 /// Flags given to both servers (besides -hooks, -ip, -port, -verbose).
 const ARGS: &[&str] = &["-header", "X-Global=global=1"];
 
+/// Environment given to both servers (their commands inherit it).
+const ENV: &[(&str, &str)] = &[
+    ("EXTRA_INHERITED", "from the server"),
+    ("EXTRA_KEPT", "kept"),
+];
+
 /// Response headers compared (besides the status and body).
 const COMPARED_HEADERS: &[&str] = &[
     "Content-Type",
@@ -124,6 +130,51 @@ const HOOKS: &str = r#"
 - id: with space/and?question
   execute-command: /bin/true
   response-message: encoded id
+- id: binary-output
+  execute-command: /usr/bin/printf
+  include-command-output-in-response: true
+  pass-arguments-to-command:
+    - {source: string, name: '\001\002bin'}
+- id: xml-output
+  execute-command: /usr/bin/printf
+  include-command-output-in-response: true
+  success-http-response-code: 201
+  pass-arguments-to-command:
+    - {source: string, name: '<?xml version="1.0"?><a/>'}
+- id: html-output
+  execute-command: /usr/bin/printf
+  include-command-output-in-response: true
+  pass-arguments-to-command:
+    - {source: string, name: '  <!DOCTYPE html><p>x</p>'}
+- id: failing-with-headers
+  execute-command: /bin/false
+  include-command-output-in-response: true
+  response-headers:
+    - {name: X-Custom, value: on-failure}
+    - {name: Content-Type, value: application/json}
+- id: in-fixtures
+  execute-command: record.sh
+  command-working-directory: {fixtures}
+  include-command-output-in-response: true
+  pass-arguments-to-command:
+    - {source: string, name: relative}
+- id: path-lookup
+  execute-command: printf
+  include-command-output-in-response: true
+  pass-arguments-to-command:
+    - {source: string, name: 'found %s'}
+    - {source: string, name: in PATH}
+- id: split-command
+  execute-command: /usr/bin/printf hello
+  include-command-output-in-response: true
+- id: inherited-env
+  execute-command: {fixtures}/record.sh
+  include-command-output-in-response: true
+  pass-environment-to-command:
+    - {source: string, name: overridden by the hook, envname: EXTRA_INHERITED}
+  pass-file-to-command:
+    - {source: payload, name: b, base64decode: true}
+    - {source: payload, name: c, base64decode: true, envname: EXTRA_C}
 
 # Rules
 - <<: *fired
@@ -592,6 +643,18 @@ fn cases() -> Vec<Case> {
         Case::get("/hooks/missing-command"),
         Case::get("/hooks/missing-command-on-error"),
         Case::get("/hooks/missing-command-background"),
+        Case::get("/hooks/binary-output"),
+        Case::get("/hooks/xml-output"),
+        Case::get("/hooks/html-output"),
+        Case::new("/hooks/xml-output", "HEAD", "/hooks/xml-output").named("HEAD"),
+        Case::get("/hooks/in-fixtures").records(),
+        Case::get("/hooks/path-lookup"),
+        Case::get("/hooks/split-command"),
+        Case::json(
+            "/hooks/inherited-env",
+            r#"{"b":"aGVsbG8gd29ybGQ=","c":"aGVs!!!!"}"#,
+        )
+        .records(),
         Case::get("/hooks/headers?go=1"),
         Case::get("/hooks/headers?go=0"),
         // Hooks-file quirks, through both parsers.
@@ -945,6 +1008,16 @@ fn divergences() -> Vec<Divergence> {
     let empty = hmac_hex("sha256", b"s3cret", b"");
     vec![
         Divergence {
+            case: Case::get("/hooks/failing-with-headers"),
+            reason: "BUG, not a choice (src/server/handler.rs): on a failed command the fixed \
+                     error text forces Content-Type text/plain over the hook's response-headers; \
+                     Go sets it after WriteHeader, so a configured Content-Type stays. The body \
+                     and status agree; move this back to the cases when fixed",
+            status: 500,
+            body: "Error occurred while executing the hook's command. Please check your logs for more details.",
+            global_header: Some("global=1"),
+        },
+        Divergence {
             case: Case::json("/hooks/dump", r#"{"exp":1E3,"low":1e3,"big":1E400}"#)
                 .records()
                 .named("exponents"),
@@ -1032,7 +1105,7 @@ struct Reference {
 }
 
 impl Reference {
-    fn start(hooks: &str) -> Reference {
+    fn start(hooks: &str, args: &[&str]) -> Reference {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("records")).unwrap();
         let hooks_path = dir.path().join("hooks.yaml");
@@ -1047,7 +1120,8 @@ impl Reference {
             .arg("-hooks")
             .arg(&hooks_path)
             .args(["-ip", "127.0.0.1", "-port", &port.to_string(), "-verbose"])
-            .args(ARGS)
+            .args(args)
+            .envs(ENV.iter().copied())
             .env("RECORD_DIR", dir.path().join("records"))
             .current_dir(dir.path())
             .stdin(Stdio::null())
@@ -1140,18 +1214,33 @@ fn describe(case: &Case) -> String {
     format!("{} {} [{}]", case.method, case.path, case.name)
 }
 
-#[test]
-fn hookwire_answers_like_webhook_2_8() {
-    if !Path::new(WEBHOOK).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{WEBHOOK} is missing in CI (apt-get install webhook)"
-        );
-        eprintln!("skipped: install webhook (apt-get install webhook)");
-        return;
+/// Whether the reference binary is there; fails in CI when it is not.
+fn reference_available() -> bool {
+    if Path::new(WEBHOOK).exists() {
+        return true;
     }
-    let reference = Reference::start(HOOKS);
-    let ours = Server::builder(HOOKS).args(ARGS).start();
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{WEBHOOK} is missing in CI (apt-get install webhook)"
+    );
+    eprintln!("skipped: install webhook (apt-get install webhook)");
+    false
+}
+
+/// Serves `hooks` with `args` from both servers, sends every case and divergence, and returns
+/// the number of mismatches and their report.
+fn differ(
+    hooks: &str,
+    args: &[&str],
+    cases: &[Case],
+    divergences: &[Divergence],
+) -> (usize, String) {
+    let reference = Reference::start(hooks, args);
+    let mut ours = Server::builder(hooks).args(args);
+    for (name, value) in ENV {
+        ours = ours.env(name, value);
+    }
+    let ours = ours.start();
     let mut theirs_side = Side {
         addr: reference.addr,
         records: reference.dir.path().join("records"),
@@ -1165,11 +1254,9 @@ fn hookwire_answers_like_webhook_2_8() {
         seen: 0,
     };
 
-    let cases = cases();
-    assert!(cases.len() >= 60, "only {} requests", cases.len());
     let mut report = String::new();
     let mut mismatches = 0;
-    for case in &cases {
+    for case in cases {
         let theirs = theirs_side.observe(case, true);
         let mine = ours_side.observe(case, true);
         if std::env::var_os("HOOKWIRE_DIFF_SHOW").is_some() {
@@ -1186,8 +1273,7 @@ fn hookwire_answers_like_webhook_2_8() {
         }
     }
 
-    let divergences = divergences();
-    for divergence in &divergences {
+    for divergence in divergences {
         let case = &divergence.case;
         // webhook's answer differs by definition: do not wait for records it may not leave.
         let theirs = theirs_side.observe(case, false);
@@ -1221,12 +1307,74 @@ fn hookwire_answers_like_webhook_2_8() {
             .unwrap();
         }
     }
+    if mismatches > 0 {
+        write!(
+            report,
+            "\n\n--- webhook log:\n{}\n--- hookwire log:\n{}",
+            reference.log(),
+            ours.logs()
+        )
+        .unwrap();
+    }
+    (mismatches, report)
+}
 
+#[test]
+fn hookwire_answers_like_webhook_2_8() {
+    if !reference_available() {
+        return;
+    }
+    let cases = cases();
+    assert!(cases.len() >= 60, "only {} requests", cases.len());
+    let divergences = divergences();
+    let (mismatches, report) = differ(HOOKS, ARGS, &cases, &divergences);
     assert!(
         mismatches == 0,
-        "{mismatches} of {} requests differ from webhook 2.8.0:{report}\n\n--- webhook log:\n{}\n--- hookwire log:\n{}",
+        "{mismatches} of {} requests differ from webhook 2.8.0:{report}",
         cases.len() + divergences.len(),
-        reference.log(),
-        ours.logs()
+    );
+}
+
+/// A second configuration: another URL prefix and default methods.
+#[test]
+fn hookwire_answers_like_webhook_2_8_with_a_prefix_and_default_methods() {
+    if !reference_available() {
+        return;
+    }
+    let hooks = r#"
+- id: ping
+  execute-command: /bin/true
+  response-message: pong
+- id: own-methods
+  execute-command: /bin/true
+  response-message: own
+  http-methods: [get]
+- id: no-methods
+  execute-command: /bin/true
+  response-message: none listed
+  http-methods: []
+"#;
+    let cases = [
+        Case::get("/api/v2/ping"),
+        Case::new("/api/v2/ping", "POST", "/api/v2/ping").named("POST"),
+        Case::new("/api/v2/ping", "PUT", "/api/v2/ping").named("PUT"),
+        Case::new("/api/v2/ping", "PATCH", "/api/v2/ping").named("PATCH"),
+        Case::get("/api/v2/own-methods"),
+        Case::new("/api/v2/own-methods", "POST", "/api/v2/own-methods").named("POST"),
+        Case::get("/api/v2/no-methods"),
+        Case::new("/api/v2/no-methods", "POST", "/api/v2/no-methods").named("POST"),
+        Case::get("/hooks/ping"),
+        Case::get("/api/ping"),
+        Case::get("/api/v2"),
+        Case::get("/api/v2/"),
+        Case::get("/api//v2/ping"),
+        Case::get("/api/v2/nope"),
+    ];
+    let args = ["-urlprefix", "api/v2", "-http-methods", " post, Put "];
+    let (mismatches, report) = differ(hooks, &args, &cases, &[]);
+    assert!(
+        mismatches == 0,
+        "{mismatches} of {} requests differ from webhook 2.8.0:{report}",
+        cases.len()
     );
 }
