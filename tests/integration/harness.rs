@@ -28,8 +28,11 @@ pub struct Builder {
     args: Vec<String>,
     env: Vec<(String, String)>,
     wait_for_port: bool,
-    setup: Vec<Box<dyn FnOnce(&Path)>>,
+    setup: Vec<Setup>,
 }
+
+/// Work done on the server's directory before it starts.
+type Setup = Box<dyn FnOnce(&Path)>;
 
 impl Builder {
     /// Runs `setup` on the server's directory before it starts (files a template reads, ...).
