@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::harness::{
-    Part, Record, Request, Response, Server, expand, fixtures, hmac_hex, multipart, multipart_type,
-    read_records, scalr_date, wait_until,
+    NOT_SATISFIED, Part, Record, Request, Response, Server, expand, fixtures, hmac_hex, multipart,
+    multipart_type, read_records, scalr_date, wait_until,
 };
 
 const WEBHOOK: &str = "/usr/bin/webhook";
@@ -1110,7 +1110,14 @@ impl Reference {
         std::fs::create_dir(dir.path().join("records")).unwrap();
         let hooks_path = dir.path().join("hooks.yaml");
         std::fs::write(&hooks_path, expand(hooks, dir.path())).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
+        // The listening address: `-ip` in `args` (Go's last value wins), else loopback.
+        let ip = args
+            .windows(2)
+            .filter(|pair| pair[0] == "-ip")
+            .map(|pair| pair[1].to_string())
+            .last()
+            .unwrap_or_else(|| "127.0.0.1".to_string());
+        let port = TcpListener::bind(format!("{ip}:0"))
             .unwrap()
             .local_addr()
             .unwrap()
@@ -1129,7 +1136,7 @@ impl Reference {
             .stderr(log)
             .spawn()
             .expect("start /usr/bin/webhook");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
         let reference = Reference { child, addr, dir };
         assert!(
             wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()),
@@ -1332,6 +1339,58 @@ fn hookwire_answers_like_webhook_2_8() {
         mismatches == 0,
         "{mismatches} of {} requests differ from webhook 2.8.0:{report}",
         cases.len() + divergences.len(),
+    );
+}
+
+/// Over IPv6 loopback: remote-addr is bracketed in both; a bare IPv6 address in ip-whitelist
+/// is one address in hookwire and a /32 network in webhook (README, "Migrating").
+#[test]
+fn hookwire_answers_like_webhook_2_8_over_ipv6() {
+    if !reference_available() {
+        return;
+    }
+    let hooks = r#"
+- &fired
+  id: remote-addr
+  execute-command: /bin/true
+  response-message: fired
+  trigger-rule:
+    match: {type: regex, regex: '^\[::1\]:[0-9]+$', parameter: {source: request, name: remote-addr}}
+- <<: *fired
+  id: cidr
+  trigger-rule:
+    match: {type: ip-whitelist, ip-range: "::1/128"}
+- <<: *fired
+  id: bare-loopback
+  trigger-rule:
+    match: {type: ip-whitelist, ip-range: "::1"}
+- <<: *fired
+  id: ipv4-only
+  trigger-rule:
+    match: {type: ip-whitelist, ip-range: "127.0.0.0/8"}
+- <<: *fired
+  id: bare-unspecified
+  trigger-rule:
+    match: {type: ip-whitelist, ip-range: "::"}
+"#;
+    let cases = [
+        Case::get("/hooks/remote-addr"),
+        Case::get("/hooks/cidr"),
+        Case::get("/hooks/bare-loopback"),
+        Case::get("/hooks/ipv4-only"),
+    ];
+    let divergences = [Divergence {
+        case: Case::get("/hooks/bare-unspecified"),
+        reason: "a bare IPv6 address in ip-whitelist is that one address (/128), not a /32",
+        status: 200,
+        body: NOT_SATISFIED,
+        global_header: None,
+    }];
+    let (mismatches, report) = differ(hooks, &["-ip", "[::1]"], &cases, &divergences);
+    assert!(
+        mismatches == 0,
+        "{mismatches} of {} requests differ from webhook 2.8.0:{report}",
+        cases.len() + divergences.len()
     );
 }
 
