@@ -1113,9 +1113,9 @@ impl Reference {
         // The listening address: `-ip` in `args` (Go's last value wins), else loopback.
         let ip = args
             .windows(2)
-            .filter(|pair| pair[0] == "-ip")
+            .rev()
+            .find(|pair| pair[0] == "-ip")
             .map(|pair| pair[1].to_string())
-            .last()
             .unwrap_or_else(|| "127.0.0.1".to_string());
         let port = TcpListener::bind(format!("{ip}:0"))
             .unwrap()
