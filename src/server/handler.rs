@@ -185,7 +185,8 @@ async fn handle_hook(
     } else if hook.include_command_output_in_response_on_error {
         respond::build(StatusCode::INTERNAL_SERVER_ERROR, headers, outcome.output)
     } else {
-        headers.push(("Content-Type", "text/plain; charset=utf-8"));
+        // adnanh sets text/plain after writing the status, where it has no effect: a hook's own
+        // Content-Type stays, and without one the message is sniffed as text/plain anyway.
         respond::build(
             StatusCode::INTERNAL_SERVER_ERROR,
             headers,
