@@ -103,7 +103,11 @@ fn files_are_written_named_and_removed() {
     let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
         .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("CUSTOM_EXECTEST_FILE"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("CUSTOM_EXECTEST_FILE")
+        })
         .collect();
     assert!(
         leftovers.is_empty(),

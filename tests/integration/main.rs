@@ -3,6 +3,7 @@
 mod bodies;
 mod cli;
 mod differential;
+mod examples;
 mod exec;
 mod harness;
 mod limits;
