@@ -11,12 +11,17 @@ use crate::cli::{self, Cli, ServeArgs};
 use crate::config::LoadOptions;
 use crate::exec::ExecOptions;
 use crate::logging;
+use crate::metrics::Metrics;
 use crate::privilege::{self, PidFile};
 use crate::reload::{self, HookStore, Reloader, Trigger};
 use crate::server::{self, Settings, State};
+use crate::systemd;
 
 /// Runs hookwire with a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
+    if let Some(command) = cli.command {
+        return crate::commands::run(command);
+    }
     match serve(cli.serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -56,7 +61,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let options = LoadOptions {
         template: args.template,
     };
-    let reloader = Arc::new(Reloader::new(paths, options, store.clone()));
+    let metrics = Arc::new(Metrics::new());
+    let reloader =
+        Arc::new(Reloader::new(paths, options, store.clone()).with_metrics(metrics.clone()));
     let loaded = reloader.reload(Trigger::Start)?;
     let verbose = args.verbose || args.debug || args.logfile.is_some();
     if loaded == 0 && !verbose && !args.nopanic {
@@ -80,6 +87,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         settings: settings(&args),
         hooks: store,
         runs: server::RunTracker::default(),
+        metrics,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -98,6 +106,17 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             format!("/{}", args.urlprefix)
         };
         tracing::info!("serving hooks on {scheme}://{address}{prefix}/{{id}}");
+        // The listener is open and the hooks are loaded: systemd may send traffic.
+        let status = {
+            let state = state.clone();
+            move || systemd::status_line(state.hooks.load().len(), state.metrics.runs_in_flight())
+        };
+        systemd::ready(&status());
+        systemd::spawn_heartbeat(status);
+        let shutdown = async {
+            shutdown.await;
+            systemd::stopping();
+        };
         server::serve(listener, tls, state.clone(), shutdown)
             .await
             .map_err(|error| format!("server error: {error}"))?;

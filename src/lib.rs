@@ -17,12 +17,18 @@
 //! - [`server`]: sockets, TLS, hyper, routing and adnanh's responses.
 //! - [`reload`]: hot reload by file watching and signals.
 //! - [`app`]: start-up order and shutdown.
+//! - [`commands`]: the operating subcommands (`check`, `explain`, `sign`, `completions`, `man`).
+//! - [`systemd`], [`metrics`], [`events`]: what an operator sees: service notifications,
+//!   `/-/metrics`, and one log line per request and per run.
 
 pub mod app;
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod events;
 pub mod exec;
 pub mod logging;
+pub mod metrics;
 pub mod pipeline;
 pub mod plan;
 pub mod privilege;

@@ -12,12 +12,12 @@
 //! a derive struct cannot interleave tests with fields, so the order is what keeps
 //! definition, doc and test side by side.
 //!
-//! Subcommands (`check`, `explain`, `runs`, `sign`) will be added to [`Cli`] as
-//! `#[command(subcommand)] pub command: Option<Command>` next to the flattened serve flags;
-//! [`goflags::normalize`] already continues into a subcommand's own flags when it meets a
-//! subcommand name.
+//! Subcommands ([`Command`]) sit next to the flattened serve flags: `hookwire -hooks x` serves,
+//! `hookwire check x` does not. [`goflags::normalize`] continues into a subcommand's own flags
+//! when it meets a subcommand name. The operating subcommands' flags live in [`ops`].
 
 pub mod goflags;
+pub mod ops;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -44,6 +44,24 @@ pub struct Cli {
     /// The server's flags, at the top level as adnanh/webhook has them.
     #[command(flatten)]
     pub serve: ServeArgs,
+
+    /// A subcommand; none serves the hooks.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What hookwire does instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    Check(ops::CheckArgs),
+    Explain(ops::ExplainArgs),
+    Sign(ops::SignArgs),
+    Completions(ops::CompletionsArgs),
+    /// Print the manual page (roff) to standard output
+    #[command(
+        after_help = "Example: hookwire man | gzip > /usr/local/share/man/man1/hookwire.1.gz"
+    )]
+    Man,
 }
 
 const HOOKS: &str = "Hooks";
@@ -137,6 +155,10 @@ pub struct ServeArgs {
     /// Append the log to this file instead of stderr (implies -verbose)
     #[arg(long, value_name = "FILE", help_heading = LOGGING)]
     pub logfile: Option<PathBuf>,
+
+    /// Log format: text for people, json (one object per line) for log shippers
+    #[arg(long = "log-format", value_enum, default_value = "text", value_name = "FORMAT", help_heading = LOGGING)]
+    pub log_format: crate::logging::LogFormat,
 
     /// Use the request's X-Request-Id header, if present, as its id in the log
     #[arg(long = "x-request-id", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", hide_default_value = true, value_parser = goflags::parse_bool, value_name = "BOOL", help_heading = LOGGING)]

@@ -4,6 +4,8 @@
 //! serde_json's nesting limit (128) stays on, so hostile input fails fast instead of recursing
 //! deep; Go accepts up to 10 000 levels, so a payload between the two is a 400 here only.
 
+use std::borrow::Cow;
+
 use super::body::BodyError;
 use super::value::{Map, Value};
 
@@ -48,7 +50,8 @@ pub fn decode_object(text: &str) -> Result<Option<Map>, String> {
 
 /// The first JSON value of `text`; whatever follows it is not read (Go's `Decoder`).
 fn first_value(text: &str) -> Result<Value, String> {
-    match serde_json::Deserializer::from_str(text)
+    let text = replace_invalid_surrogates(text);
+    match serde_json::Deserializer::from_str(&text)
         .into_iter::<Value>()
         .next()
     {
@@ -56,6 +59,53 @@ fn first_value(text: &str) -> Result<Value, String> {
         Some(Err(e)) => Err(e.to_string()),
         None => Err("unexpected end of JSON input".to_owned()),
     }
+}
+
+/// Go decodes a `\uXXXX` escape holding a surrogate that is not half of a valid pair as
+/// U+FFFD; serde_json refuses the whole document. Rewrite those escapes to `\ufffd` first.
+/// Escapes are only read inside strings; a backslash elsewhere is a syntax error either way.
+fn replace_invalid_surrogates(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let escape_at = |i: usize| -> Option<u16> {
+        let hex = bytes.get(i..i + 6)?;
+        if hex[0] != b'\\' || hex[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
+    };
+    let is_surrogate = |u: u16| (0xD800..=0xDFFF).contains(&u);
+    // Fast path: no surrogate escape at all (the usual case).
+    if !(0..bytes.len()).any(|i| escape_at(i).is_some_and(is_surrogate)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match escape_at(i) {
+            // A valid pair: keep both halves.
+            Some(0xD800..=0xDBFF)
+                if escape_at(i + 6).is_some_and(|low| (0xDC00..=0xDFFF).contains(&low)) =>
+            {
+                i += 12;
+            }
+            Some(unit) if is_surrogate(unit) => {
+                out.push_str(&text[copied..i]);
+                out.push_str("\\ufffd");
+                i += 6;
+                copied = i;
+            }
+            // Any other escape: skip the backslash and the escaped character, so that `\\u`
+            // (an escaped backslash, then `u`) is not read as an escape.
+            _ => i += 2,
+        }
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
 }
 
 fn cannot_decode_into_map(value: &Value) -> String {
@@ -121,6 +171,33 @@ mod tests {
                 matches!(parse(body.as_bytes()), Err(BodyError::Json(_))),
                 "{body:?}"
             );
+        }
+    }
+
+    /// Measured on webhook 2.8.0: `{"pair":"\ud83d\ude00","lone":"\ud800x","rev":"\udc00"}`
+    /// gives `{"lone":"\u{fffd}x","pair":"😀","rev":"\u{fffd}"}`.
+    #[test]
+    fn invalid_surrogate_escapes_become_replacement_characters() {
+        let cases = [
+            (r#"{"pair":"\ud83d\ude00"}"#, "{\"pair\":\"😀\"}"),
+            (r#"{"lone":"\ud800x"}"#, "{\"lone\":\"\u{fffd}x\"}"),
+            (r#"{"rev":"\udc00"}"#, "{\"rev\":\"\u{fffd}\"}"),
+            (r#"{"end":"\uD800"}"#, "{\"end\":\"\u{fffd}\"}"),
+            (
+                r#"{"two":"\ud800\ud800"}"#,
+                "{\"two\":\"\u{fffd}\u{fffd}\"}",
+            ),
+            (
+                r#"{"then":"\ud800\ud83d\ude00"}"#,
+                "{\"then\":\"\u{fffd}😀\"}",
+            ),
+            (r#"{"ok":"\u00e9"}"#, "{\"ok\":\"é\"}"),
+            // An escaped backslash followed by text that looks like an escape.
+            (r#"{"bs":"\\ud800"}"#, "{\"bs\":\"\\\\ud800\"}"),
+            (r#"{"\udfff":1}"#, "{\"\u{fffd}\":1}"),
+        ];
+        for (body, want) in cases {
+            assert_eq!(ok(body).as_deref(), Some(want), "{body}");
         }
     }
 

@@ -17,7 +17,7 @@ use super::route::{self, Route};
 use crate::config::Hook;
 use crate::pipeline::{self, Received, Verdict};
 use crate::request;
-use crate::{exec, plan};
+use crate::{events, exec, plan};
 
 /// The response header carrying an accepted run's id.
 pub const RUN_HEADER: &str = "X-Hookwire-Run";
@@ -45,10 +45,21 @@ pub async fn handle(
                 settings.x_request_id,
                 settings.x_request_id_limit,
             );
-            let span = tracing::info_span!("request", id = %request_id);
-            handle_hook(state.clone(), http, peer, id, request_id)
-                .instrument(span)
-                .await
+            let started = std::time::Instant::now();
+            let span = events::request_span(&request_id, &id, peer);
+            let known = state.hooks.load().get(&id).is_some().then(|| id.clone());
+            let response = handle_hook(state.clone(), http, peer, id, request_id)
+                .instrument(span.clone())
+                .await;
+            span.in_scope(|| {
+                events::request_answered(
+                    &state.metrics,
+                    known.as_deref(),
+                    response.status().as_u16(),
+                    started.elapsed(),
+                );
+            });
+            response
         }
     }
 }
@@ -66,6 +77,7 @@ async fn handle_hook(
     let hooks = state.hooks.load();
     let Some(hook) = hooks.get(&id) else {
         tracing::info!("hook {id:?} not found");
+        events::record_verdict("unknown-hook");
         return respond::plain(StatusCode::NOT_FOUND, respond::HOOK_NOT_FOUND);
     };
     let method = http.method().as_str().to_string();
@@ -76,6 +88,7 @@ async fn handle_hook(
     };
     if !allowed.is_empty() && !allowed.contains(&method) {
         tracing::info!("HTTP {method} method not allowed for hook {id:?}");
+        events::record_verdict("method-not-allowed");
         return respond::build(StatusCode::METHOD_NOT_ALLOWED, [], Bytes::new());
     }
     tracing::info!("{id} got matched");
@@ -96,6 +109,7 @@ async fn handle_hook(
         Ok(body) => body,
         Err((status, message)) => {
             tracing::warn!("rejected the body of a request for {id}: {message}");
+            events::record_verdict("body-rejected");
             return answer(status, message);
         }
     };
@@ -112,6 +126,7 @@ async fn handle_hook(
     for note in &prepared.notes {
         tracing::info!("{note}");
     }
+    events::record_verdict(events::verdict_label(&prepared.verdict));
     let plan = match prepared.verdict {
         Verdict::Malformed(error) if error.is_multipart() => {
             tracing::warn!("error parsing multipart form: {error}");
@@ -127,6 +142,7 @@ async fn handle_hook(
             return answer(StatusCode::INTERNAL_SERVER_ERROR, respond::RULES_ERROR);
         }
         Verdict::NotTriggered => {
+            state.metrics.rule_mismatch(&hook.id);
             tracing::info!(
                 "{id} got matched, but didn't get triggered because the trigger rules were not satisfied"
             );
@@ -139,6 +155,7 @@ async fn handle_hook(
     // Every accepted run gets an id: time-ordered, so it sorts by arrival.
     let run_id = uuid::Uuid::now_v7().to_string();
     tracing::info!("{id} hook triggered successfully (run {run_id})");
+    events::record_run(&run_id);
     let mut headers = base_headers.clone();
     headers.push((RUN_HEADER, run_id.as_str()));
     headers.extend(
@@ -146,7 +163,7 @@ async fn handle_hook(
             .iter()
             .map(|h| (h.name.as_str(), h.value.as_str())),
     );
-    let run = spawn_run(state.clone(), hook.clone(), plan);
+    let run = spawn_run(state.clone(), hook.clone(), plan, run_id.clone());
     if !hook.include_command_output_in_response {
         let status = respond::configured_status(hook.success_http_response_code, &hook.id);
         return respond::build(status, headers, hook.response_message.clone());
@@ -168,7 +185,8 @@ async fn handle_hook(
     } else if hook.include_command_output_in_response_on_error {
         respond::build(StatusCode::INTERNAL_SERVER_ERROR, headers, outcome.output)
     } else {
-        headers.push(("Content-Type", "text/plain; charset=utf-8"));
+        // adnanh sets text/plain after writing the status, where it has no effect: a hook's own
+        // Content-Type stays, and without one the message is sniffed as text/plain anyway.
         respond::build(
             StatusCode::INTERNAL_SERVER_ERROR,
             headers,
@@ -182,28 +200,15 @@ fn spawn_run(
     state: Arc<State>,
     hook: Arc<Hook>,
     plan: plan::Plan,
+    run_id: String,
 ) -> tokio::task::JoinHandle<exec::Outcome> {
     let span = tracing::Span::current();
     tokio::spawn(
         async move {
             let _running = state.runs.start();
-            tracing::info!(
-                "executing {} with arguments {:?} using {} as cwd",
-                plan.command,
-                plan.args,
-                plan.working_directory
-                    .as_deref()
-                    .map_or_else(|| ".".into(), |d| d.display().to_string())
-            );
+            events::run_started(&state.metrics, &hook.id, &run_id, &plan);
             let outcome = exec::run(&plan, state.settings.exec).await;
-            match &outcome.termination {
-                exec::Termination::NotStarted(error) => tracing::error!("error in {error}"),
-                termination => tracing::info!(
-                    "finished handling {}: {termination:?} after {:?}",
-                    hook.id,
-                    outcome.duration
-                ),
-            }
+            events::run_finished(&state.metrics, &hook.id, &run_id, &outcome);
             tracing::debug!(
                 "command output: {}",
                 String::from_utf8_lossy(&outcome.output)

@@ -32,6 +32,8 @@ use crate::reload::HookStore;
 pub enum Listener {
     Tcp(std::net::TcpListener),
     Unix(std::os::unix::net::UnixListener),
+    /// Several sockets served alike (systemd may pass more than one).
+    Many(Vec<Listener>),
 }
 
 /// Server settings derived from the command line.
@@ -62,6 +64,8 @@ pub struct State {
     pub settings: Settings,
     pub hooks: Arc<HookStore>,
     pub runs: RunTracker,
+    /// Counters and gauges for `/-/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Counts commands in flight, so shutdown can wait for them.
@@ -202,6 +206,12 @@ async fn serve_connection<S>(
 enum AnyListener {
     Tcp(tokio::net::TcpListener),
     Unix(tokio::net::UnixListener),
+    /// Accepts from whichever is ready; `next` rotates the first one polled, so a busy
+    /// socket cannot starve the others.
+    Many {
+        listeners: Vec<AnyListener>,
+        next: AtomicUsize,
+    },
 }
 
 /// The stream of an accepted connection.
@@ -261,20 +271,40 @@ impl AnyListener {
                 listener.set_nonblocking(true)?;
                 Self::Unix(tokio::net::UnixListener::from_std(listener)?)
             }
+            Listener::Many(listeners) => Self::Many {
+                listeners: listeners
+                    .into_iter()
+                    .map(Self::from_std)
+                    .collect::<std::io::Result<_>>()?,
+                next: AtomicUsize::new(0),
+            },
         })
     }
 
     async fn accept(&self) -> std::io::Result<(AnyStream, SocketAddr)> {
+        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<(AnyStream, SocketAddr)>> {
         match self {
-            Self::Tcp(listener) => {
-                let (stream, peer) = listener.accept().await?;
+            Self::Tcp(listener) => listener.poll_accept(cx).map_ok(|(stream, peer)| {
                 let _ = stream.set_nodelay(true);
-                Ok((AnyStream::Tcp(stream), peer))
-            }
-            Self::Unix(listener) => {
-                let (stream, _) = listener.accept().await?;
-                // A Unix peer has no IP address; Go reports "@", which ip-whitelist rejects.
-                Ok((AnyStream::Unix(stream), SocketAddr::from(([0, 0, 0, 0], 0))))
+                (AnyStream::Tcp(stream), peer)
+            }),
+            // A Unix peer has no IP address; Go reports "@", which ip-whitelist rejects.
+            Self::Unix(listener) => listener.poll_accept(cx).map_ok(|(stream, _)| {
+                (AnyStream::Unix(stream), SocketAddr::from(([0, 0, 0, 0], 0)))
+            }),
+            Self::Many { listeners, next } => {
+                let first = next.fetch_add(1, Ordering::Relaxed);
+                // Every pending listener registers the waker, so any of them wakes the task.
+                for offset in 0..listeners.len() {
+                    let listener = &listeners[(first + offset) % listeners.len()];
+                    if let Poll::Ready(result) = listener.poll_accept(cx) {
+                        return Poll::Ready(result);
+                    }
+                }
+                Poll::Pending
             }
         }
     }

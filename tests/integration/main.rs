@@ -1,9 +1,17 @@
 //! Integration tests: the real `hookwire` binary on loopback, one test binary (one link).
 
+mod bodies;
 mod cli;
+mod differential;
+mod examples;
 mod exec;
 mod harness;
 mod limits;
+mod ops;
+mod quirks;
 mod reload;
 mod responses;
+mod rules;
 mod smoke;
+mod sources;
+mod tls;
