@@ -156,6 +156,11 @@ impl<'f> Reader<'f> {
         }
     }
 
+    /// The hooks file being read.
+    pub(crate) fn file(&self) -> &'f Path {
+        self.file
+    }
+
     /// A diagnostic at `pos` about `field` (a path; empty for none) of the current hook.
     pub(crate) fn diagnostic(
         &self,

@@ -1,11 +1,59 @@
 //! JSON bodies, decoded as adnanh decodes them (`json.Decoder` with `UseNumber`): numbers kept as
 //! the text sent, a top-level array wrapped as `{"root": [...]}`, only the first JSON value read.
 //!
-//! serde_json's nesting limit (128) stays on, so hostile input fails fast instead of recursing
-//! deep; Go accepts up to 10 000 levels, so a payload between the two is a 400 here only.
+//! serde_json's nesting limit ([`MAX_DEPTH`]) stays on, so hostile input fails fast instead of
+//! recursing deep; Go accepts up to 10 000 levels, so a payload between the two is a 400 here
+//! only. `--max-json-depth` lowers it further for request bodies ([`parse_limited`]).
 
 use super::body::BodyError;
 use super::value::{Map, Value};
+
+/// The deepest nesting serde_json itself parses; `--max-json-depth` cannot raise it.
+pub const MAX_DEPTH: usize = 128;
+
+/// [`parse`], refusing a first value nested deeper than `max_depth` before parsing it
+/// ([`BodyError::TooDeep`]).
+pub fn parse_limited(body: &[u8], max_depth: usize) -> Result<Option<Map>, BodyError> {
+    if exceeds_depth(body, max_depth) {
+        return Err(BodyError::TooDeep(max_depth));
+    }
+    parse(body)
+}
+
+/// Whether the first JSON value in `bytes` opens more than `max` arrays or objects at once.
+/// A linear scan that only tracks strings and brackets; the parser judges the rest.
+fn exceeds_depth(bytes: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                // The first value is complete; Go's decoder reads no further, nor do we.
+                if depth == 0 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
 
 /// Parses a JSON body into the payload.
 ///
