@@ -210,7 +210,7 @@ impl Store {
     }
 
     /// How many ids are remembered (expired or not), for tests and diagnostics.
-    pub fn len(&self) -> Result<usize, DedupeError> {
+    pub fn remembered(&self) -> Result<usize, DedupeError> {
         self.connection
             .query_row("SELECT COUNT(*) FROM deliveries", [], |row| {
                 row.get::<_, i64>(0)
@@ -373,9 +373,9 @@ mod tests {
                 .claim("h", &format!("d{i}"), "r", Duration::from_secs(30), at(0))
                 .unwrap();
         }
-        assert_eq!(store.len().unwrap(), 10);
+        assert_eq!(store.remembered().unwrap(), 10);
         store.claim("h", "new", "r", HOUR, at(120)).unwrap();
-        assert_eq!(store.len().unwrap(), 1);
+        assert_eq!(store.remembered().unwrap(), 1);
     }
 
     #[test]

@@ -182,8 +182,8 @@ pub struct ServeArgs {
     #[arg(long = "max-multipart-mem", default_value = "1048576", value_parser = goflags::parse_i64, value_name = "BYTES", help_heading = LIMITS)]
     pub max_multipart_mem: i64,
 
-    /// Deepest JSON nesting accepted in a body, 1 to 128 (the parser's own cap); deeper is 400
-    #[arg(long = "max-json-depth", default_value = "128", value_parser = parse_json_depth, value_name = "LEVELS", help_heading = LIMITS)]
+    /// Deepest JSON nesting accepted in a body, 1 to 127 (the parser's own cap); deeper is 400
+    #[arg(long = "max-json-depth", default_value = "127", value_parser = parse_json_depth, value_name = "LEVELS", help_heading = LIMITS)]
     pub max_json_depth: usize,
 
     /// Most parts accepted in a multipart body; more is 400
@@ -367,7 +367,7 @@ mod tests {
         assert_eq!(a.read_timeout, 30);
         assert_eq!(a.max_headers, 100);
         assert_eq!(a.max_connections, 1024);
-        assert_eq!(a.max_json_depth, 128);
+        assert_eq!(a.max_json_depth, 127);
         assert_eq!(a.max_multipart_parts, 100);
         assert!(a.trusted_proxies.is_empty());
         assert!(validate(&ServeArgs::default()).is_ok());
@@ -718,7 +718,7 @@ mod tests {
     fn flag_max_json_depth() {
         assert_eq!(parse_ok(&["-max-json-depth", "16"]).max_json_depth, 16);
         assert!(err_text(&["-max-json-depth", "0"]).contains("out of range"));
-        assert!(err_text(&["-max-json-depth=129"]).contains("the JSON parser's own limit"));
+        assert!(err_text(&["-max-json-depth=128"]).contains("the JSON parser's own limit"));
     }
 
     #[test]

@@ -376,7 +376,30 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::config::compile::compile_file;
+    use crate::config::secret::Origin;
+    use crate::config::{Hook, LoadError, LoadOptions, LoadedFile};
+
+    #[allow(clippy::result_large_err)] // `LoadError::Invalid` carries a whole `Diagnostic`.
+    fn load_in(dir: &Path, hooks: &str) -> Result<LoadedFile, LoadError> {
+        let path = dir.join("hooks.yaml");
+        compile_file(&path, hooks.as_bytes(), &LoadOptions::default())
+    }
+
+    fn hook(hooks: &str) -> Hook {
+        let file = load_in(Path::new("/nonexistent"), hooks).unwrap_or_else(|e| panic!("{e}"));
+        file.hooks.into_iter().next().unwrap()
+    }
+
+    fn error(hooks: &str) -> String {
+        match load_in(Path::new("/nonexistent"), hooks) {
+            Err(error) => error.to_string(),
+            Ok(file) => panic!("loaded: {:?}", file.hooks),
+        }
+    }
 
     #[test]
     fn durations_need_units() {
@@ -384,5 +407,179 @@ mod tests {
         assert_eq!(parse_duration(" 1h 30m "), Ok(Duration::from_secs(5400)));
         assert!(parse_duration("300").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn every_key_compiles() {
+        let h = hook(
+            "- id: deploy\n  signature:\n    provider: GitHub\n    secret: [old, new]\n    tolerance: 90s\n    allow-sha1: true\n  dedupe: 72h\n  rate-limit: {requests: 10, per: 1m}\n",
+        );
+        let config = h.security.signature.unwrap();
+        assert_eq!(config.provider, Provider::Github);
+        assert_eq!(config.secrets.len(), 2);
+        assert_eq!(config.secrets[1].expose(), b"new");
+        assert_eq!(config.tolerance, Duration::from_secs(90));
+        assert!(config.allow_sha1);
+        assert_eq!(h.security.dedupe, Some(Duration::from_secs(72 * 3600)));
+        assert_eq!(
+            h.security.rate_limit,
+            Some(RateLimit {
+                requests: 10,
+                per: Duration::from_secs(60)
+            })
+        );
+        // Defaults.
+        let h = hook("- id: x\n  signature: {provider: stripe, secret: whsec_abc}\n");
+        let config = h.security.signature.unwrap();
+        assert_eq!(config.tolerance, DEFAULT_TOLERANCE);
+        assert!(!config.allow_sha1);
+        assert!(h.security.dedupe.is_none() && h.security.rate_limit.is_none());
+    }
+
+    #[test]
+    fn generic_scheme() {
+        let h = hook(
+            "- id: x\n  signature: {provider: generic, secret: s, header: X-Sig, algorithm: sha512, encoding: base64, prefix: 'v1='}\n",
+        );
+        let Provider::Generic(scheme) = h.security.signature.unwrap().provider else {
+            panic!("not generic");
+        };
+        assert_eq!(scheme.header, "X-Sig");
+        assert_eq!(scheme.algorithm, HmacAlgorithm::Sha512);
+        assert_eq!(scheme.encoding, Encoding::Base64);
+        assert_eq!(scheme.prefix, "v1=");
+        let e = error("- id: x\n  signature: {provider: generic, secret: s}\n");
+        assert!(e.contains("needs `header`"), "{e}");
+        let e = error(
+            "- id: x\n  signature: {provider: generic, secret: s, header: X, algorithm: md5}\n",
+        );
+        assert!(e.contains("unknown algorithm `md5`"), "{e}");
+    }
+
+    #[test]
+    fn mistakes_fail_the_load_with_place_and_hint() {
+        let e = error("- id: x\n  signature: {provider: githb, secret: s}\n");
+        assert!(e.contains("hooks.yaml:2:"), "{e}");
+        assert!(
+            e.contains("hook `x`: `signature.provider`: unknown provider `githb`"),
+            "{e}"
+        );
+        assert!(e.contains("did you mean `github`?"), "{e}");
+        let e = error("- id: x\n  signature: {provider: github}\n");
+        assert!(e.contains("needs a `secret`"), "{e}");
+        let e = error("- id: x\n  signature: {provider: github, secret: ''}\n");
+        assert!(e.contains("secret #1 is empty"), "{e}");
+        let e = error("- id: x\n  signature: {provider: discord, secret: not-hex-key}\n");
+        assert!(e.contains("invalid configured key"), "{e}");
+        assert!(!e.contains("not-hex-key"), "the key is not repeated: {e}");
+        let e = error("- id: x\n  signature: {provider: github, secret: s, tolerance: 300}\n");
+        assert!(e.contains("`300` is not a duration"), "{e}");
+        let e = error("- id: x\n  rate-limit: {requests: 0, per: 1m}\n");
+        assert!(e.contains("`requests` must be"), "{e}");
+        let e = error("- id: x\n  rate-limit: {requests: 5}\n");
+        assert!(e.contains("non-zero `per`"), "{e}");
+    }
+
+    #[test]
+    fn dedupe_needs_a_delivery_id() {
+        let e = error("- id: x\n  dedupe: 1h\n");
+        assert!(e.contains("`dedupe` needs a delivery id"), "{e}");
+        let e = error(
+            "- id: x\n  dedupe: 1h\n  signature: {provider: generic, secret: s, header: X}\n",
+        );
+        assert!(e.contains("the `generic` preset has no delivery id"), "{e}");
+        let h = hook("- id: x\n  dedupe: 1h\n  delivery-id: {source: header, name: X-Id}\n");
+        assert_eq!(h.security.delivery_id.unwrap().name, "X-Id");
+        let file = load_in(
+            Path::new("/x"),
+            "- id: x\n  delivery-id: {source: header, name: X-Id}\n",
+        )
+        .unwrap();
+        assert!(
+            file.warnings
+                .iter()
+                .any(|w| w.message.contains("no effect without `dedupe`"))
+        );
+    }
+
+    #[test]
+    fn preset_only_keys_are_warned_about() {
+        let file = load_in(
+            Path::new("/x"),
+            "- id: x\n  signature: {provider: stripe, secret: s, allow-sha1: true, header: X}\n",
+        )
+        .unwrap();
+        let messages: Vec<_> = file.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("`allow-sha1` only applies")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("`header` is ignored")),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn secrets_by_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("gh.secret"), "from-file\n").unwrap();
+        let file = load_in(
+            dir.path(),
+            "- id: x\n  signature: {provider: github, secret: [{file: gh.secret}, {env: PATH}]}\n  trigger-rule:\n    match: {type: payload-hmac-sha256, secret: {file: gh.secret}, parameter: {source: header, name: X-Sig}}\n",
+        )
+        .unwrap();
+        let hook = &file.hooks[0];
+        let secrets = &hook.security.signature.as_ref().unwrap().secrets;
+        assert_eq!(secrets[0].expose(), b"from-file");
+        assert_eq!(
+            secrets[0].origin(),
+            &Origin::File(dir.path().join("gh.secret"))
+        );
+        assert_eq!(secrets[1].origin(), &Origin::Env("PATH".into()));
+        let debug = format!("{hook:?}");
+        assert!(!debug.contains("from-file"), "{debug}");
+        let crate::rules::Rule::Match(rule) = hook.trigger_rule.as_ref().unwrap() else {
+            panic!("not a match");
+        };
+        let crate::rules::MatchKind::PayloadHmac { secret, .. } = &rule.kind else {
+            panic!("not an hmac match");
+        };
+        assert_eq!(secret.expose(), b"from-file");
+    }
+
+    #[test]
+    fn missing_secrets_name_hook_field_and_what_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = load_in(
+            dir.path(),
+            "- id: deploy\n  signature:\n    provider: github\n    secret: [inline-value, {env: HOOKWIRE_SURELY_UNSET_VAR}]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(":4:"), "{e}");
+        assert!(e.contains("hook `deploy`: `signature.secret[1]`"), "{e}");
+        assert!(
+            e.contains("environment variable HOOKWIRE_SURELY_UNSET_VAR is not set"),
+            "{e}"
+        );
+        assert!(!e.contains("inline-value"), "{e}");
+        let e = load_in(
+            dir.path(),
+            "- id: deploy\n  trigger-rule:\n    match: {type: payload-hmac-sha1, secret: {file: nope}, parameter: {source: header, name: X}}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`trigger-rule.match.secret`"), "{e}");
+        assert!(e.contains("cannot read secret file"), "{e}");
+        let e = load_in(
+            dir.path(),
+            "- id: d\n  signature: {provider: github, secret: {env: A, file: b}}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("exactly one of"), "{e}");
     }
 }

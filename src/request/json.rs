@@ -8,8 +8,9 @@
 use super::body::BodyError;
 use super::value::{Map, Value};
 
-/// The deepest nesting serde_json itself parses; `--max-json-depth` cannot raise it.
-pub const MAX_DEPTH: usize = 128;
+/// The deepest nesting serde_json itself parses (its recursion limit of 128 refuses the 128th
+/// level, measured); `--max-json-depth` cannot raise it.
+pub const MAX_DEPTH: usize = 127;
 
 /// [`parse`], refusing a first value nested deeper than `max_depth` before parsing it
 /// ([`BodyError::TooDeep`]).
@@ -218,5 +219,32 @@ mod tests {
         assert!(map.contains_key("items"));
         // Generous for a debug build on a loaded 2-core machine; release is far faster.
         assert!(elapsed.as_secs() < 2, "1 MB took {elapsed:?}");
+    }
+
+    fn nested(depth: usize) -> String {
+        format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn the_parser_itself_stops_at_max_depth() {
+        assert!(parse(nested(MAX_DEPTH).as_bytes()).is_ok());
+        assert!(parse(nested(MAX_DEPTH + 1).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn depth_limit_counts_brackets_outside_strings() {
+        assert!(parse_limited(nested(3).as_bytes(), 3).is_ok());
+        assert!(matches!(
+            parse_limited(nested(4).as_bytes(), 3),
+            Err(BodyError::TooDeep(3))
+        ));
+        let mixed = r#"{"a":[{"b":1}]}"#;
+        assert!(parse_limited(mixed.as_bytes(), 3).is_ok());
+        assert!(parse_limited(mixed.as_bytes(), 2).is_err());
+        // Brackets in strings, escaped quotes included, are text.
+        let text = r#"{"a":"[[[[\"[[[[","b":"\\"}"#;
+        assert!(parse_limited(text.as_bytes(), 1).is_ok(), "{text}");
+        // Only the first value counts, as only it is parsed.
+        assert!(parse_limited(format!("{{}}{}", nested(50)).as_bytes(), 2).is_ok());
     }
 }
