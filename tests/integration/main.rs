@@ -6,4 +6,5 @@ mod harness;
 mod limits;
 mod reload;
 mod responses;
+mod security;
 mod smoke;
