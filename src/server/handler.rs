@@ -22,9 +22,6 @@ use crate::{exec, plan};
 /// The response header carrying an accepted run's id.
 pub const RUN_HEADER: &str = "X-Hookwire-Run";
 
-/// The response header on a deduplicated delivery, carrying the first delivery's run id.
-pub const DUPLICATE_HEADER: &str = "X-Hookwire-Duplicate";
-
 /// Answers one HTTP request.
 pub async fn handle(
     state: Arc<State>,
@@ -166,12 +163,7 @@ async fn handle_hook(
     if let Some(delivery) = &prepared.delivery_id
         && let Some(first) = security::seen_before(&state, hook, delivery, &run_id).await
     {
-        tracing::info!(
-            "{id}: delivery {delivery:?} was already accepted as run {first}; not running it again"
-        );
-        let mut headers = base_headers.clone();
-        headers.push((DUPLICATE_HEADER, first.as_str()));
-        return respond::build(StatusCode::OK, headers, security::DUPLICATE);
+        return security::duplicate(base_headers, &first);
     }
     tracing::info!("{id} hook triggered successfully (run {run_id})");
     let mut headers = base_headers.clone();

@@ -11,6 +11,9 @@ use super::respond::{self, HttpResponse};
 use crate::config::Hook;
 use crate::dedupe::Claim;
 
+/// The response header on a deduplicated delivery, carrying the first delivery's run id.
+pub const DUPLICATE_HEADER: &str = "X-Hookwire-Duplicate";
+
 /// The body of a 401. It never hints at what was expected; the log says which check failed.
 pub const SIGNATURE_FAILED: &str = "Signature verification failed.";
 
@@ -37,6 +40,12 @@ pub fn discord_pong(headers: Vec<(&str, &str)>) -> HttpResponse {
     respond::build(StatusCode::OK, headers, r#"{"type":1}"#)
 }
 
+/// The answer to a deduplicated delivery: 200, the first run's id, nothing run.
+pub fn duplicate(headers: Vec<(&str, &str)>, first_run: &str) -> HttpResponse {
+    let headers = headers.into_iter().chain([(DUPLICATE_HEADER, first_run)]);
+    respond::build(StatusCode::OK, headers, DUPLICATE)
+}
+
 /// Claims `delivery` for the run `run_id` of `hook` (which has `dedupe`), or returns the run
 /// id of the delivery that claimed it first. When the store fails the delivery is treated as
 /// new (and logged): running a redelivery twice is better than dropping a delivery.
@@ -49,7 +58,13 @@ pub async fn seen_before(
     let window = hook.security.dedupe?;
     match state.dedupe.claim(&hook.id, delivery, run_id, window).await {
         Ok(Claim::Fresh) => None,
-        Ok(Claim::Duplicate(first)) => Some(first),
+        Ok(Claim::Duplicate(first)) => {
+            tracing::info!(
+                "{}: delivery {delivery:?} was already accepted as run {first}; not running it again",
+                hook.id
+            );
+            Some(first)
+        }
         Err(error) => {
             tracing::error!(
                 "cannot check delivery {delivery:?} of {} for duplicates: {error}; running it",

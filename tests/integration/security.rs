@@ -276,6 +276,29 @@ fn every_preset_verifies_and_refuses_end_to_end() {
 }
 
 #[test]
+fn the_signature_is_checked_before_the_body_is_parsed() {
+    let s = Server::start(
+        "- id: deploy\n  execute-command: {fixtures}/record.sh\n  signature: {provider: github, secret: s3cret}\n",
+    );
+    let case = Case {
+        id: "deploy",
+        signature: String::new(),
+        provider: Provider::Github,
+        sign_key: String::new(),
+        wrong_key: String::new(),
+        timestamped: false,
+        covers_body: true,
+    };
+    let broken = b"{\"unterminated";
+    assert_refused(
+        &signed(&s, &case, "wrong", broken, SystemTime::now(), |_| {}),
+        "an unsigned broken body is a 401, not a 400",
+    );
+    let r = signed(&s, &case, "s3cret", broken, SystemTime::now(), |_| {});
+    assert_eq!(r.status, 400, "a signed broken body is the sender's bug");
+}
+
+#[test]
 fn rotation_accepts_either_secret_and_several_signatures() {
     let s = Server::start(
         "- id: rotating\n  execute-command: {fixtures}/record.sh\n  signature: {provider: stripe, secret: [whsec_old, whsec_new]}\n",
