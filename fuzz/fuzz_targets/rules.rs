@@ -74,9 +74,13 @@ const HOOKS: &str = r#"
 fn hooks() -> &'static [Hook] {
     static HOOK_LIST: OnceLock<Vec<Hook>> = OnceLock::new();
     HOOK_LIST.get_or_init(|| {
-        compile_file(Path::new("rules.yaml"), HOOKS.as_bytes(), &LoadOptions::default())
-            .map(|file| file.hooks)
-            .unwrap_or_default()
+        compile_file(
+            Path::new("rules.yaml"),
+            HOOKS.as_bytes(),
+            &LoadOptions::default(),
+        )
+        .map(|file| file.hooks)
+        .unwrap_or_default()
     })
 }
 
