@@ -88,6 +88,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         hooks: store,
         runs: server::RunTracker::default(),
         metrics,
+        dedupe: crate::dedupe::Deduper::new(args.state_directory()),
+        rate_limits: crate::rate_limit::RateLimiter::default(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -152,6 +154,11 @@ fn settings(args: &ServeArgs) -> Settings {
         exec: ExecOptions::default(),
         shutdown_timeout: Duration::from_secs(30),
         state_dir: args.state_directory(),
+        trusted_proxies: args.trusted_proxies.clone(),
+        body_limits: crate::request::body::BodyLimits {
+            max_json_depth: args.max_json_depth,
+            max_multipart_parts: args.max_multipart_parts,
+        },
     }
 }
 

@@ -32,6 +32,8 @@ pub fn request_span(request_id: &str, hook: &str, client: SocketAddr) -> Span {
 /// What the stages decided, as one word for logs, metrics and `hookwire explain`.
 pub fn verdict_label(verdict: &Verdict) -> &'static str {
     match verdict {
+        Verdict::SignatureFailed(_) => "signature-failed",
+        Verdict::DiscordPing => "discord-ping",
         Verdict::Malformed(_) => "malformed-body",
         Verdict::RuleError(_) => "rule-error",
         Verdict::NotTriggered => "not-triggered",

@@ -11,7 +11,10 @@
 //! - [`config`]: the hooks file (YAML, JSON, TOML), compiled into an immutable [`config::HookSet`].
 //! - [`request`]: one immutable [`request::Request`]: headers, query, raw body, parsed payload.
 //! - [`rules`]: trigger-rule evaluation with adnanh's error semantics.
-//! - [`signature`]: HMAC checks in constant time.
+//! - [`signature`]: HMAC checks and provider presets, in constant time.
+//! - [`client_ip`]: the client's address behind trusted reverse proxies.
+//! - [`rate_limit`]: per-hook request budgets per client IP.
+//! - [`dedupe`]: delivery ids seen recently, kept in SQLite across restarts.
 //! - [`plan`]: a hook plus a request turned into the exact process invocation.
 //! - [`exec`]: spawning a plan in its own process group and capturing its output.
 //! - [`server`]: sockets, TLS, hyper, routing and adnanh's responses.
@@ -23,8 +26,10 @@
 
 pub mod app;
 pub mod cli;
+pub mod client_ip;
 pub mod commands;
 pub mod config;
+pub mod dedupe;
 pub mod events;
 pub mod exec;
 pub mod logging;
@@ -32,6 +37,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plan;
 pub mod privilege;
+pub mod rate_limit;
 pub mod reload;
 pub mod request;
 pub mod rules;

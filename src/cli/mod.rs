@@ -204,10 +204,36 @@ pub struct ServeArgs {
     #[arg(long = "max-multipart-mem", default_value = "1048576", value_parser = goflags::parse_i64, value_name = "BYTES", help_heading = LIMITS)]
     pub max_multipart_mem: i64,
 
+    /// Deepest JSON nesting accepted in a body, 1 to 127 (the parser's own cap); deeper is 400
+    #[arg(long = "max-json-depth", default_value = "127", value_parser = parse_json_depth, value_name = "LEVELS", help_heading = LIMITS)]
+    pub max_json_depth: usize,
+
+    /// Most parts accepted in a multipart body; more is 400
+    #[arg(long = "max-multipart-parts", default_value = "100", value_parser = goflags::parse_usize, value_name = "COUNT", help_heading = LIMITS)]
+    pub max_multipart_parts: usize,
+
+    /// Reverse proxies whose X-Forwarded-For names the client, as CIDRs or addresses,
+    /// comma-separated (e.g. "127.0.0.1,10.0.0.0/8"); empty trusts none
+    #[arg(long = "trusted-proxies", default_value = "", hide_default_value = true, value_parser = crate::client_ip::TrustedProxies::parse, value_name = "CIDRS", help_heading = LISTEN)]
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
+
     /// Directory for hookwire's state (run journal, seen deliveries) [default:
     /// $STATE_DIRECTORY under systemd, else ./.hookwire]
     #[arg(long = "state-dir", value_name = "DIR", help_heading = PROCESS)]
     pub state_dir: Option<PathBuf>,
+}
+
+/// `-max-json-depth`: at least 1, at most what serde_json itself parses.
+fn parse_json_depth(value: &str) -> Result<usize, String> {
+    let depth = goflags::parse_usize(value)?;
+    let max = crate::request::json::MAX_DEPTH;
+    if (1..=max).contains(&depth) {
+        Ok(depth)
+    } else {
+        Err(format!(
+            "{depth} is out of range (1 to {max}, the JSON parser's own limit)"
+        ))
+    }
 }
 
 impl ServeArgs {
@@ -363,6 +389,9 @@ mod tests {
         assert_eq!(a.read_timeout, 30);
         assert_eq!(a.max_headers, 100);
         assert_eq!(a.max_connections, 1024);
+        assert_eq!(a.max_json_depth, 127);
+        assert_eq!(a.max_multipart_parts, 100);
+        assert!(a.trusted_proxies.is_empty());
         assert!(validate(&ServeArgs::default()).is_ok());
     }
 
@@ -705,6 +734,29 @@ mod tests {
             1000
         );
         assert!(err_text(&["-max-multipart-mem", "abc"]).contains("--max-multipart-mem"));
+    }
+
+    #[test]
+    fn flag_max_json_depth() {
+        assert_eq!(parse_ok(&["-max-json-depth", "16"]).max_json_depth, 16);
+        assert!(err_text(&["-max-json-depth", "0"]).contains("out of range"));
+        assert!(err_text(&["-max-json-depth=128"]).contains("the JSON parser's own limit"));
+    }
+
+    #[test]
+    fn flag_max_multipart_parts() {
+        assert_eq!(
+            parse_ok(&["-max-multipart-parts", "5"]).max_multipart_parts,
+            5
+        );
+    }
+
+    #[test]
+    fn flag_trusted_proxies() {
+        let a = parse_ok(&["-trusted-proxies", "127.0.0.1, 10.0.0.0/8"]);
+        assert!(a.trusted_proxies.contains("10.1.1.1".parse().unwrap()));
+        assert!(!a.trusted_proxies.contains("192.0.2.1".parse().unwrap()));
+        assert!(err_text(&["--trusted-proxies=10.0.0.0/33"]).contains("not an IP address or CIDR"));
     }
 
     #[test]

@@ -150,6 +150,21 @@ fn write_prepared(out: &mut String, hook: &Hook, prepared: &Prepared) -> Conclus
     let label = events::verdict_label(&prepared.verdict);
     // One arm per verdict: a new stage's verdict (a signature check, a duplicate) is one more.
     match &prepared.verdict {
+        Verdict::SignatureFailed(error) => {
+            let _ = writeln!(
+                out,
+                "\nverdict: {label}: {error}; the server answers 401 and runs nothing"
+            );
+            Conclusion::DoesNotRun
+        }
+        Verdict::DiscordPing => {
+            let _ = writeln!(
+                out,
+                "\nverdict: {label}: a verified Discord PING; the server answers {{\"type\":1}} \
+                 and runs nothing"
+            );
+            Conclusion::DoesNotRun
+        }
         Verdict::Malformed(error) => {
             let _ = writeln!(
                 out,

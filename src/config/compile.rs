@@ -319,7 +319,7 @@ fn arguments(
 
 /// An argument object; `node` is `None` when the key is absent (Go's zero value). With
 /// `check_source`, an argument whose value can never be found is warned about.
-fn argument(
+pub(super) fn argument(
     reader: &mut Reader<'_>,
     node: Option<&Node>,
     pos: Pos,
@@ -457,7 +457,7 @@ fn compile_match(
     let kind_name = reader.string(&object, "type")?;
     let value = reader.string(&object, "value")?;
     let pattern = reader.string(&object, "regex")?;
-    let secret = reader.string(&object, "secret")?;
+    let secret = super::secret::read_field(reader, &object, "secret")?;
     let ip_range = reader.string(&object, "ip-range")?;
     let uses_parameter =
         matches!(kind_name.as_str(), "value" | "regex") || kind_name.starts_with("payload-h");
@@ -526,16 +526,16 @@ fn hmac_kind(name: &str) -> Option<(HmacAlgorithm, bool)> {
     Some((algorithm, deprecated))
 }
 
-fn checked_secret(reader: &mut Reader<'_>, object: &Object<'_>, secret: String) -> Secret {
+fn checked_secret(reader: &mut Reader<'_>, object: &Object<'_>, secret: Secret) -> Secret {
     if secret.is_empty() {
         reader.warn(
             object.pos_of("secret"),
             &object.path_of("secret"),
             "this signature check has no `secret`, so every request reaching it fails with 500",
-            Some("set `secret` (with -template: `{{ getenv \"NAME\" | js }}`)".into()),
+            Some("set `secret`, e.g. `{env: NAME}`".into()),
         );
     }
-    Secret::new(secret)
+    secret
 }
 
 /// Compiles a `regex` rule now; an invalid pattern is kept as its error (adnanh fails only

@@ -1,13 +1,62 @@
 //! JSON bodies, decoded as adnanh decodes them (`json.Decoder` with `UseNumber`): numbers kept as
 //! the text sent, a top-level array wrapped as `{"root": [...]}`, only the first JSON value read.
 //!
-//! serde_json's nesting limit (128) stays on, so hostile input fails fast instead of recursing
-//! deep; Go accepts up to 10 000 levels, so a payload between the two is a 400 here only.
+//! serde_json's nesting limit ([`MAX_DEPTH`]) stays on, so hostile input fails fast instead of
+//! recursing deep; Go accepts up to 10 000 levels, so a payload between the two is a 400 here
+//! only. `--max-json-depth` lowers it further for request bodies ([`parse_limited`]).
 
 use std::borrow::Cow;
 
 use super::body::BodyError;
 use super::value::{Map, Value};
+
+/// The deepest nesting serde_json itself parses (its recursion limit of 128 refuses the 128th
+/// level, measured); `--max-json-depth` cannot raise it.
+pub const MAX_DEPTH: usize = 127;
+
+/// [`parse`], refusing a first value nested deeper than `max_depth` before parsing it
+/// ([`BodyError::TooDeep`]).
+pub fn parse_limited(body: &[u8], max_depth: usize) -> Result<Option<Map>, BodyError> {
+    if exceeds_depth(body, max_depth) {
+        return Err(BodyError::TooDeep(max_depth));
+    }
+    parse(body)
+}
+
+/// Whether the first JSON value in `bytes` opens more than `max` arrays or objects at once.
+/// A linear scan that only tracks strings and brackets; the parser judges the rest.
+fn exceeds_depth(bytes: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                // The first value is complete; Go's decoder reads no further, nor do we.
+                if depth == 0 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
 
 /// Parses a JSON body into the payload.
 ///
@@ -247,5 +296,32 @@ mod tests {
         assert!(map.contains_key("items"));
         // Generous for a debug build on a loaded 2-core machine; release is far faster.
         assert!(elapsed.as_secs() < 2, "1 MB took {elapsed:?}");
+    }
+
+    fn nested(depth: usize) -> String {
+        format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn the_parser_itself_stops_at_max_depth() {
+        assert!(parse(nested(MAX_DEPTH).as_bytes()).is_ok());
+        assert!(parse(nested(MAX_DEPTH + 1).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn depth_limit_counts_brackets_outside_strings() {
+        assert!(parse_limited(nested(3).as_bytes(), 3).is_ok());
+        assert!(matches!(
+            parse_limited(nested(4).as_bytes(), 3),
+            Err(BodyError::TooDeep(3))
+        ));
+        let mixed = r#"{"a":[{"b":1}]}"#;
+        assert!(parse_limited(mixed.as_bytes(), 3).is_ok());
+        assert!(parse_limited(mixed.as_bytes(), 2).is_err());
+        // Brackets in strings, escaped quotes included, are text.
+        let text = r#"{"a":"[[[[\"[[[[","b":"\\"}"#;
+        assert!(parse_limited(text.as_bytes(), 1).is_ok(), "{text}");
+        // Only the first value counts, as only it is parsed.
+        assert!(parse_limited(format!("{{}}{}", nested(50)).as_bytes(), 2).is_ok());
     }
 }

@@ -7,6 +7,7 @@ pub mod handler;
 pub mod listener;
 pub mod respond;
 pub mod route;
+pub mod security;
 pub mod tls;
 
 use std::convert::Infallible;
@@ -56,6 +57,10 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Where hookwire keeps its state (run journal, seen deliveries).
     pub state_dir: std::path::PathBuf,
+    /// `-trusted-proxies`: whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// `-max-json-depth`, `-max-multipart-parts`.
+    pub body_limits: crate::request::body::BodyLimits,
 }
 
 /// What every connection shares.
@@ -66,6 +71,10 @@ pub struct State {
     pub runs: RunTracker,
     /// Counters and gauges for `/-/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Delivery ids seen recently (hooks with `dedupe`).
+    pub dedupe: crate::dedupe::Deduper,
+    /// Request budgets of hooks with `rate-limit`.
+    pub rate_limits: crate::rate_limit::RateLimiter,
 }
 
 /// Counts commands in flight, so shutdown can wait for them.

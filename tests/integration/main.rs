@@ -12,6 +12,7 @@ mod quirks;
 mod reload;
 mod responses;
 mod rules;
+mod security;
 mod smoke;
 mod sources;
 mod tls;
