@@ -115,6 +115,7 @@ pub async fn prepare_with(
         &received.body,
         &json_file_fields(hook),
         limits,
+        &hook.payload_selection,
     )
     .await
     {

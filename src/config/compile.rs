@@ -19,6 +19,7 @@ use super::schema::{self, ARGUMENT, HEADER, HOOK, MATCH, Object, RULE, Reader};
 use super::{
     Diagnostic, Hook, LoadError, LoadOptions, LoadedFile, ResponseHeader, Secret, template,
 };
+use crate::request::json::Selection;
 use crate::request::{Argument, Source};
 use crate::rules::{MatchKind, MatchRule, Rule};
 use crate::signature::HmacAlgorithm;
@@ -186,7 +187,7 @@ fn compile_hook(
             warning.hook.get_or_insert_with(|| id.clone());
         }
     }
-    let hook = Hook {
+    let mut hook = Hook {
         execute_command: reader.string(&object, "execute-command")?,
         command_working_directory: reader.string(&object, "command-working-directory")?,
         response_message: reader.string(&object, "response-message")?,
@@ -215,8 +216,10 @@ fn compile_hook(
         engine: super::engine::compile(reader, &object)?,
         security: super::security::compile(reader, &object)?,
         source: Arc::clone(source),
+        payload_selection: Selection::All,
         id,
     };
+    hook.payload_selection = hook.payload_selection();
     check_hook(reader, &object, &hook);
     Ok(hook)
 }

@@ -67,6 +67,8 @@ impl BodyError {
 /// 4. starts with `multipart/form-data;` → multipart ([`multipart::parse`]); `json_file_fields`
 ///    are the payload names listed in the hook's `parse-parameters-as-json`; refused beyond
 ///    `limits.max_multipart_parts` parts;
+///
+/// `selection` names the top-level JSON keys worth building (see [`json::Selection`]).
 /// 5. anything else → no payload.
 ///
 /// An empty body is not an error: no payload for JSON, XML and multipart, an empty one for a
@@ -76,9 +78,10 @@ pub async fn parse_payload(
     body: &Bytes,
     json_file_fields: &[String],
     limits: &BodyLimits,
+    selection: &json::Selection,
 ) -> Result<Option<Map>, BodyError> {
     if content_type.contains("json") {
-        json::parse_limited(body, limits.max_json_depth)
+        json::parse_limited(body, limits.max_json_depth, selection)
     } else if content_type.contains("x-www-form-urlencoded") {
         super::form::parse(body).map(Some)
     } else if content_type.contains("xml") {
@@ -116,6 +119,7 @@ mod tests {
             &Bytes::from(body.to_owned()),
             &[],
             &BodyLimits::default(),
+            &json::Selection::All,
         )
         .await
         .map(|p| p.map(|m| map_to_go_json(&m)))
