@@ -1,8 +1,10 @@
 //! JSON bodies, decoded as adnanh decodes them (`json.Decoder` with `UseNumber`): numbers kept as
 //! the text sent, a top-level array wrapped as `{"root": [...]}`, only the first JSON value read.
 //!
-//! serde_json's nesting limit ([`MAX_DEPTH`]) stays on, so hostile input fails fast instead of
-//! recursing deep; Go accepts up to 10 000 levels, so a payload between the two is a 400 here
+//! Only the top-level keys a hook reads are built ([`Selection`]); the rest are checked for
+//! syntax without recursion. serde_json's nesting limit ([`MAX_DEPTH`]) stays on for the values
+//! built, so hostile input fails fast instead of recursing deep; Go accepts up to 10 000 levels,
+//! so a read value between the two is a 400 here
 //! only. `--max-json-depth` lowers it further for request bodies ([`parse_limited`]).
 
 use std::borrow::Cow;
@@ -55,13 +57,14 @@ impl Selection {
 pub const MAX_DEPTH: usize = 127;
 
 /// [`parse_selected`], refusing a first value nested deeper than `max_depth` before parsing it
-/// ([`BodyError::TooDeep`]).
+/// ([`BodyError::TooDeep`]). At the default depth no scan is needed: serde_json's own limit
+/// applies to every value built, and skipped values are checked without recursion.
 pub fn parse_limited(
     body: &[u8],
     max_depth: usize,
     selection: &Selection,
 ) -> Result<Option<Map>, BodyError> {
-    if exceeds_depth(body, max_depth) {
+    if max_depth < MAX_DEPTH && exceeds_depth(body, max_depth) {
         return Err(BodyError::TooDeep(max_depth));
     }
     parse_selected(body, selection)
@@ -121,7 +124,11 @@ pub fn parse_selected(body: &[u8], selection: &Selection) -> Result<Option<Map>,
     {
         return Ok(None);
     }
-    let text = String::from_utf8_lossy(body);
+    // Valid UTF-8 (the usual case) is checked much faster than it is repaired.
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(body),
+    };
     match first_value(&text, selection).map_err(BodyError::Json)? {
         Value::Object(map) => Ok(Some(map)),
         Value::Array(items) => {
@@ -222,10 +229,7 @@ fn replace_invalid_surrogates(text: &str) -> Cow<'_, str> {
     let is_surrogate = |u: u16| (0xD800..=0xDFFF).contains(&u);
     // Fast path: no surrogate escape at all (the usual case).
     // Most bodies have no `\u` escape at all: skip the byte-by-byte look then.
-    if !text
-        .match_indices("\\u")
-        .any(|(i, _)| escape_at(i).is_some_and(is_surrogate))
-    {
+    if !memchr::memmem::find_iter(bytes, b"\\u").any(|i| escape_at(i).is_some_and(is_surrogate)) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());

@@ -132,6 +132,11 @@ fn forward(
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
+            if std::env::var_os("HOOKWIRE_TEST_LOG").is_some() {
+                eprintln!("[hookwire] {line}");
+            }
+            // Logged before the address is reported, so a test sees the line it waited for.
+            logs.lock().unwrap().push_str(&format!("{line}\n"));
             if let Some(port) = &port
                 && let Some(rest) = line.split("serving hooks on ").nth(1)
                 && let Some(after) = rest.split("://").nth(1)
@@ -140,12 +145,6 @@ fn forward(
             {
                 let _ = port.send(addr);
             }
-            if std::env::var_os("HOOKWIRE_TEST_LOG").is_some() {
-                eprintln!("[hookwire] {line}");
-            }
-            let mut logs = logs.lock().unwrap();
-            logs.push_str(&line);
-            logs.push('\n');
         }
     });
 }
