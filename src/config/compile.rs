@@ -319,7 +319,7 @@ fn arguments(
 
 /// An argument object; `node` is `None` when the key is absent (Go's zero value). With
 /// `check_source`, an argument whose value can never be found is warned about.
-fn argument(
+pub(super) fn argument(
     reader: &mut Reader<'_>,
     node: Option<&Node>,
     pos: Pos,

@@ -218,7 +218,7 @@ impl<'f> Reader<'f> {
                     );
                     keep_winner(&mut fields, key, entry);
                 }
-                Some(Field::Extension) => {}
+                Some(Field::Extension(key)) => keep_winner(&mut fields, key, entry),
                 None => unknown.push(entry),
             }
         }
@@ -349,15 +349,16 @@ enum Field {
     Exact(&'static str),
     /// Matched ignoring ASCII case, as Go's `encoding/json` does.
     Folded(&'static str),
-    Extension,
+    /// A hookwire extension key, kept for the extension's own reader.
+    Extension(&'static str),
 }
 
 fn field_for(kind: &ObjectKind, key: &str) -> Option<Field> {
     if let Some(known) = kind.keys.iter().find(|k| **k == key) {
         return Some(Field::Exact(known));
     }
-    if kind.extensions.contains(&key) {
-        return Some(Field::Extension);
+    if let Some(extension) = kind.extensions.iter().find(|k| **k == key) {
+        return Some(Field::Extension(extension));
     }
     kind.keys
         .iter()
