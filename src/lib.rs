@@ -22,6 +22,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod exec;
+pub mod journal;
 pub mod logging;
 pub mod pipeline;
 pub mod plan;
