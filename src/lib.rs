@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! server (route, limits) -> request (parse once) -> rules (verdict + trace)
-//!        -> plan (argv, env, files) -> exec (process group, output) -> server::respond
+//!        -> plan (argv, env, files) -> dispatch (journal, policy) -> exec (process group,
+//!        output) -> server::respond
 //! ```
 //!
 //! - [`cli`]: the command line, including adnanh's Go-style single-dash flags.
@@ -13,7 +14,10 @@
 //! - [`rules`]: trigger-rule evaluation with adnanh's error semantics.
 //! - [`signature`]: HMAC checks in constant time.
 //! - [`plan`]: a hook plus a request turned into the exact process invocation.
-//! - [`exec`]: spawning a plan in its own process group and capturing its output.
+//! - [`dispatch`]: concurrency policies, retries, recovery and shutdown of runs.
+//! - [`journal`]: the durable run journal (SQLite) and the run history.
+//! - [`exec`]: spawning a plan in its own process group, timeouts, and capturing its output.
+//! - [`history`]: the `hookwire runs` command.
 //! - [`server`]: sockets, TLS, hyper, routing and adnanh's responses.
 //! - [`reload`]: hot reload by file watching and signals.
 //! - [`app`]: start-up order and shutdown.
@@ -21,7 +25,9 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dispatch;
 pub mod exec;
+pub mod history;
 pub mod journal;
 pub mod logging;
 pub mod pipeline;

@@ -192,6 +192,11 @@ fn positional(
         out.push(arg);
         return normalize_into(&sub, rest, out);
     }
+    // A subcommand that takes operands (`runs show RUN`): this is one; flags may follow.
+    if command.get_positionals().next().is_some() {
+        out.push(arg);
+        return normalize_into(command, rest, out);
+    }
     Err(GoFlagError::Unexpected {
         arg: arg.to_string_lossy().into_owned(),
         after_bool,

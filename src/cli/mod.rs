@@ -17,6 +17,7 @@
 //! [`goflags::normalize`] already continues into a subcommand's own flags when it meets a
 //! subcommand name.
 
+pub mod engine;
 pub mod goflags;
 
 use std::ffi::OsString;
@@ -44,6 +45,17 @@ pub struct Cli {
     /// The server's flags, at the top level as adnanh/webhook has them.
     #[command(flatten)]
     pub serve: ServeArgs,
+
+    /// A subcommand; without one, hookwire serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// hookwire's subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// List the run history, show one run, or run one again
+    Runs(engine::RunsArgs),
 }
 
 const HOOKS: &str = "Hooks";
@@ -186,20 +198,29 @@ pub struct ServeArgs {
     /// $STATE_DIRECTORY under systemd, else ./.hookwire]
     #[arg(long = "state-dir", value_name = "DIR", help_heading = PROCESS)]
     pub state_dir: Option<PathBuf>,
+
+    /// The execution engine's flags (concurrency cap, timeouts, output cap, journal).
+    #[command(flatten)]
+    pub engine: engine::EngineArgs,
 }
 
 impl ServeArgs {
     /// The state directory: `-state-dir`, else systemd's `$STATE_DIRECTORY` (its first entry),
     /// else `./.hookwire`.
     pub fn state_directory(&self) -> PathBuf {
-        if let Some(dir) = &self.state_dir {
-            return dir.clone();
-        }
-        std::env::var_os("STATE_DIRECTORY")
-            .and_then(|dirs| std::env::split_paths(&dirs).next())
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .unwrap_or_else(|| PathBuf::from(".hookwire"))
+        state_directory(self.state_dir.as_ref())
     }
+}
+
+/// `given`, else systemd's `$STATE_DIRECTORY` (its first entry), else `./.hookwire`.
+fn state_directory(given: Option<&PathBuf>) -> PathBuf {
+    if let Some(dir) = given {
+        return dir.clone();
+    }
+    std::env::var_os("STATE_DIRECTORY")
+        .and_then(|dirs| std::env::split_paths(&dirs).next())
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from(".hookwire"))
 }
 
 impl Default for ServeArgs {

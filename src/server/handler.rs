@@ -1,6 +1,6 @@
 //! One request, stage by stage: route -> hook -> method -> body -> request -> rules -> plan ->
-//! execution -> response. Each stage lives in its own module; this file only strings them
-//! together with adnanh's status codes and messages.
+//! dispatch (journal, concurrency, execution) -> response. Each stage lives in its own module;
+//! this file only strings them together with adnanh's status codes and messages.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,10 +14,9 @@ use tracing::Instrument as _;
 use super::State;
 use super::respond::{self, HttpResponse};
 use super::route::{self, Route};
-use crate::config::Hook;
+use crate::dispatch;
 use crate::pipeline::{self, Received, Verdict};
 use crate::request;
-use crate::{exec, plan};
 
 /// The response header carrying an accepted run's id.
 pub const RUN_HEADER: &str = "X-Hookwire-Run";
@@ -108,6 +107,8 @@ async fn handle_hook(
         query: parts.uri.query().unwrap_or_default().to_string(),
         body,
     };
+    // Kept as received for the journal: a recovered run is planned again from it.
+    let journaled = received.clone();
     let prepared = pipeline::prepare(hook, received, false).await;
     for note in &prepared.notes {
         tracing::info!("{note}");
@@ -140,78 +141,21 @@ async fn handle_hook(
     let run_id = uuid::Uuid::now_v7().to_string();
     tracing::info!("{id} hook triggered successfully (run {run_id})");
     let mut headers = base_headers.clone();
-    headers.push((RUN_HEADER, run_id.as_str()));
     headers.extend(
         hook.response_headers
             .iter()
             .map(|h| (h.name.as_str(), h.value.as_str())),
     );
-    let run = spawn_run(state.clone(), hook.clone(), plan);
-    if !hook.include_command_output_in_response {
-        let status = respond::configured_status(hook.success_http_response_code, &hook.id);
-        return respond::build(status, headers, hook.response_message.clone());
-    }
-    let outcome = match run.await {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            tracing::error!("the run of {id} ended abnormally: {error}");
-            return respond::build(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                headers,
-                respond::COMMAND_ERROR,
-            );
-        }
+    let submission = dispatch::Submission {
+        id: run_id,
+        key: dispatch::concurrency_key(hook, prepared.request.as_ref()),
+        hook: hook.clone(),
+        plan,
+        request: journaled,
+        wait: hook.include_command_output_in_response,
+        rerun_of: None,
     };
-    if outcome.succeeded() {
-        let status = respond::configured_status(hook.success_http_response_code, &hook.id);
-        respond::build(status, headers, outcome.output)
-    } else if hook.include_command_output_in_response_on_error {
-        respond::build(StatusCode::INTERNAL_SERVER_ERROR, headers, outcome.output)
-    } else {
-        headers.push(("Content-Type", "text/plain; charset=utf-8"));
-        respond::build(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            headers,
-            respond::COMMAND_ERROR,
-        )
-    }
-}
-
-/// Runs the plan on its own task: it completes even if the client goes away, as in adnanh.
-fn spawn_run(
-    state: Arc<State>,
-    hook: Arc<Hook>,
-    plan: plan::Plan,
-) -> tokio::task::JoinHandle<exec::Outcome> {
-    let span = tracing::Span::current();
-    tokio::spawn(
-        async move {
-            let _running = state.runs.start();
-            tracing::info!(
-                "executing {} with arguments {:?} using {} as cwd",
-                plan.command,
-                plan.args,
-                plan.working_directory
-                    .as_deref()
-                    .map_or_else(|| ".".into(), |d| d.display().to_string())
-            );
-            let outcome = exec::run(&plan, state.settings.exec).await;
-            match &outcome.termination {
-                exec::Termination::NotStarted(error) => tracing::error!("error in {error}"),
-                termination => tracing::info!(
-                    "finished handling {}: {termination:?} after {:?}",
-                    hook.id,
-                    outcome.duration
-                ),
-            }
-            tracing::debug!(
-                "command output: {}",
-                String::from_utf8_lossy(&outcome.output)
-            );
-            outcome
-        }
-        .instrument(span),
-    )
+    super::run::answer(&state, hook, submission, headers).await
 }
 
 /// Reads the whole body under the size limit and the read timeout.
