@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{Dispatcher, Job, Origin, Refusal, Submission};
 use crate::config::Hook;
-use crate::journal::{Event, JournalError, RunResult, Status};
+use crate::journal::{Ack, Event, JournalError, RunResult, Status};
 use crate::pipeline::{self, Received, Verdict};
 use crate::plan::Plan;
 
@@ -43,13 +43,20 @@ impl Dispatcher {
     /// gone, or whose request no longer triggers it, are recorded as skipped with the reason.
     pub async fn recover(self: &Arc<Self>) -> Result<Recovered, JournalError> {
         let mut recovered = Recovered::default();
+        let mut recorded = Vec::new();
         for stored in self.journal.unfinished()? {
             let span = tracing::info_span!("request", id = %stored.request.id);
             let (hook, plan, key) = match self.replan(&stored.hook, stored.request).await {
                 Ok(planned) => planned,
                 Err(reason) => {
                     tracing::warn!("run {} of {} skipped: {reason}", stored.id, stored.hook);
-                    self.record_end(&stored.id, &stored.hook, Status::Skipped, reason, None);
+                    recorded.push(self.record_end(
+                        &stored.id,
+                        &stored.hook,
+                        Status::Skipped,
+                        reason,
+                        None,
+                    ));
                     recovered.skipped += 1;
                     continue;
                 }
@@ -67,7 +74,13 @@ impl Dispatcher {
                 match hook.engine.retry.filter(|r| stored.attempts <= r.attempts) {
                     None => {
                         tracing::warn!("run {} of {} was interrupted", stored.id, hook.id);
-                        self.record_end(&stored.id, &hook.id, Status::Interrupted, reason, None);
+                        recorded.push(self.record_end(
+                            &stored.id,
+                            &hook.id,
+                            Status::Interrupted,
+                            reason,
+                            None,
+                        ));
                         recovered.interrupted += 1;
                         continue;
                     }
@@ -103,6 +116,10 @@ impl Dispatcher {
                 self.schedule(job, delay);
             }
             recovered.resumed += 1;
+        }
+        // The history reads as recovered from the first request on.
+        for ack in recorded {
+            ack.committed().await?;
         }
         Ok(recovered)
     }
@@ -172,13 +189,13 @@ impl Dispatcher {
         status: Status,
         reason: String,
         retry_at: Option<SystemTime>,
-    ) {
+    ) -> Ack {
         self.journal.record(Event::Ended {
             id: id.to_owned(),
             hook: hook.to_owned(),
             result: RunResult::without_process(status, reason),
             at: SystemTime::now(),
             retry_at,
-        });
+        })
     }
 }
