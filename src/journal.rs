@@ -10,7 +10,7 @@
 //!
 //! [`History`] opens the same file for reading only, for `hookwire runs`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
@@ -404,7 +404,7 @@ impl SqliteJournal {
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("hookwire-journal".into())
-            .spawn(move || write_loop(writer, &receiver, keep_runs.max(1)))
+            .spawn(move || write_loop(writer, &receiver, Retention::new(keep_runs)))
             .map_err(|error| fail("start the writer of", &error))?;
         Ok(Self {
             path,
@@ -547,7 +547,11 @@ fn migrate(connection: &Connection) -> rusqlite::Result<()> {
 }
 
 /// The writer thread: takes what is waiting, commits it in one transaction, acknowledges.
-fn write_loop(mut connection: Connection, receiver: &mpsc::Receiver<Job>, keep_runs: usize) {
+fn write_loop(
+    mut connection: Connection,
+    receiver: &mpsc::Receiver<Job>,
+    mut retention: Retention,
+) {
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -556,7 +560,7 @@ fn write_loop(mut connection: Connection, receiver: &mpsc::Receiver<Job>, keep_r
                 Err(_) => break,
             }
         }
-        let results = commit(&mut connection, &batch, keep_runs);
+        let results = commit(&mut connection, &batch, &mut retention);
         for ((_, ack), result) in batch.into_iter().zip(results) {
             if let Some(ack) = ack {
                 let _ = ack.send(result);
@@ -572,7 +576,7 @@ fn write_loop(mut connection: Connection, receiver: &mpsc::Receiver<Job>, keep_r
 fn commit(
     connection: &mut Connection,
     batch: &[Job],
-    keep_runs: usize,
+    retention: &mut Retention,
 ) -> Vec<Result<(), JournalError>> {
     let failed = |error: rusqlite::Error| {
         tracing::error!("cannot write the run journal: {error}");
@@ -582,13 +586,13 @@ fn commit(
         Ok(transaction) => transaction,
         Err(error) => return failed(error),
     };
-    let mut ended_hooks = BTreeSet::new();
+    let mut ended_hooks = Vec::new();
     let results = batch
         .iter()
         .map(|(event, _)| apply(&transaction, event, &mut ended_hooks))
         .collect();
-    for hook in ended_hooks {
-        if let Err(error) = prune(&transaction, hook, keep_runs) {
+    for hook in retention.due(ended_hooks) {
+        if let Err(error) = prune(&transaction, &hook, retention.keep) {
             tracing::warn!("cannot prune the history of {hook}: {error}");
         }
     }
@@ -601,7 +605,7 @@ fn commit(
 fn apply<'e>(
     transaction: &rusqlite::Transaction<'_>,
     event: &'e Event,
-    ended_hooks: &mut BTreeSet<&'e str>,
+    ended_hooks: &mut Vec<&'e str>,
 ) -> Result<(), JournalError> {
     match event {
         Event::Accepted(run) => {
@@ -667,7 +671,7 @@ fn apply<'e>(
                     millis(*at),
                     retry_at.map(millis),
                 ])?;
-            ended_hooks.insert(hook.as_str());
+            ended_hooks.push(hook.as_str());
         }
     }
     Ok(())
@@ -685,6 +689,41 @@ fn stored_output(result: &RunResult) -> Vec<u8> {
     .into_bytes();
     output.extend_from_slice(&result.output);
     output
+}
+
+/// When to prune each hook's history: every `step` ended runs, so deleting old rows (which
+/// touches old pages) is paid once per step rather than in every commit. A hook's history holds
+/// between `keep` and `keep + step - 1` runs.
+#[derive(Debug)]
+struct Retention {
+    keep: usize,
+    step: usize,
+    ended: HashMap<String, usize>,
+}
+
+impl Retention {
+    fn new(keep: usize) -> Self {
+        let keep = keep.max(1);
+        Self {
+            keep,
+            step: (keep / 4).clamp(1, 64),
+            ended: HashMap::new(),
+        }
+    }
+
+    /// Counts the ended runs of a commit; returns the hooks whose history is due for pruning.
+    fn due<'h>(&mut self, ended: impl IntoIterator<Item = &'h str>) -> BTreeSet<String> {
+        let mut due = BTreeSet::new();
+        for hook in ended {
+            let count = self.ended.entry(hook.to_owned()).or_default();
+            *count += 1;
+            if *count >= self.step {
+                *count = 0;
+                due.insert(hook.to_owned());
+            }
+        }
+        due
+    }
 }
 
 /// Keeps the newest `keep` runs of `hook`; waiting and running ones are never removed.
