@@ -126,3 +126,128 @@ impl StateLocation {
         super::state_directory(self.state_dir.as_ref())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    use super::*;
+    use crate::cli::{Cli, Command, try_parse};
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        let argv = std::iter::once("hookwire")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
+        try_parse(argv).map_err(|e| e.render().to_string())
+    }
+
+    fn runs(args: &[&str]) -> RunsArgs {
+        match parse(args).map(|cli| cli.command) {
+            Ok(Some(Command::Runs(runs))) => runs,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn engine_flags_have_defaults_and_go_spellings() {
+        let defaults = parse(&[]).unwrap().serve.engine;
+        assert_eq!(defaults.max_concurrent_runs, 0);
+        assert_eq!(defaults.command_timeout, Duration::ZERO);
+        assert_eq!(defaults.kill_grace, Duration::from_secs(10));
+        assert_eq!(defaults.max_output, 1 << 20);
+        assert_eq!(defaults.keep_runs, 100);
+        assert_eq!(defaults.shutdown_timeout, Duration::from_secs(30));
+        assert!(defaults.journal && defaults.admin_token_file.is_none());
+        let set = parse(&[
+            "-max-concurrent-runs",
+            "4",
+            "-command-timeout",
+            "15m",
+            "--kill-grace=500ms",
+            "-max-output",
+            "4096",
+            "-keep-runs",
+            "7",
+            "-shutdown-timeout",
+            "1m",
+            "-journal=false",
+            "-admin-token-file",
+            "/etc/hookwire/token",
+        ])
+        .unwrap()
+        .serve
+        .engine;
+        assert_eq!(set.max_concurrent_runs, 4);
+        assert_eq!(set.command_timeout, Duration::from_secs(900));
+        assert_eq!(set.kill_grace, Duration::from_millis(500));
+        assert_eq!((set.max_output, set.keep_runs), (4096, 7));
+        assert_eq!(set.shutdown_timeout, Duration::from_secs(60));
+        assert!(!set.journal);
+        assert_eq!(
+            set.admin_token_file,
+            Some(PathBuf::from("/etc/hookwire/token"))
+        );
+    }
+
+    #[test]
+    fn durations_need_a_unit_except_zero() {
+        assert_eq!(
+            parse(&["-command-timeout", "0"])
+                .unwrap()
+                .serve
+                .engine
+                .command_timeout,
+            Duration::ZERO
+        );
+        let error = parse(&["-command-timeout", "30"]).unwrap_err();
+        assert!(error.contains("`30` has no unit: write `30s`"), "{error}");
+    }
+
+    #[test]
+    fn runs_lists_shows_and_reruns() {
+        let list = runs(&[
+            "runs",
+            "-hook",
+            "deploy",
+            "-status",
+            "failed,timed-out",
+            "-state-dir",
+            "/s",
+        ]);
+        assert!(list.action.is_none());
+        assert_eq!(list.hook.as_deref(), Some("deploy"));
+        assert_eq!(list.status, ["failed", "timed-out"]);
+        assert_eq!(list.location.directory(), PathBuf::from("/s"));
+        assert_eq!(list.limit, 20);
+        match runs(&["runs", "show", "0190-ab", "-state-dir", "/s", "--json"]).action {
+            Some(RunsAction::Show {
+                run,
+                json,
+                location,
+            }) => {
+                assert_eq!((run.as_str(), json), ("0190-ab", true));
+                assert_eq!(location.state_dir, Some(PathBuf::from("/s")));
+            }
+            other => panic!("{other:?}"),
+        }
+        match runs(&["runs", "rerun", "0190-ab", "-url", "http://h:1"]).action {
+            Some(RunsAction::Rerun {
+                run,
+                url,
+                admin_token_file,
+            }) => {
+                assert_eq!((run.as_str(), url.as_str()), ("0190-ab", "http://h:1"));
+                assert!(admin_token_file.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        // Serving flags still work at the top level, and `runs` does not take them.
+        assert!(parse(&["-port", "1"]).unwrap().command.is_none());
+        assert!(
+            parse(&["runs", "-port", "1"])
+                .unwrap_err()
+                .contains("-port")
+        );
+    }
+}
