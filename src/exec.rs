@@ -585,6 +585,8 @@ mod tests {
 
     #[tokio::test]
     async fn timeout_kills_the_whole_group_even_what_ignores_sigterm() {
+        // As the server does: orphans of the group must come to us to be reaped.
+        become_subreaper();
         let script =
             "trap '' TERM; (trap '' TERM; echo $$ >/dev/null; sleep 30) & echo $!; sleep 30";
         let started = Instant::now();
@@ -605,6 +607,8 @@ mod tests {
 
     #[tokio::test]
     async fn background_jobs_end_with_the_run() {
+        // As the server does: orphans of the group must come to us to be reaped.
+        become_subreaper();
         let outcome = run(
             &plan("/bin/sh", &["-c", "sleep 30 & echo $!"]),
             ExecOptions::default(),
@@ -635,6 +639,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_escaped_process_holding_the_pipe_does_not_hold_the_run() {
+        // As the server does: orphans of the group must come to us to be reaped.
+        become_subreaper();
         // setsid leaves the group; its sleep keeps the pipe's write end open.
         let outcome = run(
             &plan("/bin/sh", &["-c", "setsid sleep 3 & echo done"]),

@@ -6,7 +6,7 @@
 //! A run's life: accepted (journaled: synced before a background run is answered) → waiting in
 //! its lane, or started at once → attempt (journaled as running, then the process) → ended
 //! (journaled; the waiting client, if any, gets the result). Retries re-enter the lane after
-//! their backoff. Recovery at start and reruns live in [`recover`](self::recover).
+//! their backoff. Recovery at start and reruns live in the `recover` submodule.
 
 mod lane;
 mod recover;
