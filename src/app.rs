@@ -7,23 +7,24 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::{self, Cli, Command, ServeArgs};
+use crate::cli::{self, Cli, ServeArgs};
 use crate::config::LoadOptions;
 use crate::dispatch::{Dispatcher, EngineSettings};
 use crate::exec;
 use crate::journal::{Journal, NoJournal, SqliteJournal};
 use crate::logging;
+use crate::metrics::Metrics;
 use crate::privilege::{self, PidFile};
 use crate::reload::{self, HookStore, Reloader, Trigger};
 use crate::server::{self, Settings, State};
+use crate::systemd;
 
 /// Runs hookwire with a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
-    let result = match &cli.command {
-        Some(Command::Runs(args)) => crate::history::run(args),
-        None => serve(cli.serve),
-    };
-    match result {
+    if let Some(command) = cli.command {
+        return crate::commands::run(command);
+    }
+    match serve(cli.serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -62,7 +63,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let options = LoadOptions {
         template: args.template,
     };
-    let reloader = Arc::new(Reloader::new(paths, options, store.clone()));
+    let metrics = Arc::new(Metrics::new());
+    let reloader =
+        Arc::new(Reloader::new(paths, options, store.clone()).with_metrics(metrics.clone()));
     let loaded = reloader.reload(Trigger::Start)?;
     let verbose = args.verbose || args.debug || args.logfile.is_some();
     if loaded == 0 && !verbose && !args.nopanic {
@@ -82,11 +85,19 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     } else {
         None
     };
-    let engine = Dispatcher::new(store.clone(), open_journal(&args)?, engine_settings(&args));
+    let engine = Dispatcher::new(
+        store.clone(),
+        open_journal(&args)?,
+        metrics.clone(),
+        engine_settings(&args),
+    );
     let state = Arc::new(State {
         settings: settings(&args)?,
         hooks: store,
         engine: engine.clone(),
+        metrics,
+        dedupe: crate::dedupe::Deduper::new(args.state_directory()),
+        rate_limits: crate::rate_limit::RateLimiter::default(),
     });
     // Orphans of commands that leave their process group come to us, not to init.
     exec::become_subreaper();
@@ -125,6 +136,17 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             format!("/{}", args.urlprefix)
         };
         tracing::info!("serving hooks on {scheme}://{address}{prefix}/{{id}}");
+        // The listener is open and the hooks are loaded: systemd may send traffic.
+        let status = {
+            let state = state.clone();
+            move || systemd::status_line(state.hooks.load().len(), state.metrics.runs_in_flight())
+        };
+        systemd::ready(&status());
+        systemd::spawn_heartbeat(status);
+        let shutdown = async {
+            shutdown.await;
+            systemd::stopping();
+        };
         server::serve(listener, tls, state.clone(), shutdown)
             .await
             .map_err(|error| format!("server error: {error}"))?;
@@ -159,6 +181,11 @@ fn settings(args: &ServeArgs) -> Result<Settings, String> {
         x_request_id_limit: args.x_request_id_limit,
         shutdown_timeout: args.engine.shutdown_timeout,
         state_dir: args.state_directory(),
+        trusted_proxies: args.trusted_proxies.clone(),
+        body_limits: crate::request::body::BodyLimits {
+            max_json_depth: args.max_json_depth,
+            max_multipart_parts: args.max_multipart_parts,
+        },
         admin_token: args
             .engine
             .admin_token_file

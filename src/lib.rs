@@ -12,27 +12,38 @@
 //! - [`config`]: the hooks file (YAML, JSON, TOML), compiled into an immutable [`config::HookSet`].
 //! - [`request`]: one immutable [`request::Request`]: headers, query, raw body, parsed payload.
 //! - [`rules`]: trigger-rule evaluation with adnanh's error semantics.
-//! - [`signature`]: HMAC checks in constant time.
+//! - [`signature`]: HMAC checks and provider presets, in constant time.
+//! - [`client_ip`]: the client's address behind trusted reverse proxies.
+//! - [`rate_limit`]: per-hook request budgets per client IP.
+//! - [`dedupe`]: delivery ids seen recently, kept in SQLite across restarts.
 //! - [`plan`]: a hook plus a request turned into the exact process invocation.
 //! - [`dispatch`]: concurrency policies, retries, recovery and shutdown of runs.
 //! - [`journal`]: the durable run journal (SQLite) and the run history.
 //! - [`exec`]: spawning a plan in its own process group, timeouts, and capturing its output.
-//! - [`history`]: the `hookwire runs` command.
 //! - [`server`]: sockets, TLS, hyper, routing and adnanh's responses.
 //! - [`reload`]: hot reload by file watching and signals.
 //! - [`app`]: start-up order and shutdown.
+//! - [`commands`]: the operating subcommands (`check`, `explain`, `sign`, `completions`, `man`,
+//!   `runs`).
+//! - [`systemd`], [`metrics`], [`events`]: what an operator sees: service notifications,
+//!   `/-/metrics`, and one log line per request and per run.
 
 pub mod app;
 pub mod cli;
+pub mod client_ip;
+pub mod commands;
 pub mod config;
+pub mod dedupe;
 pub mod dispatch;
+pub mod events;
 pub mod exec;
-pub mod history;
 pub mod journal;
 pub mod logging;
+pub mod metrics;
 pub mod pipeline;
 pub mod plan;
 pub mod privilege;
+pub mod rate_limit;
 pub mod reload;
 pub mod request;
 pub mod rules;

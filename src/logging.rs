@@ -11,6 +11,10 @@
 //! hookwire's request dumps rather than TLS internals. `RUST_LOG`, when set and not empty,
 //! replaces all of this with its own directives (`RUST_LOG=debug` shows everything).
 //!
+//! `--log-format json` writes one JSON object per line instead (tracing-subscriber's json
+//! format: `timestamp`, `level`, `fields`, `target`, and the request's span with its id, hook
+//! and client), for journald, Loki and other log shippers.
+//!
 //! Timestamps are RFC 3339 in UTC (`2026-01-31T12:00:00.123456Z`): unambiguous across time
 //! zones, and what journald and log shippers parse without configuration.
 
@@ -33,6 +37,18 @@ pub struct LogSettings {
     pub debug: bool,
     /// `-logfile`: append here instead of writing to stderr.
     pub logfile: Option<PathBuf>,
+    /// `--log-format`: text lines or JSON objects.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Compact, human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl From<&ServeArgs> for LogSettings {
@@ -41,6 +57,7 @@ impl From<&ServeArgs> for LogSettings {
             verbose: args.verbose,
             debug: args.debug,
             logfile: args.logfile.clone(),
+            format: args.log_format,
         }
     }
 }
@@ -71,14 +88,23 @@ pub fn init(settings: &LogSettings) -> Result<(), String> {
     };
     let rust_log = std::env::var("RUST_LOG").ok();
     let (filter, warning) = filter(settings, rust_log.as_deref());
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_ansi(ansi)
-        .with_target(settings.debug || warning.is_some() || rust_log.is_some())
-        .compact()
-        .try_init()
-        .map_err(|err| format!("cannot set up logging: {err}"))?;
+        .with_ansi(ansi);
+    let installed = match settings.format {
+        LogFormat::Text => builder
+            .with_target(settings.debug || warning.is_some() || rust_log.is_some())
+            .compact()
+            .try_init(),
+        // Machines want every field, the request's span included, and no colours.
+        LogFormat::Json => builder
+            .with_ansi(false)
+            .json()
+            .with_current_span(true)
+            .try_init(),
+    };
+    installed.map_err(|err| format!("cannot set up logging: {err}"))?;
     if let Some(warning) = warning {
         tracing::warn!("{warning}");
     }
@@ -128,6 +154,7 @@ mod tests {
             verbose,
             debug,
             logfile: logfile.map(PathBuf::from),
+            format: LogFormat::Text,
         }
     }
 

@@ -1,7 +1,8 @@
 //! The stages between a received request and an execution, as one function shared by the
-//! server and `hookwire explain`: build the [`Request`], parse the payload, apply
-//! `parse-parameters-as-json`, evaluate the trigger rule, and build the [`Plan`]. Nothing here
-//! writes a response or starts a process.
+//! server and `hookwire explain`: verify the hook's signature preset on the raw body, build the
+//! [`Request`], parse the payload, apply `parse-parameters-as-json`, evaluate the trigger rule,
+//! find the delivery id, and build the [`Plan`]. Nothing here writes a response, touches the
+//! dedupe store or starts a process.
 
 use std::net::SocketAddr;
 
@@ -10,9 +11,10 @@ use http::{HeaderMap, header};
 
 use crate::config::Hook;
 use crate::plan::{self, Plan};
-use crate::request::body::BodyError;
+use crate::request::body::{BodyError, BodyLimits};
 use crate::request::{self, Request, Source};
 use crate::rules::{self, RuleError, Trace};
+use crate::signature::preset::{self, PresetError};
 
 /// A request as received, before any parsing.
 #[derive(Debug, Clone)]
@@ -31,6 +33,10 @@ pub struct Received {
 /// What the stages decided.
 #[derive(Debug)]
 pub enum Verdict {
+    /// The hook's `signature` preset refused the delivery (answer 401, run nothing).
+    SignatureFailed(PresetError),
+    /// A verified Discord PING: answered with `{"type":1}`, nothing runs.
+    DiscordPing,
     /// The body cannot be parsed as its content type.
     Malformed(BodyError),
     /// The trigger rule failed with a hard error (adnanh answers 500).
@@ -51,10 +57,50 @@ pub struct Prepared {
     /// Messages worth a log line (parse-parameters-as-json problems, missing parameters, ...).
     pub notes: Vec<String>,
     pub trace: Option<Trace>,
+    /// The delivery id to deduplicate on (`delivery-id`, else the preset's), when the hook
+    /// fires and has `dedupe`.
+    pub delivery_id: Option<String>,
 }
 
-/// Runs every stage before execution for `hook`.
+impl Prepared {
+    /// A verdict reached before the request was built.
+    fn early(verdict: Verdict) -> Self {
+        Self {
+            request: None,
+            verdict,
+            notes: Vec::new(),
+            trace: None,
+            delivery_id: None,
+        }
+    }
+}
+
+/// Runs every stage before execution for `hook`, with the default body limits.
 pub async fn prepare(hook: &Hook, received: Received, traced: bool) -> Prepared {
+    prepare_with(hook, received, traced, &BodyLimits::default()).await
+}
+
+/// [`prepare`] with the server's body limits.
+pub async fn prepare_with(
+    hook: &Hook,
+    received: Received,
+    traced: bool,
+    limits: &BodyLimits,
+) -> Prepared {
+    // The signature comes first: nothing in an unauthenticated body is parsed or trusted.
+    let verified = match &hook.security.signature {
+        Some(config) => match preset::verify(
+            config,
+            &received.headers,
+            &received.body,
+            std::time::SystemTime::now(),
+        ) {
+            Ok(verified) if verified.discord_ping => return Prepared::early(Verdict::DiscordPing),
+            Ok(verified) => Some(verified),
+            Err(error) => return Prepared::early(Verdict::SignatureFailed(error)),
+        },
+        None => None,
+    };
     let content_type = if hook.incoming_payload_content_type.is_empty() {
         received
             .headers
@@ -64,20 +110,18 @@ pub async fn prepare(hook: &Hook, received: Received, traced: bool) -> Prepared 
     } else {
         hook.incoming_payload_content_type.clone()
     };
-    let payload =
-        match request::body::parse_payload(&content_type, &received.body, &json_file_fields(hook))
-            .await
-        {
-            Ok(payload) => payload,
-            Err(error) => {
-                return Prepared {
-                    request: None,
-                    verdict: Verdict::Malformed(error),
-                    notes: Vec::new(),
-                    trace: None,
-                };
-            }
-        };
+    let payload = match request::body::parse_payload(
+        &content_type,
+        &received.body,
+        &json_file_fields(hook),
+        limits,
+        &hook.payload_selection,
+    )
+    .await
+    {
+        Ok(payload) => payload,
+        Err(error) => return Prepared::early(Verdict::Malformed(error)),
+    };
     let mut request = Request {
         id: received.id,
         method: received.method,
@@ -121,6 +165,7 @@ pub async fn prepare(hook: &Hook, received: Received, traced: bool) -> Prepared 
             (triggered, trace)
         }
     };
+    let mut delivery_id = None;
     let verdict = match triggered {
         Err(error) => Verdict::RuleError(error),
         Ok(false) => Verdict::NotTriggered,
@@ -131,6 +176,9 @@ pub async fn prepare(hook: &Hook, received: Received, traced: bool) -> Prepared 
                     .iter()
                     .map(|p| format!("error extracting command arguments: {p}")),
             );
+            if hook.security.dedupe.is_some() {
+                delivery_id = find_delivery_id(hook, &request, verified, &mut notes);
+            }
             Verdict::Triggered(plan)
         }
     };
@@ -139,7 +187,33 @@ pub async fn prepare(hook: &Hook, received: Received, traced: bool) -> Prepared 
         verdict,
         notes,
         trace,
+        delivery_id,
     }
+}
+
+/// The hook's `delivery-id` argument, else the preset's delivery id. An empty id is none: it
+/// would make every delivery a duplicate of the first.
+fn find_delivery_id(
+    hook: &Hook,
+    request: &Request,
+    verified: Option<preset::Verified>,
+    notes: &mut Vec<String>,
+) -> Option<String> {
+    let id = match &hook.security.delivery_id {
+        Some(argument) => match argument.get(request) {
+            Ok(id) => Some(id),
+            Err(error) => {
+                notes.push(format!("delivery-id: {error}"));
+                None
+            }
+        },
+        None => verified.and_then(|verified| verified.delivery_id),
+    }
+    .filter(|id| !id.is_empty());
+    if id.is_none() {
+        notes.push("no delivery id in this request, so it is not deduplicated".into());
+    }
+    id
 }
 
 /// Multipart file parts to parse as JSON: the payload names listed in parse-parameters-as-json.

@@ -7,24 +7,31 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use notify::Watcher as _;
 
 use crate::config::{self, HookSet, LoadOptions, LoadedFile};
+use crate::metrics::Metrics;
+use crate::systemd;
 
 /// The hook set being served. A request takes the current snapshot once and keeps it, so a
 /// reload never changes the hooks under a request in flight.
 #[derive(Debug, Default)]
 pub struct HookStore {
     current: RwLock<Arc<HookSet>>,
+    /// Hook sets applied so far (`/-/health`'s `generation`): 1 after the first load, +1 per
+    /// successful reload, so an operator can tell whether a reload took.
+    generation: AtomicU64,
 }
 
 impl HookStore {
     pub fn new(hooks: HookSet) -> Self {
         Self {
             current: RwLock::new(Arc::new(hooks)),
+            generation: AtomicU64::new(1),
         }
     }
 
@@ -37,11 +44,18 @@ impl HookStore {
             .clone()
     }
 
-    fn replace(&self, hooks: HookSet) {
+    /// How many hook sets have been applied (0 before the first).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Swaps in `hooks`; returns the new generation.
+    fn replace(&self, hooks: HookSet) -> u64 {
         *self
             .current
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(hooks);
+        self.generation.fetch_add(1, Ordering::SeqCst) + 1
     }
 }
 
@@ -66,6 +80,8 @@ pub struct Reloader {
     loaded: Mutex<HashMap<PathBuf, (Vec<u8>, LoadedFile)>>,
     /// Per file: the bytes last read, loaded or not, so a broken file is reported once.
     seen: Mutex<HashMap<PathBuf, Vec<u8>>>,
+    /// Where reloads are counted, when serving.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Reloader {
@@ -76,7 +92,14 @@ impl Reloader {
             store,
             loaded: Mutex::new(HashMap::new()),
             seen: Mutex::new(HashMap::new()),
+            metrics: None,
         }
+    }
+
+    /// Counts reloads, failures, hooks loaded and the generation in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn store(&self) -> &Arc<HookStore> {
@@ -91,7 +114,29 @@ impl Reloader {
     /// result is consistent. A file that fails to load keeps its previous hooks; a duplicate id
     /// across files rejects the whole reload (and fails the start). Returns the number of
     /// hooks served afterwards.
+    ///
+    /// A reload asked for by a signal is announced to systemd (`RELOADING=1`, then `READY=1`);
+    /// a watched change is not, as systemd did not ask for it.
     pub fn reload(&self, trigger: Trigger) -> Result<usize, String> {
+        if trigger == Trigger::Signal {
+            systemd::reloading();
+        }
+        let mut attempt = Attempt::default();
+        let result = self.reload_files(trigger, &mut attempt);
+        if let Some(metrics) = &self.metrics {
+            if trigger == Trigger::Signal || (trigger == Trigger::Watch && attempt.read) {
+                metrics.reloaded(attempt.failed || result.is_err());
+            }
+            metrics.hooks_applied(self.store.load().len(), self.store.generation());
+        }
+        if trigger == Trigger::Signal {
+            let runs = self.metrics.as_ref().map_or(0, |m| m.runs_in_flight());
+            systemd::ready(&systemd::status_line(self.store.load().len(), runs));
+        }
+        result
+    }
+
+    fn reload_files(&self, trigger: Trigger, attempt: &mut Attempt) -> Result<usize, String> {
         let mut loaded = self
             .loaded
             .lock()
@@ -123,6 +168,7 @@ impl Reloader {
                         continue;
                     }
                     tracing::info!("attempting to load hooks from {}", path.display());
+                    attempt.read = true;
                     match config::compile::compile_file(path, &bytes, &self.options) {
                         Ok(file) => {
                             for warning in &file.warnings {
@@ -135,8 +181,10 @@ impl Reloader {
                             );
                             next.insert(path.clone(), (bytes, file));
                             changed = true;
+                            attempt.applied = true;
                         }
                         Err(error) => {
+                            attempt.failed = true;
                             let kept = previous.map_or(0, |(_, file)| file.hooks.len());
                             tracing::error!(
                                 "couldn't load hooks from {}: {error}; keeping the {kept} hook(s) loaded before",
@@ -150,6 +198,8 @@ impl Reloader {
                         && trigger != Trigger::Start =>
                 {
                     if next.remove(path).is_some() {
+                        attempt.read = true;
+                        attempt.applied = true;
                         tracing::warn!(
                             "{} is gone; its hooks are no longer served",
                             path.display()
@@ -158,11 +208,13 @@ impl Reloader {
                     }
                 }
                 Err(error) => {
+                    attempt.failed = true;
                     tracing::error!("couldn't load hooks from file! {}: {error}", path.display());
                 }
             }
         }
-        if !changed {
+        // A signal reload in which every file failed applies nothing: the generation stays.
+        if !changed || (trigger != Trigger::Start && !attempt.applied) {
             return Ok(self.store.load().len());
         }
         let files = self
@@ -182,11 +234,23 @@ impl Reloader {
             }
             Err(error) if trigger == Trigger::Start => Err(error.to_string()),
             Err(error) => {
+                attempt.failed = true;
                 tracing::error!("reload rejected, the previous hooks stay in place: {error}");
                 Ok(self.store.load().len())
             }
         }
     }
+}
+
+/// What one reload did, for the metrics.
+#[derive(Debug, Default)]
+struct Attempt {
+    /// A file was compiled anew or dropped.
+    read: bool,
+    /// A file failed to read or load, or the merged hooks were rejected.
+    failed: bool,
+    /// A file loaded or was dropped, so there is a new hook set to apply.
+    applied: bool,
 }
 
 /// The directories to watch for `paths`: each file's parent, and the parent of its resolved

@@ -31,6 +31,22 @@ pub enum Rule {
     Empty,
 }
 
+impl Rule {
+    /// Calls `visit` with the parameter of every `match` in the tree.
+    pub fn visit_parameters<'a>(&'a self, visit: &mut impl FnMut(&'a Argument)) {
+        match self {
+            Rule::And(rules) | Rule::Or(rules) => {
+                for rule in rules {
+                    rule.visit_parameters(visit);
+                }
+            }
+            Rule::Not(rule) => rule.visit_parameters(visit),
+            Rule::Match(matcher) => visit(&matcher.parameter),
+            Rule::Empty => {}
+        }
+    }
+}
+
 /// A `match` object, compiled at load time.
 #[derive(Debug, Clone)]
 pub struct MatchRule {

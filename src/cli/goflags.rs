@@ -128,6 +128,11 @@ fn normalize_into(
         let body = if bytes[1] == b'-' {
             if bytes.len() == 2 {
                 // `--` ends the flags; what follows can only be positional.
+                if takes_positionals(command) {
+                    out.push(arg);
+                    out.extend(args);
+                    return Ok(());
+                }
                 return match args.next() {
                     Some(next) => positional(command, next, args, None, out),
                     None => Ok(()),
@@ -178,8 +183,15 @@ fn normalize_into(
     Ok(())
 }
 
+/// Whether `command` has positional arguments (`check FILE...`). Only subcommands do; in them
+/// flags and positionals may mix, as clap allows, so the rewrite goes on past a positional.
+fn takes_positionals(command: &clap::Command) -> bool {
+    command.get_positionals().next().is_some()
+}
+
 /// Handles the argument where Go stops parsing: a subcommand name continues with that
-/// subcommand's flags; anything else is an error (see the module docs).
+/// subcommand's flags; a positional argument of a subcommand that takes them is kept and the
+/// rewrite goes on; anything else is an error (see the module docs).
 fn positional(
     command: &clap::Command,
     arg: OsString,
@@ -192,8 +204,7 @@ fn positional(
         out.push(arg);
         return normalize_into(&sub, rest, out);
     }
-    // A subcommand that takes operands (`runs show RUN`): this is one; flags may follow.
-    if command.get_positionals().next().is_some() {
+    if takes_positionals(command) {
         out.push(arg);
         return normalize_into(command, rest, out);
     }
@@ -337,6 +348,11 @@ mod tests {
             #[arg(long)]
             strict: Option<String>,
         },
+        Lint {
+            files: Vec<String>,
+            #[arg(long)]
+            strict: Option<String>,
+        },
     }
 
     fn norm(args: &[&str]) -> Result<Vec<String>, GoFlagError> {
@@ -448,6 +464,20 @@ mod tests {
             Err(GoFlagError::Undefined {
                 name: "name".into()
             })
+        );
+    }
+
+    /// A subcommand with positional arguments lets flags and positionals mix, and `--` passes
+    /// the rest through untouched.
+    #[test]
+    fn subcommand_positionals_mix_with_flags() {
+        assert_eq!(
+            norm(&["lint", "a", "-strict", "yes", "b"]).unwrap(),
+            ["prog", "lint", "a", "--strict=yes", "b"]
+        );
+        assert_eq!(
+            norm(&["lint", "--", "-strict", "x"]).unwrap(),
+            ["prog", "lint", "--", "-strict", "x"]
         );
     }
 

@@ -12,13 +12,13 @@
 //! a derive struct cannot interleave tests with fields, so the order is what keeps
 //! definition, doc and test side by side.
 //!
-//! Subcommands (`check`, `explain`, `runs`, `sign`) will be added to [`Cli`] as
-//! `#[command(subcommand)] pub command: Option<Command>` next to the flattened serve flags;
-//! [`goflags::normalize`] already continues into a subcommand's own flags when it meets a
-//! subcommand name.
+//! Subcommands ([`Command`]) sit next to the flattened serve flags: `hookwire -hooks x` serves,
+//! `hookwire check x` does not. [`goflags::normalize`] continues into a subcommand's own flags
+//! when it meets a subcommand name. The operating subcommands' flags live in [`ops`].
 
 pub mod engine;
 pub mod goflags;
+pub mod ops;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -46,14 +46,23 @@ pub struct Cli {
     #[command(flatten)]
     pub serve: ServeArgs,
 
-    /// A subcommand; without one, hookwire serves.
+    /// A subcommand; none serves the hooks.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
-/// hookwire's subcommands.
+/// What hookwire does instead of serving.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
+    Check(ops::CheckArgs),
+    Explain(ops::ExplainArgs),
+    Sign(ops::SignArgs),
+    Completions(ops::CompletionsArgs),
+    /// Print the manual page (roff) to standard output
+    #[command(
+        after_help = "Example: hookwire man | gzip > /usr/local/share/man/man1/hookwire.1.gz"
+    )]
+    Man,
     /// List the run history, show one run, or run one again
     Runs(engine::RunsArgs),
 }
@@ -150,6 +159,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", help_heading = LOGGING)]
     pub logfile: Option<PathBuf>,
 
+    /// Log format: text for people, json (one object per line) for log shippers
+    #[arg(long = "log-format", value_enum, default_value = "text", value_name = "FORMAT", help_heading = LOGGING)]
+    pub log_format: crate::logging::LogFormat,
+
     /// Use the request's X-Request-Id header, if present, as its id in the log
     #[arg(long = "x-request-id", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", hide_default_value = true, value_parser = goflags::parse_bool, value_name = "BOOL", help_heading = LOGGING)]
     pub x_request_id: bool,
@@ -194,6 +207,19 @@ pub struct ServeArgs {
     #[arg(long = "max-multipart-mem", default_value = "1048576", value_parser = goflags::parse_i64, value_name = "BYTES", help_heading = LIMITS)]
     pub max_multipart_mem: i64,
 
+    /// Deepest JSON nesting accepted in a body, 1 to 127 (the parser's own cap); deeper is 400
+    #[arg(long = "max-json-depth", default_value = "127", value_parser = parse_json_depth, value_name = "LEVELS", help_heading = LIMITS)]
+    pub max_json_depth: usize,
+
+    /// Most parts accepted in a multipart body; more is 400
+    #[arg(long = "max-multipart-parts", default_value = "100", value_parser = goflags::parse_usize, value_name = "COUNT", help_heading = LIMITS)]
+    pub max_multipart_parts: usize,
+
+    /// Reverse proxies whose X-Forwarded-For names the client, as CIDRs or addresses,
+    /// comma-separated (e.g. "127.0.0.1,10.0.0.0/8"); empty trusts none
+    #[arg(long = "trusted-proxies", default_value = "", hide_default_value = true, value_parser = crate::client_ip::TrustedProxies::parse, value_name = "CIDRS", help_heading = LISTEN)]
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
+
     /// Directory for hookwire's state (run journal, seen deliveries) [default:
     /// $STATE_DIRECTORY under systemd, else ./.hookwire]
     #[arg(long = "state-dir", value_name = "DIR", help_heading = PROCESS)]
@@ -202,6 +228,19 @@ pub struct ServeArgs {
     /// The execution engine's flags (concurrency cap, timeouts, output cap, journal).
     #[command(flatten)]
     pub engine: engine::EngineArgs,
+}
+
+/// `-max-json-depth`: at least 1, at most what serde_json itself parses.
+fn parse_json_depth(value: &str) -> Result<usize, String> {
+    let depth = goflags::parse_usize(value)?;
+    let max = crate::request::json::MAX_DEPTH;
+    if (1..=max).contains(&depth) {
+        Ok(depth)
+    } else {
+        Err(format!(
+            "{depth} is out of range (1 to {max}, the JSON parser's own limit)"
+        ))
+    }
 }
 
 impl ServeArgs {
@@ -362,6 +401,9 @@ mod tests {
         assert_eq!(a.read_timeout, 30);
         assert_eq!(a.max_headers, 100);
         assert_eq!(a.max_connections, 1024);
+        assert_eq!(a.max_json_depth, 127);
+        assert_eq!(a.max_multipart_parts, 100);
+        assert!(a.trusted_proxies.is_empty());
         assert!(validate(&ServeArgs::default()).is_ok());
     }
 
@@ -704,6 +746,29 @@ mod tests {
             1000
         );
         assert!(err_text(&["-max-multipart-mem", "abc"]).contains("--max-multipart-mem"));
+    }
+
+    #[test]
+    fn flag_max_json_depth() {
+        assert_eq!(parse_ok(&["-max-json-depth", "16"]).max_json_depth, 16);
+        assert!(err_text(&["-max-json-depth", "0"]).contains("out of range"));
+        assert!(err_text(&["-max-json-depth=128"]).contains("the JSON parser's own limit"));
+    }
+
+    #[test]
+    fn flag_max_multipart_parts() {
+        assert_eq!(
+            parse_ok(&["-max-multipart-parts", "5"]).max_multipart_parts,
+            5
+        );
+    }
+
+    #[test]
+    fn flag_trusted_proxies() {
+        let a = parse_ok(&["-trusted-proxies", "127.0.0.1, 10.0.0.0/8"]);
+        assert!(a.trusted_proxies.contains("10.1.1.1".parse().unwrap()));
+        assert!(!a.trusted_proxies.contains("192.0.2.1".parse().unwrap()));
+        assert!(err_text(&["--trusted-proxies=10.0.0.0/33"]).contains("not an IP address or CIDR"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use super::schema::{self, ARGUMENT, HEADER, HOOK, MATCH, Object, RULE, Reader};
 use super::{
     Diagnostic, Hook, LoadError, LoadOptions, LoadedFile, ResponseHeader, Secret, template,
 };
+use crate::request::json::Selection;
 use crate::request::{Argument, Source};
 use crate::rules::{MatchKind, MatchRule, Rule};
 use crate::signature::HmacAlgorithm;
@@ -186,7 +187,7 @@ fn compile_hook(
             warning.hook.get_or_insert_with(|| id.clone());
         }
     }
-    let hook = Hook {
+    let mut hook = Hook {
         execute_command: reader.string(&object, "execute-command")?,
         command_working_directory: reader.string(&object, "command-working-directory")?,
         response_message: reader.string(&object, "response-message")?,
@@ -215,8 +216,10 @@ fn compile_hook(
         engine: super::engine::compile(reader, &object)?,
         security: super::security::compile(reader, &object)?,
         source: Arc::clone(source),
+        payload_selection: Selection::All,
         id,
     };
+    hook.payload_selection = hook.payload_selection();
     check_hook(reader, &object, &hook);
     Ok(hook)
 }
@@ -457,7 +460,7 @@ fn compile_match(
     let kind_name = reader.string(&object, "type")?;
     let value = reader.string(&object, "value")?;
     let pattern = reader.string(&object, "regex")?;
-    let secret = reader.string(&object, "secret")?;
+    let secret = super::secret::read_field(reader, &object, "secret")?;
     let ip_range = reader.string(&object, "ip-range")?;
     let uses_parameter =
         matches!(kind_name.as_str(), "value" | "regex") || kind_name.starts_with("payload-h");
@@ -526,16 +529,16 @@ fn hmac_kind(name: &str) -> Option<(HmacAlgorithm, bool)> {
     Some((algorithm, deprecated))
 }
 
-fn checked_secret(reader: &mut Reader<'_>, object: &Object<'_>, secret: String) -> Secret {
+fn checked_secret(reader: &mut Reader<'_>, object: &Object<'_>, secret: Secret) -> Secret {
     if secret.is_empty() {
         reader.warn(
             object.pos_of("secret"),
             &object.path_of("secret"),
             "this signature check has no `secret`, so every request reaching it fails with 500",
-            Some("set `secret` (with -template: `{{ getenv \"NAME\" | js }}`)".into()),
+            Some("set `secret`, e.g. `{env: NAME}`".into()),
         );
     }
-    Secret::new(secret)
+    secret
 }
 
 /// Compiles a `regex` rule now; an invalid pattern is kept as its error (adnanh fails only

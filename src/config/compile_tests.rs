@@ -384,7 +384,7 @@ fn misspelt_trigger_rule_is_a_loud_warning_with_a_hint() {
 #[test]
 fn unknown_keys_warn_everywhere_but_extensions_do_not() {
     let file = load(
-        "- execute-comand: /x\n  id: a\n  timeout: 5m\n  signature: {provider: github}\n  \
+        "- execute-comand: /x\n  id: a\n  timeout: 5m\n  signature: {provider: github, secret: s}\n  \
          pass-arguments-to-command: [{source: payload, name: x, context: y}]\n  \
          trigger-rule: {match: {type: value, valeu: x, parameter: {source: header, name: h}}}\n",
     );

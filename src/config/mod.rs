@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 pub use secret::Secret;
 
-use crate::request::Argument;
+use crate::request::json::Selection;
+use crate::request::{Argument, Source};
 use crate::rules::Rule;
 
 /// One hook, compiled and ready to serve.
@@ -55,6 +56,41 @@ pub struct Hook {
     pub security: security::SecurityOptions,
     /// The file this hook was loaded from.
     pub source: Arc<Path>,
+    /// The top-level payload keys the hook reads (computed at load, see [`Hook::arguments`]).
+    pub payload_selection: Selection,
+}
+
+impl Hook {
+    /// Every argument object of the hook: rule parameters, the pass-* lists,
+    /// parse-parameters-as-json and the extensions' arguments.
+    pub fn arguments(&self) -> Vec<&Argument> {
+        let mut arguments: Vec<&Argument> = self
+            .pass_arguments_to_command
+            .iter()
+            .chain(&self.pass_environment_to_command)
+            .chain(&self.pass_file_to_command)
+            .chain(&self.parse_parameters_as_json)
+            .chain(&self.security.delivery_id)
+            .collect();
+        if let Some(rule) = &self.trigger_rule {
+            rule.visit_parameters(&mut |argument| arguments.push(argument));
+        }
+        arguments
+    }
+
+    /// The payload keys worth parsing: all of them when the hook reads `entire-payload`.
+    pub fn payload_selection(&self) -> Selection {
+        let arguments = self.arguments();
+        if arguments.iter().any(|a| a.source == Source::EntirePayload) {
+            return Selection::All;
+        }
+        Selection::for_names(
+            arguments
+                .iter()
+                .filter(|a| a.source == Source::Payload)
+                .map(|a| a.name.as_str()),
+        )
+    }
 }
 
 /// A `response-headers` entry.

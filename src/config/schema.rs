@@ -156,6 +156,11 @@ impl<'f> Reader<'f> {
         }
     }
 
+    /// The hooks file being read.
+    pub(crate) fn file(&self) -> &'f Path {
+        self.file
+    }
+
     /// A diagnostic at `pos` about `field` (a path; empty for none) of the current hook.
     pub(crate) fn diagnostic(
         &self,
@@ -349,7 +354,7 @@ enum Field {
     Exact(&'static str),
     /// Matched ignoring ASCII case, as Go's `encoding/json` does.
     Folded(&'static str),
-    /// A hookwire extension key, kept for the extension's own reader.
+    /// A hookwire extension key, matched exactly.
     Extension(&'static str),
 }
 

@@ -151,6 +151,11 @@ impl<J: LaneJob> Lane<J> {
         self.waiting.drain(..).collect()
     }
 
+    /// Runs waiting.
+    pub(super) fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
     /// Nothing running, nothing waiting: the lane can go.
     pub(super) fn is_idle(&self) -> bool {
         self.running.is_none() && self.waiting.is_empty()

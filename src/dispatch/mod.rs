@@ -25,8 +25,10 @@ pub use recover::{Recovered, RerunError};
 
 use crate::config::Hook;
 use crate::config::engine::Concurrency;
+use crate::events;
 use crate::exec::{self, Cut, ExecOptions, Outcome, Termination};
 use crate::journal::{Event, Journal, JournalError, NewRun, RunResult, Status};
+use crate::metrics::{Metrics, RunOutcome};
 use crate::pipeline::Received;
 use crate::plan::Plan;
 use crate::reload::HookStore;
@@ -235,6 +237,7 @@ pub struct Dispatcher {
     hooks: Arc<HookStore>,
     journal: Arc<dyn Journal>,
     settings: EngineSettings,
+    metrics: Arc<Metrics>,
     lanes: Mutex<HashMap<LaneKey, Lane<Job>>>,
     permits: Option<Arc<Semaphore>>,
     runs: RunTracker,
@@ -245,12 +248,14 @@ impl Dispatcher {
     pub fn new(
         hooks: Arc<HookStore>,
         journal: Arc<dyn Journal>,
+        metrics: Arc<Metrics>,
         settings: EngineSettings,
     ) -> Arc<Self> {
         Arc::new(Self {
             hooks,
             journal,
             settings,
+            metrics,
             lanes: Mutex::default(),
             permits: (settings.max_concurrent_runs > 0)
                 .then(|| Arc::new(Semaphore::new(settings.max_concurrent_runs))),
@@ -346,7 +351,7 @@ impl Dispatcher {
         }
         let ack = accepted.map(|event| self.journal.record(event));
         match decision {
-            Decision::Start(job) => self.spawn(job, Some(key)),
+            Decision::Start(job) => self.spawn(job, Some(key.clone())),
             Decision::Wait { superseded } => {
                 for old in superseded {
                     self.supersede(old, &id);
@@ -355,11 +360,14 @@ impl Dispatcher {
             Decision::Superseded { job, by } => self.supersede(job, &by),
             Decision::Refused { .. } => {}
         }
+        self.report_queue_depth(&lanes, &key.hook);
         Ok(ack)
     }
 
     /// Records a run that will never start because `by` took its place.
     fn supersede(&self, job: Job, by: &str) {
+        self.metrics
+            .run_ended(&job.hook.id, RunOutcome::Superseded, None);
         tracing::info!(
             "run {} of {} is superseded by run {by}",
             job.id,
@@ -414,16 +422,10 @@ impl Dispatcher {
             return Attempt::NotStarted(NotStarted::Journal(error));
         }
         let plan = &job.plan;
-        tracing::info!(
-            "executing {} with arguments {:?} using {} as cwd (run {}, attempt {})",
-            plan.command,
-            plan.args,
-            plan.working_directory
-                .as_deref()
-                .map_or_else(|| ".".into(), |d| d.display().to_string()),
-            job.id,
-            job.attempts
-        );
+        events::run_started(&self.metrics, &job.hook.id, &job.id, plan);
+        if job.attempts > 1 {
+            tracing::info!(run = %job.id, "attempt {}", job.attempts);
+        }
         let mut options = self.settings.exec;
         if let Some(timeout) = job.hook.engine.timeout {
             options.timeout = Some(timeout);
@@ -436,18 +438,11 @@ impl Dispatcher {
             }
         };
         let outcome = exec::run_until(plan, options, stop).await;
-        match &outcome.termination {
-            Termination::NotStarted(error) => tracing::error!("error in {error}"),
-            termination => tracing::info!(
-                "finished handling {}: {termination:?}{} after {:?}",
-                job.hook.id,
-                match outcome.cut {
-                    Some(Cut::TimedOut) => " (timed out)",
-                    Some(Cut::Stopped) => " (stopped)",
-                    None => "",
-                },
-                outcome.duration
-            ),
+        events::run_finished(&self.metrics, &job.hook.id, &job.id, &outcome);
+        match outcome.cut {
+            Some(Cut::TimedOut) => tracing::warn!(run = %job.id, "timed out"),
+            Some(Cut::Stopped) => tracing::info!(run = %job.id, "stopped"),
+            None => {}
         }
         tracing::debug!(
             "command output: {}",
@@ -580,6 +575,17 @@ impl Dispatcher {
         } else if lane.is_idle() {
             lanes.remove(key);
         }
+        self.report_queue_depth(&lanes, &key.hook);
+    }
+
+    /// Sets `hookwire_queue_depth` for `hook`: its runs waiting in all its lanes.
+    fn report_queue_depth(&self, lanes: &HashMap<LaneKey, Lane<Job>>, hook: &str) {
+        let depth = lanes
+            .iter()
+            .filter(|(key, _)| key.hook == hook)
+            .map(|(_, lane)| lane.waiting())
+            .sum();
+        self.metrics.set_queue_depth(hook, depth);
     }
 
     /// Shutdown, first step: no new runs, waiting runs stay in the journal (their waiting
@@ -588,7 +594,10 @@ impl Dispatcher {
         self.phase.send_replace(Phase::Draining);
         let waiting: Vec<Job> = {
             let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
-            let waiting = lanes.values_mut().flat_map(Lane::take_waiting).collect();
+            let waiting: Vec<Job> = lanes.values_mut().flat_map(Lane::take_waiting).collect();
+            for job in &waiting {
+                self.metrics.set_queue_depth(&job.hook.id, 0);
+            }
             lanes.retain(|_, lane| !lane.is_idle());
             waiting
         };

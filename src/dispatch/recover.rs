@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use super::{Dispatcher, Job, Origin, Refusal, Submission};
 use crate::config::Hook;
 use crate::journal::{Ack, Event, JournalError, RunResult, Status};
+use crate::metrics::RunOutcome;
 use crate::pipeline::{self, Received, Verdict};
 use crate::plan::Plan;
 
@@ -74,6 +75,8 @@ impl Dispatcher {
                 match hook.engine.retry.filter(|r| stored.attempts <= r.attempts) {
                     None => {
                         tracing::warn!("run {} of {} was interrupted", stored.id, hook.id);
+                        self.metrics
+                            .run_ended(&hook.id, RunOutcome::Interrupted, None);
                         recorded.push(self.record_end(
                             &stored.id,
                             &hook.id,
@@ -168,7 +171,11 @@ impl Dispatcher {
             .get(hook_id)
             .cloned()
             .ok_or_else(|| format!("hook `{hook_id}` is no longer defined in the hooks files"))?;
-        let prepared = pipeline::prepare(&hook, request, false).await;
+        // The signature was checked when the request was accepted; checked again now, a
+        // timestamped one (Stripe, Slack, ...) would have expired.
+        let mut unsigned = (*hook).clone();
+        unsigned.security.signature = None;
+        let prepared = pipeline::prepare(&unsigned, request, false).await;
         match prepared.verdict {
             Verdict::Triggered(plan) => {
                 let key = super::concurrency_key(&hook, prepared.request.as_ref());
@@ -179,6 +186,8 @@ impl Dispatcher {
             }
             Verdict::Malformed(error) => Err(format!("the stored body cannot be parsed: {error}")),
             Verdict::RuleError(error) => Err(format!("the trigger rule failed: {error}")),
+            Verdict::SignatureFailed(error) => Err(format!("the signature check failed: {error}")),
+            Verdict::DiscordPing => Err("a Discord PING runs nothing".to_owned()),
         }
     }
 

@@ -21,6 +21,32 @@ pub enum BodyError {
     Xml(String),
     #[error("error parsing multipart form: {0}")]
     Multipart(String),
+    /// JSON nested deeper than `--max-json-depth`.
+    #[error("JSON payload nested deeper than {0} levels")]
+    TooDeep(usize),
+    /// More multipart parts than `--max-multipart-parts`.
+    #[error("multipart form with more than {0} parts")]
+    TooManyParts(usize),
+}
+
+/// Limits on what a body may make the parsers do, beyond its size (which the server caps
+/// while reading).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// Deepest JSON nesting accepted (`--max-json-depth`); serde_json's own cap,
+    /// [`json::MAX_DEPTH`], applies above it.
+    pub max_json_depth: usize,
+    /// Most parts in a multipart body (`--max-multipart-parts`).
+    pub max_multipart_parts: usize,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        Self {
+            max_json_depth: json::MAX_DEPTH,
+            max_multipart_parts: multipart::DEFAULT_MAX_PARTS,
+        }
+    }
 }
 
 impl BodyError {
@@ -35,11 +61,14 @@ impl BodyError {
 /// request's), choosing by substring in adnanh's order and case-sensitively as Go's
 /// `strings.Contains` does:
 ///
-/// 1. contains `json` → JSON ([`json::parse`]);
+/// 1. contains `json` → JSON ([`json::parse`]), refused beyond `limits.max_json_depth`;
 /// 2. contains `x-www-form-urlencoded` → form ([`super::form::parse`]);
 /// 3. contains `xml` → XML ([`xml::parse`]);
 /// 4. starts with `multipart/form-data;` → multipart ([`multipart::parse`]); `json_file_fields`
-///    are the payload names listed in the hook's `parse-parameters-as-json`;
+///    are the payload names listed in the hook's `parse-parameters-as-json`; refused beyond
+///    `limits.max_multipart_parts` parts;
+///
+/// `selection` names the top-level JSON keys worth building (see [`json::Selection`]).
 /// 5. anything else → no payload.
 ///
 /// An empty body is not an error: no payload for JSON, XML and multipart, an empty one for a
@@ -48,9 +77,11 @@ pub async fn parse_payload(
     content_type: &str,
     body: &Bytes,
     json_file_fields: &[String],
+    limits: &BodyLimits,
+    selection: &json::Selection,
 ) -> Result<Option<Map>, BodyError> {
     if content_type.contains("json") {
-        json::parse(body)
+        json::parse_limited(body, limits.max_json_depth, selection)
     } else if content_type.contains("x-www-form-urlencoded") {
         super::form::parse(body).map(Some)
     } else if content_type.contains("xml") {
@@ -63,7 +94,13 @@ pub async fn parse_payload(
         // unsupported content type, not a multipart error).
         let boundary = multer::parse_boundary(content_type)
             .map_err(|e| BodyError::Multipart(e.to_string()))?;
-        let map = multipart::parse(body.clone(), &boundary, json_file_fields).await?;
+        let map = multipart::parse(
+            body.clone(),
+            &boundary,
+            json_file_fields,
+            limits.max_multipart_parts,
+        )
+        .await?;
         // adnanh only creates the payload map when a field is stored: no fields, `null`.
         Ok((!map.is_empty()).then_some(map))
     } else {
@@ -77,9 +114,15 @@ mod tests {
     use crate::request::value::map_to_go_json;
 
     async fn run(content_type: &str, body: &str) -> Result<Option<String>, BodyError> {
-        parse_payload(content_type, &Bytes::from(body.to_owned()), &[])
-            .await
-            .map(|p| p.map(|m| map_to_go_json(&m)))
+        parse_payload(
+            content_type,
+            &Bytes::from(body.to_owned()),
+            &[],
+            &BodyLimits::default(),
+            &json::Selection::All,
+        )
+        .await
+        .map(|p| p.map(|m| map_to_go_json(&m)))
     }
 
     #[tokio::test]

@@ -1,11 +1,106 @@
 //! JSON bodies, decoded as adnanh decodes them (`json.Decoder` with `UseNumber`): numbers kept as
 //! the text sent, a top-level array wrapped as `{"root": [...]}`, only the first JSON value read.
 //!
-//! serde_json's nesting limit (128) stays on, so hostile input fails fast instead of recursing
-//! deep; Go accepts up to 10 000 levels, so a payload between the two is a 400 here only.
+//! serde_json's nesting limit ([`MAX_DEPTH`]) stays on, so hostile input fails fast instead of
+//! recursing deep; Go accepts up to 10 000 levels, so a payload between the two is a 400 here
+//! only. `--max-json-depth` lowers it further for request bodies ([`parse_limited`]).
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::body::BodyError;
 use super::value::{Map, Value};
+
+/// The top-level payload keys a hook can read. A key outside the selection is still checked for
+/// syntax but never built into a value, which is most of the cost of a large body a rule only
+/// glances at (a 1 MiB push whose `commits` nobody reads).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Selection {
+    /// Every key (a hook reading `entire-payload`, or no way to tell).
+    #[default]
+    All,
+    /// Only these keys.
+    Keys(BTreeSet<String>),
+}
+
+impl Selection {
+    /// The selection that serves lookups of `names` (payload parameter names, dotted). A lookup
+    /// of `a.b.c` reads the top-level key `a.b.c` if present, else `a` (adnanh splits at the
+    /// first dot), so both are kept.
+    pub fn for_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut keys = BTreeSet::new();
+        for name in names {
+            keys.insert(name.to_string());
+            if let Some((first, _)) = name.split_once('.') {
+                keys.insert(first.to_string());
+            }
+        }
+        Self::Keys(keys)
+    }
+
+    /// Whether the top-level `key` is needed.
+    pub fn wants(&self, key: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Keys(keys) => keys.contains(key),
+        }
+    }
+}
+
+/// The deepest nesting serde_json itself parses (its recursion limit of 128 refuses the 128th
+/// level, measured); `--max-json-depth` cannot raise it.
+pub const MAX_DEPTH: usize = 127;
+
+/// [`parse_selected`], refusing a first value nested deeper than `max_depth` before parsing it
+/// ([`BodyError::TooDeep`]).
+pub fn parse_limited(
+    body: &[u8],
+    max_depth: usize,
+    selection: &Selection,
+) -> Result<Option<Map>, BodyError> {
+    if exceeds_depth(body, max_depth) {
+        return Err(BodyError::TooDeep(max_depth));
+    }
+    parse_selected(body, selection)
+}
+
+/// Whether the first JSON value in `bytes` opens more than `max` arrays or objects at once.
+/// A linear scan that only tracks strings and brackets; the parser judges the rest.
+fn exceeds_depth(bytes: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                // The first value is complete; Go's decoder reads no further, nor do we.
+                if depth == 0 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
 
 /// Parses a JSON body into the payload.
 ///
@@ -15,6 +110,11 @@ use super::value::{Map, Value};
 /// - bytes after the first value are ignored, as Go's `Decoder.Decode` ignores them;
 /// - invalid UTF-8 inside strings is replaced by U+FFFD, as Go does.
 pub fn parse(body: &[u8]) -> Result<Option<Map>, BodyError> {
+    parse_selected(body, &Selection::All)
+}
+
+/// [`parse`], building only the top-level keys in `selection`.
+pub fn parse_selected(body: &[u8], selection: &Selection) -> Result<Option<Map>, BodyError> {
     if body
         .iter()
         .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
@@ -22,7 +122,7 @@ pub fn parse(body: &[u8]) -> Result<Option<Map>, BodyError> {
         return Ok(None);
     }
     let text = String::from_utf8_lossy(body);
-    match first_value(&text).map_err(BodyError::Json)? {
+    match first_value(&text, selection).map_err(BodyError::Json)? {
         Value::Object(map) => Ok(Some(map)),
         Value::Array(items) => {
             let mut map = Map::new();
@@ -39,7 +139,7 @@ pub fn parse(body: &[u8]) -> Result<Option<Map>, BodyError> {
 ///
 /// Used by `parse-parameters-as-json` and by multipart JSON file parts.
 pub fn decode_object(text: &str) -> Result<Option<Map>, String> {
-    match first_value(text)? {
+    match first_value(text, &Selection::All)? {
         Value::Object(map) => Ok(Some(map)),
         Value::Null => Ok(None),
         other => Err(cannot_decode_into_map(&other)),
@@ -47,15 +147,115 @@ pub fn decode_object(text: &str) -> Result<Option<Map>, String> {
 }
 
 /// The first JSON value of `text`; whatever follows it is not read (Go's `Decoder`).
-fn first_value(text: &str) -> Result<Value, String> {
-    match serde_json::Deserializer::from_str(text)
-        .into_iter::<Value>()
-        .next()
-    {
-        Some(Ok(value)) => Ok(value),
-        Some(Err(e)) => Err(e.to_string()),
-        None => Err("unexpected end of JSON input".to_owned()),
+fn first_value(text: &str, selection: &Selection) -> Result<Value, String> {
+    let text = replace_invalid_surrogates(text);
+    let first = text.bytes().find(|b| !b.is_ascii_whitespace());
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    // Only the first value is read: trailing bytes are ignored, as Go's Decoder does.
+    let value = match (first, selection) {
+        (Some(b'{'), Selection::Keys(_)) => SelectedObject(selection)
+            .deserialize(&mut deserializer)
+            .map(Value::Object),
+        (Some(b'['), Selection::Keys(_)) if !selection.wants("root") => {
+            <IgnoredAny as serde::Deserialize>::deserialize(&mut deserializer)
+                .map(|_| Value::Array(Vec::new()))
+        }
+        _ => serde::Deserialize::deserialize(&mut deserializer),
+    };
+    value.map_err(|error| {
+        if error.is_eof() && text.trim().is_empty() {
+            "unexpected end of JSON input".to_owned()
+        } else {
+            error.to_string()
+        }
+    })
+}
+
+/// An object whose values are built only for the keys a [`Selection`] wants.
+struct SelectedObject<'a>(&'a Selection);
+
+impl<'de> DeserializeSeed<'de> for SelectedObject<'_> {
+    type Value = Map;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Map, D::Error> {
+        deserializer.deserialize_map(self)
     }
+}
+
+impl<'de> Visitor<'de> for SelectedObject<'_> {
+    type Value = Map;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Map, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if self.0.wants(&key) {
+                let value = access.next_value::<Value>()?;
+                map.insert(key, value);
+            } else {
+                access.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(map)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Map, A::Error> {
+        Err(serde::de::Error::custom("expected a JSON object"))
+    }
+}
+
+/// Go decodes a `\uXXXX` escape holding a surrogate that is not half of a valid pair as
+/// U+FFFD; serde_json refuses the whole document. Rewrite those escapes to `\ufffd` first.
+/// Escapes are only read inside strings; a backslash elsewhere is a syntax error either way.
+fn replace_invalid_surrogates(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let escape_at = |i: usize| -> Option<u16> {
+        let hex = bytes.get(i..i + 6)?;
+        if hex[0] != b'\\' || hex[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
+    };
+    let is_surrogate = |u: u16| (0xD800..=0xDFFF).contains(&u);
+    // Fast path: no surrogate escape at all (the usual case).
+    // Most bodies have no `\u` escape at all: skip the byte-by-byte look then.
+    if !text
+        .match_indices("\\u")
+        .any(|(i, _)| escape_at(i).is_some_and(is_surrogate))
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match escape_at(i) {
+            // A valid pair: keep both halves.
+            Some(0xD800..=0xDBFF)
+                if escape_at(i + 6).is_some_and(|low| (0xDC00..=0xDFFF).contains(&low)) =>
+            {
+                i += 12;
+            }
+            Some(unit) if is_surrogate(unit) => {
+                out.push_str(&text[copied..i]);
+                out.push_str("\\ufffd");
+                i += 6;
+                copied = i;
+            }
+            // Any other escape: skip the backslash and the escaped character, so that `\\u`
+            // (an escaped backslash, then `u`) is not read as an escape.
+            _ => i += 2,
+        }
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
 }
 
 fn cannot_decode_into_map(value: &Value) -> String {
@@ -124,6 +324,33 @@ mod tests {
         }
     }
 
+    /// Measured on webhook 2.8.0: `{"pair":"\ud83d\ude00","lone":"\ud800x","rev":"\udc00"}`
+    /// gives `{"lone":"\u{fffd}x","pair":"😀","rev":"\u{fffd}"}`.
+    #[test]
+    fn invalid_surrogate_escapes_become_replacement_characters() {
+        let cases = [
+            (r#"{"pair":"\ud83d\ude00"}"#, "{\"pair\":\"😀\"}"),
+            (r#"{"lone":"\ud800x"}"#, "{\"lone\":\"\u{fffd}x\"}"),
+            (r#"{"rev":"\udc00"}"#, "{\"rev\":\"\u{fffd}\"}"),
+            (r#"{"end":"\uD800"}"#, "{\"end\":\"\u{fffd}\"}"),
+            (
+                r#"{"two":"\ud800\ud800"}"#,
+                "{\"two\":\"\u{fffd}\u{fffd}\"}",
+            ),
+            (
+                r#"{"then":"\ud800\ud83d\ude00"}"#,
+                "{\"then\":\"\u{fffd}😀\"}",
+            ),
+            (r#"{"ok":"\u00e9"}"#, "{\"ok\":\"é\"}"),
+            // An escaped backslash followed by text that looks like an escape.
+            (r#"{"bs":"\\ud800"}"#, "{\"bs\":\"\\\\ud800\"}"),
+            (r#"{"\udfff":1}"#, "{\"\u{fffd}\":1}"),
+        ];
+        for (body, want) in cases {
+            assert_eq!(ok(body).as_deref(), Some(want), "{body}");
+        }
+    }
+
     #[test]
     fn invalid_utf8_is_replaced() {
         let map = parse(b"{\"a\":\"\xff\xfe\"}").unwrap().unwrap();
@@ -170,5 +397,85 @@ mod tests {
         assert!(map.contains_key("items"));
         // Generous for a debug build on a loaded 2-core machine; release is far faster.
         assert!(elapsed.as_secs() < 2, "1 MB took {elapsed:?}");
+    }
+
+    fn nested(depth: usize) -> String {
+        format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn the_parser_itself_stops_at_max_depth() {
+        assert!(parse(nested(MAX_DEPTH).as_bytes()).is_ok());
+        assert!(parse(nested(MAX_DEPTH + 1).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn depth_limit_counts_brackets_outside_strings() {
+        assert!(parse_limited(nested(3).as_bytes(), 3, &Selection::All).is_ok());
+        assert!(matches!(
+            parse_limited(nested(4).as_bytes(), 3, &Selection::All),
+            Err(BodyError::TooDeep(3))
+        ));
+        let mixed = r#"{"a":[{"b":1}]}"#;
+        assert!(parse_limited(mixed.as_bytes(), 3, &Selection::All).is_ok());
+        assert!(parse_limited(mixed.as_bytes(), 2, &Selection::All).is_err());
+        // Brackets in strings, escaped quotes included, are text.
+        let text = r#"{"a":"[[[[\"[[[[","b":"\\"}"#;
+        assert!(
+            parse_limited(text.as_bytes(), 1, &Selection::All).is_ok(),
+            "{text}"
+        );
+        // Only the first value counts, as only it is parsed.
+        assert!(
+            parse_limited(format!("{{}}{}", nested(50)).as_bytes(), 2, &Selection::All).is_ok()
+        );
+    }
+}
+
+#[cfg(test)]
+mod selection_tests {
+    use super::*;
+
+    fn keys(names: &[&str]) -> Selection {
+        Selection::for_names(names.iter().copied())
+    }
+
+    #[test]
+    fn dotted_names_keep_the_whole_name_and_the_first_segment() {
+        let selection = keys(&["head_commit.id", "ref", "a.b.c"]);
+        for wanted in ["head_commit", "head_commit.id", "ref", "a", "a.b.c"] {
+            assert!(selection.wants(wanted), "{wanted}");
+        }
+        for unwanted in ["commits", "a.b", "head"] {
+            assert!(!selection.wants(unwanted), "{unwanted}");
+        }
+        assert!(Selection::All.wants("anything"));
+    }
+
+    #[test]
+    fn only_selected_keys_are_built_but_everything_is_checked() {
+        let body =
+            br#"{"ref":"x","commits":[{"id":1},{"id":2}],"head_commit":{"id":"c"},"n":1.50}"#;
+        let map = parse_selected(body, &keys(&["ref", "head_commit.id", "n"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(map.keys().collect::<Vec<_>>(), ["head_commit", "n", "ref"]);
+        assert_eq!(map["n"].to_string(), "1.50");
+        // A syntax error inside a skipped key still makes the body invalid.
+        assert!(parse_selected(br#"{"ref":"x","commits":[1,}"#, &keys(&["ref"])).is_err());
+        // Only the first value counts, as with a full parse.
+        assert!(parse_selected(br#"{"ref":"x"} trailing"#, &keys(&["ref"])).is_ok());
+        // A root array nobody reads is not built.
+        let map = parse_selected(b"[1,2,3]", &keys(&["ref"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(map["root"], Value::Array(Vec::new()));
+        let map = parse_selected(b"[1,2,3]", &keys(&["root.1"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(map["root"][1].to_string(), "2");
+        // Scalars are refused as with a full parse.
+        assert!(parse_selected(b"\"text\"", &keys(&["ref"])).is_err());
+        assert_eq!(parse_selected(b"null", &keys(&["ref"])).unwrap(), None);
     }
 }

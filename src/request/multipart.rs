@@ -11,7 +11,12 @@ use super::body::BodyError;
 use super::json;
 use super::value::{Map, Value};
 
-/// Parses a multipart body with the given boundary.
+/// The default `--max-multipart-parts`: far more than any webhook sends, few enough that a
+/// body of empty parts cannot keep the parser busy.
+pub const DEFAULT_MAX_PARTS: usize = 100;
+
+/// Parses a multipart body with the given boundary, refusing more than `max_parts` parts
+/// ([`BodyError::TooManyParts`]).
 ///
 /// - A part without a file name is a value: the first value of each name becomes a string
 ///   field (adnanh `webhook.go`, "TODO: support duplicate, named values").
@@ -31,6 +36,7 @@ pub async fn parse(
     body: Bytes,
     boundary: &str,
     json_file_fields: &[String],
+    max_parts: usize,
 ) -> Result<Map, BodyError> {
     let stream = futures_util::stream::once(async move { Ok::<Bytes, Infallible>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
@@ -38,7 +44,12 @@ pub async fn parse(
     let mut seen_files = HashSet::new();
     let mut files = Vec::new();
 
+    let mut parts = 0usize;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        parts += 1;
+        if parts > max_parts {
+            return Err(BodyError::TooManyParts(max_parts));
+        }
         // Go's `FormName()` is empty for a part without a form-data name: skipped.
         let Some(name) = field.name().filter(|n| !n.is_empty()).map(str::to_owned) else {
             continue;
@@ -86,9 +97,14 @@ mod tests {
 
     async fn run(body: &str, json_fields: &[&str]) -> Result<String, BodyError> {
         let fields: Vec<String> = json_fields.iter().map(|s| (*s).to_owned()).collect();
-        parse(Bytes::from(body.replace('\n', "\r\n")), "XX", &fields)
-            .await
-            .map(|m| map_to_go_json(&m))
+        parse(
+            Bytes::from(body.replace('\n', "\r\n")),
+            "XX",
+            &fields,
+            DEFAULT_MAX_PARTS,
+        )
+        .await
+        .map(|m| map_to_go_json(&m))
     }
 
     fn part(headers: &str, content: &str) -> String {

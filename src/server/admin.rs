@@ -27,6 +27,7 @@ pub async fn handle(
         _ if path == "runs" || path.starts_with("runs/") => {
             super::runs_api::handle(state, http.method(), path, http.uri().query()).await
         }
+        "metrics" => metrics(state),
         _ => respond::plain(StatusCode::NOT_FOUND, "404 page not found\n"),
     }
 }
@@ -97,10 +98,21 @@ fn refuse(
     }
 }
 
+/// `{"status":"ok","hooks":N,"generation":G}`: the generation grows by one with each hook set
+/// applied, so a deploy script can check that its reload took.
 fn health(state: &State) -> HttpResponse {
     let hooks = state.hooks.load().len();
-    let body = format!("{{\"status\":\"ok\",\"hooks\":{hooks}}}\n");
+    let generation = state.hooks.generation();
+    let body = format!("{{\"status\":\"ok\",\"hooks\":{hooks},\"generation\":{generation}}}\n");
     respond::build(StatusCode::OK, [("content-type", "application/json")], body)
+}
+
+fn metrics(state: &State) -> HttpResponse {
+    respond::build(
+        StatusCode::OK,
+        [("content-type", crate::metrics::CONTENT_TYPE)],
+        state.metrics.encode(),
+    )
 }
 
 #[cfg(test)]

@@ -11,12 +11,12 @@ use http_body_util::{BodyExt as _, Limited};
 use hyper::body::Incoming;
 use tracing::Instrument as _;
 
-use super::State;
 use super::respond::{self, HttpResponse};
 use super::route::{self, Route};
-use crate::dispatch;
+use super::{State, security};
 use crate::pipeline::{self, Received, Verdict};
 use crate::request;
+use crate::{dispatch, events};
 
 /// The response header carrying an accepted run's id.
 pub const RUN_HEADER: &str = "X-Hookwire-Run";
@@ -44,10 +44,21 @@ pub async fn handle(
                 settings.x_request_id,
                 settings.x_request_id_limit,
             );
-            let span = tracing::info_span!("request", id = %request_id);
-            handle_hook(state.clone(), http, peer, id, request_id)
-                .instrument(span)
-                .await
+            let started = std::time::Instant::now();
+            let span = events::request_span(&request_id, &id, peer);
+            let known = state.hooks.load().get(&id).is_some().then(|| id.clone());
+            let response = handle_hook(state.clone(), http, peer, id, request_id)
+                .instrument(span.clone())
+                .await;
+            span.in_scope(|| {
+                events::request_answered(
+                    &state.metrics,
+                    known.as_deref(),
+                    response.status().as_u16(),
+                    started.elapsed(),
+                );
+            });
+            response
         }
     }
 }
@@ -60,11 +71,20 @@ async fn handle_hook(
     request_id: String,
 ) -> HttpResponse {
     let settings = &state.settings;
-    tracing::info!("incoming HTTP {} request from {peer}", http.method());
+    let client = settings.trusted_proxies.client_addr(peer, http.headers());
+    if client == peer {
+        tracing::info!("incoming HTTP {} request from {peer}", http.method());
+    } else {
+        tracing::info!(
+            "incoming HTTP {} request from {client} via {peer}",
+            http.method()
+        );
+    }
     // The snapshot taken here serves the whole request, whatever a reload does meanwhile.
     let hooks = state.hooks.load();
     let Some(hook) = hooks.get(&id) else {
         tracing::info!("hook {id:?} not found");
+        events::record_verdict("unknown-hook");
         return respond::plain(StatusCode::NOT_FOUND, respond::HOOK_NOT_FOUND);
     };
     let method = http.method().as_str().to_string();
@@ -75,6 +95,7 @@ async fn handle_hook(
     };
     if !allowed.is_empty() && !allowed.contains(&method) {
         tracing::info!("HTTP {method} method not allowed for hook {id:?}");
+        events::record_verdict("method-not-allowed");
         return respond::build(StatusCode::METHOD_NOT_ALLOWED, [], Bytes::new());
     }
     tracing::info!("{id} got matched");
@@ -82,6 +103,12 @@ async fn handle_hook(
     let base_headers = header_pairs(&settings.response_headers);
     let answer =
         |status: StatusCode, body: &'static str| respond::build(status, base_headers.clone(), body);
+    if let Some(limit) = hook.security.rate_limit
+        && let Err(wait) = state.rate_limits.check(&hook.id, client.ip(), limit)
+    {
+        tracing::warn!("rate limit of {id} exceeded by {}", client.ip());
+        return security::too_many_requests(base_headers, wait);
+    }
 
     let (parts, body) = http.into_parts();
     let body = match read_body(
@@ -95,6 +122,7 @@ async fn handle_hook(
         Ok(body) => body,
         Err((status, message)) => {
             tracing::warn!("rejected the body of a request for {id}: {message}");
+            events::record_verdict("body-rejected");
             return answer(status, message);
         }
     };
@@ -102,18 +130,30 @@ async fn handle_hook(
     let received = Received {
         id: request_id,
         method,
-        remote_addr: peer,
+        remote_addr: client,
         headers: parts.headers,
         query: parts.uri.query().unwrap_or_default().to_string(),
         body,
     };
     // Kept as received for the journal: a recovered run is planned again from it.
     let journaled = received.clone();
-    let prepared = pipeline::prepare(hook, received, false).await;
+    let prepared = pipeline::prepare_with(hook, received, false, &settings.body_limits).await;
     for note in &prepared.notes {
         tracing::info!("{note}");
     }
+    events::record_verdict(events::verdict_label(&prepared.verdict));
     let plan = match prepared.verdict {
+        Verdict::SignatureFailed(error) => {
+            if let Some(signature) = &hook.security.signature {
+                state.metrics.signature_failed(signature.provider.name());
+            }
+            tracing::warn!("signature check of {id} failed: {error}");
+            return answer(StatusCode::UNAUTHORIZED, security::SIGNATURE_FAILED);
+        }
+        Verdict::DiscordPing => {
+            tracing::info!("answered a Discord PING for {id}");
+            return security::discord_pong(base_headers);
+        }
         Verdict::Malformed(error) if error.is_multipart() => {
             tracing::warn!("error parsing multipart form: {error}");
             return answer(StatusCode::INTERNAL_SERVER_ERROR, respond::MULTIPART_ERROR);
@@ -128,6 +168,7 @@ async fn handle_hook(
             return answer(StatusCode::INTERNAL_SERVER_ERROR, respond::RULES_ERROR);
         }
         Verdict::NotTriggered => {
+            state.metrics.rule_mismatch(&hook.id);
             tracing::info!(
                 "{id} got matched, but didn't get triggered because the trigger rules were not satisfied"
             );
@@ -139,7 +180,15 @@ async fn handle_hook(
     };
     // Every accepted run gets an id: time-ordered, so it sorts by arrival.
     let run_id = uuid::Uuid::now_v7().to_string();
+    if let Some(delivery) = &prepared.delivery_id
+        && let Some(first) = security::seen_before(&state, hook, delivery, &run_id).await
+    {
+        state.metrics.duplicate(&hook.id);
+        events::record_verdict("duplicate");
+        return security::duplicate(base_headers, &first);
+    }
     tracing::info!("{id} hook triggered successfully (run {run_id})");
+    events::record_run(&run_id);
     let mut headers = base_headers.clone();
     headers.extend(
         hook.response_headers
@@ -197,6 +246,8 @@ fn body_error_message(error: &request::body::BodyError) -> &'static str {
         BodyError::Form(_) => "The request body is not a valid form.",
         BodyError::Xml(_) => "The request body is not valid XML.",
         BodyError::Multipart(_) => respond::MULTIPART_ERROR,
+        BodyError::TooDeep(_) => "The request body is nested too deeply.",
+        BodyError::TooManyParts(_) => "The request body has too many parts.",
     }
 }
 

@@ -1,8 +1,9 @@
 //! Opening the listening socket, before the runtime starts and before privileges are dropped.
 //!
 //! The choice follows adnanh/webhook 2.8.2:
-//! 1. a socket passed by systemd socket activation (`LISTEN_FDS`): exactly one TCP or Unix
-//!    stream socket; `-ip`, `-port` and `-socket` are then ignored;
+//! 1. the sockets passed by systemd socket activation (`LISTEN_FDS`): TCP or Unix stream
+//!    sockets, every one of them served (a `.socket` unit may have several `ListenStream=`
+//!    lines); `-ip`, `-port` and `-socket` are then ignored;
 //! 2. `-socket PATH`: a Unix socket (`@NAME` is a Linux abstract socket);
 //! 3. TCP on `-ip:-port`, with Go's address rules (IPv6 bracketed: `[::1]`; a bare `::1` is
 //!    "too many colons"; an empty `-ip` listens on every address, IPv4 and IPv6).
@@ -41,17 +42,23 @@ pub fn open_with(mut passed: ListenFd, args: &ServeArgs) -> Result<(Listener, St
     match passed.len() {
         0 => {}
         1 => {
-            let (listener, address) = take_passed(&mut passed)?;
+            let (listener, address) = take_passed(&mut passed, 0)?;
             tracing::info!(
                 "listening on {address}, the socket passed by systemd; -ip, -port and -socket are ignored"
             );
             return Ok((listener, address));
         }
         n => {
-            return Err(format!(
-                "systemd passed {n} sockets, and hookwire listens on exactly one: give the \
-                 .socket unit a single ListenStream= line"
-            ));
+            let (listeners, addresses): (Vec<_>, Vec<_>) = (0..n)
+                .map(|index| take_passed(&mut passed, index))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .unzip();
+            let address = addresses.join(", ");
+            tracing::info!(
+                "listening on {address}, the {n} sockets passed by systemd; -ip, -port and -socket are ignored"
+            );
+            return Ok((Listener::Many(listeners), address));
         }
     }
     if let Some(path) = &args.socket {
@@ -60,16 +67,20 @@ pub fn open_with(mut passed: ListenFd, args: &ServeArgs) -> Result<(Listener, St
     open_tcp(&args.ip, args.port)
 }
 
-fn take_passed(passed: &mut ListenFd) -> Result<(Listener, String), String> {
-    let tcp_error = match passed.take_tcp_listener(0) {
+fn take_passed(passed: &mut ListenFd, index: usize) -> Result<(Listener, String), String> {
+    let tcp_error = match passed.take_tcp_listener(index) {
         Ok(Some(listener)) => {
             let display = tcp_display(&listener);
             return Ok((Listener::Tcp(listener), display));
         }
-        Ok(None) => return Err("the socket passed by systemd is gone".into()),
+        Ok(None) => {
+            return Err(format!(
+                "the socket passed by systemd (number {index}) is gone"
+            ));
+        }
         Err(err) => err,
     };
-    match passed.take_unix_listener(0) {
+    match passed.take_unix_listener(index) {
         Ok(Some(listener)) => {
             let display = match listener.local_addr() {
                 Ok(addr) => unix_display(&addr),
@@ -78,8 +89,8 @@ fn take_passed(passed: &mut ListenFd) -> Result<(Listener, String), String> {
             Ok((Listener::Unix(listener), display))
         }
         _ => Err(format!(
-            "the socket passed by systemd is neither a TCP nor a Unix stream socket ({tcp_error}): \
-             use ListenStream= in the .socket unit"
+            "the socket passed by systemd (number {index}) is neither a TCP nor a Unix stream \
+             socket ({tcp_error}): use ListenStream= in the .socket unit"
         )),
     }
 }
@@ -420,8 +431,8 @@ mod tests {
     }
 
     #[test]
-    fn systemd_more_than_one_socket_is_an_error() {
-        run_child(None, "2", "error: systemd passed 2 sockets");
+    fn systemd_sockets_that_are_not_there_are_an_error() {
+        run_child(None, "2", "error: the socket passed by systemd (number 0)");
     }
 
     #[test]
@@ -439,6 +450,7 @@ mod tests {
                 match &listener {
                     Listener::Tcp(l) => assert_cloexec(l),
                     Listener::Unix(l) => assert_cloexec(l),
+                    Listener::Many(_) => panic!("one socket was passed"),
                 }
                 // listenfd clears the variables so hook commands do not see them.
                 assert!(std::env::var_os("LISTEN_FDS").is_none());

@@ -9,6 +9,7 @@ pub mod respond;
 pub mod route;
 pub mod run;
 pub mod runs_api;
+pub mod security;
 pub mod tls;
 
 use std::convert::Infallible;
@@ -16,6 +17,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -33,6 +35,8 @@ use crate::reload::HookStore;
 pub enum Listener {
     Tcp(std::net::TcpListener),
     Unix(std::os::unix::net::UnixListener),
+    /// Several sockets served alike (systemd may pass more than one).
+    Many(Vec<Listener>),
 }
 
 /// Server settings derived from the command line.
@@ -56,6 +60,10 @@ pub struct Settings {
     pub state_dir: std::path::PathBuf,
     /// `--admin-token-file`: the admin routes then need `Authorization: Bearer <token>`.
     pub admin_token: Option<admin::AdminToken>,
+    /// `-trusted-proxies`: whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// `-max-json-depth`, `-max-multipart-parts`.
+    pub body_limits: crate::request::body::BodyLimits,
 }
 
 /// What every connection shares.
@@ -65,6 +73,12 @@ pub struct State {
     pub hooks: Arc<HookStore>,
     /// The execution engine: concurrency policies, journal, runs in flight.
     pub engine: Arc<Dispatcher>,
+    /// Counters and gauges for `/-/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Delivery ids seen recently (hooks with `dedupe`).
+    pub dedupe: crate::dedupe::Deduper,
+    /// Request budgets of hooks with `rate-limit`.
+    pub rate_limits: crate::rate_limit::RateLimiter,
 }
 
 /// Accepts connections until `shutdown` resolves, then stops accepting and lets requests in
@@ -164,6 +178,12 @@ async fn serve_connection<S>(
 enum AnyListener {
     Tcp(tokio::net::TcpListener),
     Unix(tokio::net::UnixListener),
+    /// Accepts from whichever is ready; `next` rotates the first one polled, so a busy
+    /// socket cannot starve the others.
+    Many {
+        listeners: Vec<AnyListener>,
+        next: AtomicUsize,
+    },
 }
 
 /// The stream of an accepted connection.
@@ -223,20 +243,40 @@ impl AnyListener {
                 listener.set_nonblocking(true)?;
                 Self::Unix(tokio::net::UnixListener::from_std(listener)?)
             }
+            Listener::Many(listeners) => Self::Many {
+                listeners: listeners
+                    .into_iter()
+                    .map(Self::from_std)
+                    .collect::<std::io::Result<_>>()?,
+                next: AtomicUsize::new(0),
+            },
         })
     }
 
     async fn accept(&self) -> std::io::Result<(AnyStream, SocketAddr)> {
+        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<(AnyStream, SocketAddr)>> {
         match self {
-            Self::Tcp(listener) => {
-                let (stream, peer) = listener.accept().await?;
+            Self::Tcp(listener) => listener.poll_accept(cx).map_ok(|(stream, peer)| {
                 let _ = stream.set_nodelay(true);
-                Ok((AnyStream::Tcp(stream), peer))
-            }
-            Self::Unix(listener) => {
-                let (stream, _) = listener.accept().await?;
-                // A Unix peer has no IP address; Go reports "@", which ip-whitelist rejects.
-                Ok((AnyStream::Unix(stream), SocketAddr::from(([0, 0, 0, 0], 0))))
+                (AnyStream::Tcp(stream), peer)
+            }),
+            // A Unix peer has no IP address; Go reports "@", which ip-whitelist rejects.
+            Self::Unix(listener) => listener.poll_accept(cx).map_ok(|(stream, _)| {
+                (AnyStream::Unix(stream), SocketAddr::from(([0, 0, 0, 0], 0)))
+            }),
+            Self::Many { listeners, next } => {
+                let first = next.fetch_add(1, Ordering::Relaxed);
+                // Every pending listener registers the waker, so any of them wakes the task.
+                for offset in 0..listeners.len() {
+                    let listener = &listeners[(first + offset) % listeners.len()];
+                    if let Poll::Ready(result) = listener.poll_accept(cx) {
+                        return Poll::Ready(result);
+                    }
+                }
+                Poll::Pending
             }
         }
     }

@@ -25,7 +25,9 @@ pub fn route(raw_path: &str, query: Option<&str>, urlprefix: &str) -> Route {
     };
     let clean = clean_path(&path);
     if clean != path {
-        let mut location = clean;
+        // gorilla/mux writes the location with Go's `URL.String()`, which escapes the path
+        // again (a space as `%20`, `?` as `%3F`).
+        let mut location = escape_path(&clean);
         if let Some(query) = query {
             location.push('?');
             location.push_str(query);
@@ -70,6 +72,20 @@ fn clean_path(path: &str) -> String {
         clean.push('/');
     }
     clean
+}
+
+/// Go's `url.escape(path, encodePath)`: everything but ASCII letters, digits, `-_.~` and
+/// `$&+,/:;=@` is written as `%XX` (upper-case hex).
+fn escape_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~$&+,/:;=@".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// Decodes `%XX` escapes; `None` on an invalid escape (Go's server answers 400). Invalid UTF-8
@@ -137,6 +153,24 @@ mod tests {
         assert_eq!(
             route("/hooks//x", Some("a=1"), "hooks"),
             Route::Redirect("/hooks/x?a=1".into())
+        );
+    }
+
+    /// Measured on webhook 2.8.0: `GET /hooks//with%20space/and%3Fquestion?x=%20y` redirects
+    /// to `/hooks/with%20space/and%3Fquestion?x=%20y`.
+    #[test]
+    fn redirects_escape_the_clean_path_like_go() {
+        assert_eq!(
+            route(
+                "/hooks//with%20space/and%3Fquestion",
+                Some("x=%20y"),
+                "hooks"
+            ),
+            Route::Redirect("/hooks/with%20space/and%3Fquestion?x=%20y".into())
+        );
+        assert_eq!(
+            route("/hooks/./caf%C3%A9!(x)*'$&+,:;=@~", None, "hooks"),
+            Route::Redirect("/hooks/caf%C3%A9%21%28x%29%2A%27$&+,:;=@~".into())
         );
     }
 }

@@ -87,13 +87,12 @@ fn completed(hook: &Hook, result: RunResult, mut headers: Vec<(&str, &str)>) -> 
         _ if hook.include_command_output_in_response_on_error => {
             respond::build(StatusCode::INTERNAL_SERVER_ERROR, headers, result.output)
         }
-        _ => {
-            headers.push(("Content-Type", "text/plain; charset=utf-8"));
-            respond::build(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                headers,
-                respond::COMMAND_ERROR,
-            )
-        }
+        // adnanh sets text/plain after writing the status, where it has no effect: a hook's own
+        // Content-Type stays, and without one the message is sniffed as text/plain anyway.
+        _ => respond::build(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            headers,
+            respond::COMMAND_ERROR,
+        ),
     }
 }

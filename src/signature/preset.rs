@@ -228,6 +228,14 @@ impl<K: AsRef<str>, V: AsRef<str>, const N: usize> Headers for [(K, V); N] {
     }
 }
 
+/// The server's request headers. A value that is not visible ASCII counts as missing: no
+/// provider sends one, and the schemes only parse ASCII.
+impl Headers for http::HeaderMap {
+    fn get(&self, name: &str) -> Option<&str> {
+        http::HeaderMap::get(self, name).and_then(|value| value.to_str().ok())
+    }
+}
+
 /// What a verified delivery tells the server.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verified {

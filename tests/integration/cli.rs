@@ -188,8 +188,12 @@ fn systemd_socket_activation() {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
     };
+    // Two sockets, TCP and Unix: hookwire serves both.
+    let unix = dir.path().join("activated.sock");
     let mut child = Command::new("systemd-socket-activate")
         .args(["-l", &format!("127.0.0.1:{port}")])
+        .arg("-l")
+        .arg(&unix)
         .arg(env!("CARGO_BIN_EXE_hookwire"))
         // -ip/-port are ignored when a socket is passed.
         .args(["-hooks", hooks.to_str().unwrap(), "-port", "1", "-verbose"])
@@ -208,9 +212,16 @@ fn systemd_socket_activation() {
             Err(_) => false,
         },
     );
+    let through_unix = std::os::unix::net::UnixStream::connect(&unix).and_then(|mut stream| {
+        stream.write_all(b"GET /hooks/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw)?;
+        Ok(Response::parse(&raw).text())
+    });
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(answer.map(|r| r.text()), Some("pong".to_string()));
+    assert_eq!(through_unix.ok().as_deref(), Some("pong"));
 }
 
 #[test]

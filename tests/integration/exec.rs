@@ -25,11 +25,11 @@ const HOOKS: &str = r#"
   include-command-output-in-response: true
   pass-arguments-to-command:
     - {source: string, name: HOOK_DATA}
-    - {source: string, name: CUSTOM_FILE}
+    - {source: string, name: CUSTOM_EXECTEST_FILE}
     - {source: string, name: HOOK_MISSING}
   pass-file-to-command:
     - {source: payload, name: data}
-    - {source: payload, name: encoded, envname: CUSTOM_FILE, base64decode: true}
+    - {source: payload, name: encoded, envname: CUSTOM_EXECTEST_FILE, base64decode: true}
     - {source: payload, name: missing}
 - id: in-dir
   execute-command: record.sh
@@ -97,13 +97,17 @@ fn files_are_written_named_and_removed() {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.text(),
-        "HOOK_DATA=absolute\nfile contents\nCUSTOM_FILE=absolute\nhello file\nHOOK_MISSING=\n"
+        "HOOK_DATA=absolute\nfile contents\nCUSTOM_EXECTEST_FILE=absolute\nhello file\nHOOK_MISSING=\n"
     );
     // Files live in the temp directory by default and are gone after the run.
     let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
         .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("CUSTOM_FILE"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("CUSTOM_EXECTEST_FILE")
+        })
         .collect();
     assert!(
         leftovers.is_empty(),

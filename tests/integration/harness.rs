@@ -28,9 +28,19 @@ pub struct Builder {
     args: Vec<String>,
     env: Vec<(String, String)>,
     wait_for_port: bool,
+    setup: Vec<Setup>,
 }
 
+/// Work done on the server's directory before it starts.
+type Setup = Box<dyn FnOnce(&Path)>;
+
 impl Builder {
+    /// Runs `setup` on the server's directory before it starts (files a template reads, ...).
+    pub fn before_start(mut self, setup: impl FnOnce(&Path) + 'static) -> Self {
+        self.setup.push(Box::new(setup));
+        self
+    }
+
     /// The hooks file's name (its extension chooses TOML); default `hooks.yaml`.
     pub fn file_name(mut self, name: &str) -> Self {
         self.file_name = name.to_string();
@@ -62,6 +72,9 @@ impl Builder {
         let dir = tempfile::tempdir().expect("tempdir");
         let records = dir.path().join("records");
         std::fs::create_dir(&records).expect("records dir");
+        for setup in self.setup {
+            setup(dir.path());
+        }
         let hooks_path = dir.path().join(&self.file_name);
         std::fs::write(&hooks_path, expand(&self.hooks, dir.path())).expect("write hooks");
         let mut command = Command::new(env!("CARGO_BIN_EXE_hookwire"));
@@ -152,6 +165,8 @@ pub struct Record {
     pub cwd: String,
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// Contents of the `pass-file-to-command` files, by variable name.
+    pub files: BTreeMap<String, String>,
 }
 
 impl Server {
@@ -163,6 +178,7 @@ impl Server {
             args: Vec::new(),
             env: Vec::new(),
             wait_for_port: true,
+            setup: Vec::new(),
         }
     }
 
@@ -201,17 +217,7 @@ impl Server {
 
     /// Every record written so far, oldest first.
     pub fn records(&self) -> Vec<Record> {
-        let mut entries: Vec<_> = std::fs::read_dir(self.dir.path().join("records"))
-            .expect("records dir")
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| !p.to_string_lossy().ends_with(".tmp"))
-            .collect();
-        entries.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-        entries
-            .iter()
-            .map(|p| parse_record(&std::fs::read(p).unwrap()))
-            .collect()
+        read_records(&self.dir.path().join("records"))
     }
 
     /// Waits for `count` records and returns them.
@@ -261,6 +267,21 @@ impl Drop for Server {
     }
 }
 
+/// Every record `record.sh` wrote into `dir`, oldest first.
+pub fn read_records(dir: &Path) -> Vec<Record> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("records dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| !p.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    entries.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    entries
+        .iter()
+        .map(|p| parse_record(&std::fs::read(p).unwrap()))
+        .collect()
+}
+
 fn parse_record(bytes: &[u8]) -> Record {
     let mut record = Record::default();
     for field in bytes.split(|b| *b == 0).filter(|f| !f.is_empty()) {
@@ -272,6 +293,10 @@ fn parse_record(bytes: &[u8]) -> Record {
             "env" => {
                 let (name, value) = value.split_once('=').unwrap_or((value, ""));
                 record.env.insert(name.to_string(), value.to_string());
+            }
+            "file" => {
+                let (name, contents) = value.split_once('=').unwrap_or((value, ""));
+                record.files.insert(name.to_string(), contents.to_string());
             }
             _ => {}
         }
@@ -432,3 +457,131 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// The lowercase hex HMAC of `body` under `key`, with `sha1`, `sha256` or `sha512`.
+pub fn hmac_hex(algorithm: &str, key: &[u8], body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    fn mac<M: Mac + KeyInit>(key: &[u8], body: &[u8]) -> String {
+        let mut mac = <M as KeyInit>::new_from_slice(key).expect("any key length");
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    }
+    match algorithm {
+        "sha1" => mac::<hmac::Hmac<sha1::Sha1>>(key, body),
+        "sha256" => mac::<hmac::Hmac<sha2::Sha256>>(key, body),
+        "sha512" => mac::<hmac::Hmac<sha2::Sha512>>(key, body),
+        other => panic!("unknown algorithm {other}"),
+    }
+}
+
+/// One part of a `multipart/form-data` body.
+pub enum Part<'a> {
+    /// A plain form value.
+    Field(&'a str, &'a str),
+    /// A file part: field name, file name, part content type, contents.
+    File(&'a str, &'a str, &'a str, &'a str),
+}
+
+/// The boundary [`multipart`] uses.
+pub const BOUNDARY: &str = "hookwire-test-boundary";
+
+/// A `multipart/form-data` body with [`BOUNDARY`]; its content type is
+/// `multipart/form-data; boundary=` followed by [`BOUNDARY`].
+pub fn multipart(parts: &[Part<'_>]) -> Vec<u8> {
+    let mut out = String::new();
+    for part in parts {
+        out.push_str(&format!("--{BOUNDARY}\r\n"));
+        match part {
+            Part::Field(name, value) => out.push_str(&format!(
+                "Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )),
+            Part::File(name, file_name, content_type, contents) => out.push_str(&format!(
+                "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\n\
+                 Content-Type: {content_type}\r\n\r\n{contents}\r\n"
+            )),
+        }
+    }
+    out.push_str(&format!("--{BOUNDARY}--\r\n"));
+    out.into_bytes()
+}
+
+/// The content type for a [`multipart`] body.
+pub fn multipart_type() -> String {
+    format!("multipart/form-data; boundary={BOUNDARY}")
+}
+
+/// A `Date` header as Scalr sends it (`Mon 02 Jan 2006 15:04:05 UTC`), `offset` seconds from
+/// now.
+pub fn scalr_date(offset: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + offset;
+    let (days, secs) = (now.div_euclid(86_400), now.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {day:02} {} {year} {:02}:{:02}:{:02} UTC",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Collects failed expectations so that a table-driven test reports all of them at once.
+#[derive(Default)]
+pub struct Checks {
+    failures: Vec<String>,
+}
+
+impl Checks {
+    /// Expects `response` to be `status` with exactly `body`.
+    pub fn answer(&mut self, label: &str, response: &Response, status: u16, body: &str) {
+        if response.status != status || response.text() != body {
+            self.failures.push(format!(
+                "{label}: expected {status} {body:?}, got {} {:?}",
+                response.status,
+                response.text()
+            ));
+        }
+    }
+
+    /// Expects `condition`, else records `message`.
+    pub fn that(&mut self, condition: bool, message: impl Into<String>) {
+        if !condition {
+            self.failures.push(message.into());
+        }
+    }
+
+    /// Panics with every failure, if any.
+    pub fn assert(self) {
+        assert!(
+            self.failures.is_empty(),
+            "{} failed expectation(s):\n  {}",
+            self.failures.len(),
+            self.failures.join("\n  ")
+        );
+    }
+}
+
+/// adnanh's answer when a hook fires with `response-message: fired`.
+pub const FIRED: &str = "fired";
+/// adnanh's answer when the trigger rule does not hold.
+pub const NOT_SATISFIED: &str = "Hook rules were not satisfied.";
+/// adnanh's answer when the trigger rule fails with an error.
+pub const RULE_ERROR: &str = "Error occurred while evaluating hook rules.";

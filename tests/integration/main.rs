@@ -1,10 +1,19 @@
 //! Integration tests: the real `hookwire` binary on loopback, one test binary (one link).
 
+mod bodies;
 mod cli;
+mod differential;
 mod engine;
+mod examples;
 mod exec;
 mod harness;
 mod limits;
+mod ops;
+mod quirks;
 mod reload;
 mod responses;
+mod rules;
+mod security;
 mod smoke;
+mod sources;
+mod tls;

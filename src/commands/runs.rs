@@ -6,13 +6,24 @@
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::cli::engine::{RunsAction, RunsArgs, StateLocation};
 use crate::journal::{Filter, History, RunRecord, Status};
 
-/// Runs `hookwire runs ...`; returns the message to print on failure.
-pub fn run(args: &RunsArgs) -> Result<(), String> {
+/// Runs `hookwire runs ...`.
+pub fn run(args: &RunsArgs) -> ExitCode {
+    match runs(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runs(args: &RunsArgs) -> Result<(), String> {
     match &args.action {
         None => list(args),
         Some(RunsAction::Show {
