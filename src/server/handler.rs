@@ -204,7 +204,8 @@ async fn handle_hook(
         wait: hook.include_command_output_in_response,
         rerun_of: None,
     };
-    super::run::answer(&state, hook, submission, headers).await
+    let delivery = prepared.delivery_id.as_deref();
+    super::run::answer(&state, hook, submission, delivery, headers).await
 }
 
 /// Reads the whole body under the size limit and the read timeout.

@@ -21,17 +21,28 @@ use crate::journal::{RunResult, Status};
 const RETRY_AFTER: &str = "5";
 
 /// Submits the run and answers the client. `headers` are those of every response of this hook
-/// (`-header`, `response-headers`); the run id is added once the run is accepted.
+/// (`-header`, `response-headers`); the run id is added once the run is accepted. `delivery`
+/// is the delivery id this run claimed (`dedupe`): released again if the run is refused, so
+/// the sender's retry is not taken for a duplicate.
 pub async fn answer(
     state: &State,
     hook: &Hook,
     submission: Submission,
+    delivery: Option<&str>,
     mut headers: Vec<(&str, &str)>,
 ) -> HttpResponse {
     let run_id = submission.id.clone();
     let waiting = match state.engine.submit(submission).await {
         Ok(waiting) => waiting,
         Err(refusal) => {
+            if let Some(delivery) = delivery
+                && hook.security.dedupe.is_some()
+                && let Err(error) = state.dedupe.forget(&hook.id, delivery, &run_id).await
+            {
+                tracing::warn!(
+                    "cannot release delivery {delivery:?} of refused run {run_id}: {error}"
+                );
+            }
             let body = match &refusal {
                 Refusal::Busy(Busy::QueueFull) => {
                     "Too many runs of this hook are waiting. Try again later."

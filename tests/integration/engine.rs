@@ -656,3 +656,34 @@ fn shutdown_terminates_late_commands_and_keeps_queued_runs_for_the_next_start() 
     assert_eq!(status(&next, &queued), "succeeded");
     assert!(stamp(&next, "end", "t2").is_some());
 }
+
+#[test]
+fn a_refused_delivery_is_not_remembered_as_seen() {
+    let hooks = r#"
+- id: once
+  execute-command: {fixtures}/span.sh
+  concurrency: reject
+  dedupe: 1h
+  delivery-id: {source: header, name: X-Delivery}
+  pass-arguments-to-command:
+    - {source: url, name: label}
+    - {source: url, name: sleep}
+"#;
+    let s = start(hooks, &[]);
+    let send = |delivery: &str, label: &str| {
+        s.request("GET", &format!("/hooks/once?label={label}&sleep=0.3"))
+            .header("X-Delivery", delivery)
+            .send()
+    };
+    let first = send("d1", "o1");
+    assert_eq!(first.status, 200);
+    assert_eq!(send("d2", "o2").status, 503);
+    finished(&s, &run_id(&first));
+    // The sender retries d2: it was refused, so it is new, not a duplicate.
+    let retry = send("d2", "o3");
+    assert_eq!(retry.status, 200, "{}", retry.text());
+    assert!(retry.header("X-Hookwire-Duplicate").is_none());
+    assert_eq!(status(&s, &run_id(&retry)), "succeeded");
+    // Once accepted, it is a duplicate.
+    assert!(send("d2", "o4").header("X-Hookwire-Duplicate").is_some());
+}
