@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use crate::cli::{self, Cli, ServeArgs};
 use crate::config::LoadOptions;
-use crate::exec::ExecOptions;
+use crate::dispatch::{Dispatcher, EngineSettings};
+use crate::exec;
+use crate::journal::{Journal, NoJournal, SqliteJournal};
 use crate::logging;
 use crate::metrics::Metrics;
 use crate::privilege::{self, PidFile};
@@ -83,14 +85,22 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     } else {
         None
     };
+    let engine = Dispatcher::new(
+        store.clone(),
+        open_journal(&args)?,
+        metrics.clone(),
+        engine_settings(&args),
+    );
     let state = Arc::new(State {
-        settings: settings(&args),
+        settings: settings(&args)?,
         hooks: store,
-        runs: server::RunTracker::default(),
+        engine: engine.clone(),
         metrics,
         dedupe: crate::dedupe::Deduper::new(args.state_directory()),
         rate_limits: crate::rate_limit::RateLimiter::default(),
     });
+    // Orphans of commands that leave their process group come to us, not to init.
+    exec::become_subreaper();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hookwire")
@@ -98,7 +108,25 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|error| format!("cannot start the runtime: {error}"))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let result = runtime.block_on(async {
-        let shutdown = signals(reloader.clone())?;
+        tokio::spawn(exec::reap_orphans());
+        // Before serving: what the last process accepted runs first.
+        let recovered = engine
+            .recover()
+            .await
+            .map_err(|error| format!("cannot read the run journal: {error}"))?;
+        if recovered != Default::default() {
+            tracing::info!(
+                "journal: {} run(s) resumed, {} interrupted, {} skipped",
+                recovered.resumed,
+                recovered.interrupted,
+                recovered.skipped
+            );
+        }
+        let signal = signals(reloader.clone())?;
+        let shutdown = async {
+            signal.await;
+            engine.begin_shutdown();
+        };
         if args.hotreload {
             reload::watch(reloader.clone())?;
         }
@@ -122,7 +150,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         server::serve(listener, tls, state.clone(), shutdown)
             .await
             .map_err(|error| format!("server error: {error}"))?;
-        wait_for_runs(&state).await;
+        engine.finish().await;
         Ok::<(), String>(())
     });
     if let Some(pidfile) = pidfile
@@ -140,8 +168,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     result
 }
 
-fn settings(args: &ServeArgs) -> Settings {
-    Settings {
+fn settings(args: &ServeArgs) -> Result<Settings, String> {
+    Ok(Settings {
         urlprefix: args.urlprefix.clone(),
         default_methods: cli::default_methods(args),
         response_headers: cli::response_headers(args),
@@ -151,14 +179,53 @@ fn settings(args: &ServeArgs) -> Settings {
         max_connections: args.max_connections,
         x_request_id: args.x_request_id,
         x_request_id_limit: args.x_request_id_limit,
-        exec: ExecOptions::default(),
-        shutdown_timeout: Duration::from_secs(30),
+        shutdown_timeout: args.engine.shutdown_timeout,
         state_dir: args.state_directory(),
         trusted_proxies: args.trusted_proxies.clone(),
         body_limits: crate::request::body::BodyLimits {
             max_json_depth: args.max_json_depth,
             max_multipart_parts: args.max_multipart_parts,
         },
+        admin_token: args
+            .engine
+            .admin_token_file
+            .as_deref()
+            .map(server::admin::AdminToken::read)
+            .transpose()?,
+    })
+}
+
+/// The run journal in the state directory. A state directory that was asked for (`-state-dir`,
+/// `$STATE_DIRECTORY`) must work; the default `./.hookwire` may not be writable where an
+/// adnanh command line used to start (after `-setuid`, say): then hookwire still serves, without
+/// a journal, and says so.
+fn open_journal(args: &ServeArgs) -> Result<Arc<dyn Journal>, String> {
+    if !args.engine.journal {
+        tracing::warn!("the run journal is off: accepted runs are lost if hookwire stops");
+        return Ok(Arc::new(NoJournal));
+    }
+    match SqliteJournal::open(&args.state_directory(), args.engine.keep_runs) {
+        Ok(journal) => Ok(Arc::new(journal)),
+        Err(error) if args.state_dir.is_none() && std::env::var_os("STATE_DIRECTORY").is_none() => {
+            tracing::error!(
+                "{error}; serving WITHOUT a run journal: accepted runs are lost if hookwire stops"
+            );
+            Ok(Arc::new(NoJournal))
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+fn engine_settings(args: &ServeArgs) -> EngineSettings {
+    let flags = &args.engine;
+    EngineSettings {
+        exec: exec::ExecOptions {
+            output_limit: flags.max_output,
+            timeout: Some(flags.command_timeout).filter(|t| !t.is_zero()),
+            kill_grace: flags.kill_grace,
+        },
+        max_concurrent_runs: flags.max_concurrent_runs,
+        shutdown_timeout: flags.shutdown_timeout,
     }
 }
 
@@ -188,19 +255,4 @@ fn signals(reloader: Arc<Reloader>) -> Result<impl Future<Output = ()>, String> 
             _ = interrupt.recv() => tracing::info!("caught SIGINT; shutting down"),
         }
     })
-}
-
-/// Lets commands still running finish, up to the shutdown timeout.
-async fn wait_for_runs(state: &State) {
-    let active = state.runs.active();
-    if active == 0 {
-        return;
-    }
-    tracing::info!("waiting for {active} running command(s) to finish");
-    if tokio::time::timeout(state.settings.shutdown_timeout, state.runs.wait_idle())
-        .await
-        .is_err()
-    {
-        tracing::warn!("{} command(s) still running at exit", state.runs.active());
-    }
 }

@@ -1,19 +1,40 @@
 //! The execute stage: runs a [`Plan`] as a real process in its own process group, with the
 //! hook's temporary files, and captures stdout and stderr interleaved through one pipe (as Go's
 //! `CombinedOutput` does), keeping at most a fixed number of bytes (the tail).
+//!
+//! A run ends with its whole group: when the command exits, whatever it left running in its
+//! group (background jobs, `nohup`ed helpers) gets SIGTERM and, after the grace period, SIGKILL.
+//! A timeout or a stop request does the same to the whole group at once. Processes that leave
+//! the group with `setsid` are reparented to hookwire ([`become_subreaper`]) and reaped by
+//! [`reap_orphans`], so no zombie is left behind, without ever reaping a child Tokio waits for.
 
+use std::collections::BTreeSet;
+use std::future::Future;
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
 use tokio::io::AsyncReadExt as _;
+use tokio::sync::oneshot;
 
 use crate::plan::Plan;
 
 /// Variables of hookwire's own supervisor that a hook command must not inherit.
 const PRIVATE_ENV: &[&str] = &["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+
+/// How long output may still arrive once the group is gone: a process that left the group can
+/// hold the pipe open forever, and must not hold the run with it.
+const DRAIN: Duration = Duration::from_millis(200);
+
+/// How often a dying group is checked.
+const POLL: Duration = Duration::from_millis(20);
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,10 +47,21 @@ pub enum Termination {
     NotStarted(String),
 }
 
+/// Why hookwire ended a run before the command did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// The timeout expired.
+    TimedOut,
+    /// The caller's stop future resolved (cancelled by a newer run, or shutting down).
+    Stopped,
+}
+
 /// The result of one run.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub termination: Termination,
+    /// Set when hookwire killed the group before the command ended by itself.
+    pub cut: Option<Cut>,
     /// Combined stdout and stderr, in write order; the tail when it exceeded the limit.
     pub output: Vec<u8>,
     /// Bytes dropped from the front of the output to stay within the limit.
@@ -38,32 +70,49 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Exit status 0.
+    /// Exit status 0, and not cut short.
     pub fn succeeded(&self) -> bool {
-        self.termination == Termination::Exited(0)
+        self.cut.is_none() && self.termination == Termination::Exited(0)
     }
 }
 
-/// Limits applied to every run.
+/// Limits applied to a run.
 #[derive(Debug, Clone, Copy)]
 pub struct ExecOptions {
     /// Most output bytes kept per run.
     pub output_limit: usize,
+    /// `None` (or zero): no time limit.
+    pub timeout: Option<Duration>,
+    /// Time between SIGTERM and SIGKILL.
+    pub kill_grace: Duration,
 }
 
 impl Default for ExecOptions {
     fn default() -> Self {
         Self {
             output_limit: 1 << 20,
+            timeout: None,
+            kill_grace: Duration::from_secs(10),
         }
     }
 }
 
-/// Runs `plan` to completion.
+/// Runs `plan` to completion (or its timeout).
 pub async fn run(plan: &Plan, options: ExecOptions) -> Outcome {
+    run_until(plan, options, std::future::pending()).await
+}
+
+/// Runs `plan` until it ends, times out, or `stop` resolves; in the last two cases the whole
+/// process group is terminated and the outcome says why ([`Outcome::cut`]).
+pub async fn run_until(
+    plan: &Plan,
+    options: ExecOptions,
+    stop: impl Future<Output = ()>,
+) -> Outcome {
     let started = Instant::now();
-    let finish = |termination, output, truncated| Outcome {
+    let finish = |termination, cut, output, truncated| Outcome {
         termination,
+        cut,
         output,
         truncated,
         duration: started.elapsed(),
@@ -77,21 +126,29 @@ pub async fn run(plan: &Plan, options: ExecOptions) -> Outcome {
                     plan.command.split_whitespace().next().unwrap_or_default()
                 );
             }
-            return finish(Termination::NotStarted(error), Vec::new(), 0);
+            return finish(Termination::NotStarted(error), None, Vec::new(), 0);
         }
     };
 
     // Kept alive until the process has exited; dropping them deletes the files.
     let (_files, file_env) = write_files(plan);
 
-    match spawn_and_wait(plan, &program, file_env, options).await {
-        Ok((termination, output, truncated)) => finish(termination, output, truncated),
+    match spawn_and_wait(plan, &program, file_env, options, stop).await {
+        Ok(ended) => finish(ended.termination, ended.cut, ended.output, ended.truncated),
         Err(error) => finish(
             Termination::NotStarted(format!("cannot start {}: {error}", program.display())),
+            None,
             Vec::new(),
             0,
         ),
     }
+}
+
+struct Ended {
+    termination: Termination,
+    cut: Option<Cut>,
+    output: Vec<u8>,
+    truncated: u64,
 }
 
 async fn spawn_and_wait(
@@ -99,9 +156,10 @@ async fn spawn_and_wait(
     program: &Path,
     file_env: Vec<(String, String)>,
     options: ExecOptions,
-) -> std::io::Result<(Termination, Vec<u8>, u64)> {
+    stop: impl Future<Output = ()>,
+) -> std::io::Result<Ended> {
     // One pipe for both streams keeps them interleaved in write order.
-    let (writer, mut reader) = tokio::net::unix::pipe::pipe()?;
+    let (writer, reader) = tokio::net::unix::pipe::pipe()?;
     let stdout = writer.into_blocking_fd()?;
     let stderr = stdout.try_clone()?;
 
@@ -116,19 +174,70 @@ async fn spawn_and_wait(
         .stderr(Stdio::from(stderr))
         // Its own group, so a whole tree can be signalled at once, and a Ctrl-C meant for
         // hookwire's terminal does not reach it.
-        .process_group(0);
+        .process_group(0)
+        // A backstop if the run is abandoned (runtime shut down): the leader at least dies.
+        .kill_on_drop(true);
     for name in PRIVATE_ENV {
         command.env_remove(name);
     }
     if let Some(directory) = &plan.working_directory {
         command.current_dir(directory);
     }
-    let mut child = command.spawn()?;
+    let (mut child, leader) = {
+        // Registered under the lock, so the orphan reaper never sees this child unregistered.
+        let mut leaders = leaders();
+        let child = command.spawn()?;
+        let pid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .ok_or_else(|| std::io::Error::other("the started process has no id"))?;
+        leaders.insert(pid);
+        (child, Leader(pid))
+    };
     // Close our copies of the pipe's write end, or reading would never see end-of-file.
     drop(command);
+    let group = Pid::from_raw(leader.0);
 
-    let (status, (output, truncated)) =
-        tokio::join!(child.wait(), read_tail(&mut reader, options.output_limit));
+    let (stop_reading, reading_stopped) = oneshot::channel();
+    let mut reading = tokio::spawn(read_tail(reader, options.output_limit, reading_stopped));
+
+    let time_limit = async {
+        match options.timeout.filter(|t| !t.is_zero()) {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    let ended: Result<std::io::Result<ExitStatus>, Cut> = tokio::select! {
+        status = child.wait() => Ok(status),
+        () = time_limit => Err(Cut::TimedOut),
+        () = stop => Err(Cut::Stopped),
+    };
+    let (status, cut, terminated_at) = match ended {
+        Ok(status) => (status, None, None),
+        Err(cut) => {
+            let terminated_at = Instant::now();
+            signal_group(group, Signal::SIGTERM);
+            let status = match tokio::time::timeout(options.kill_grace, child.wait()).await {
+                Ok(status) => status,
+                Err(_) => {
+                    signal_group(group, Signal::SIGKILL);
+                    child.wait().await
+                }
+            };
+            (status, Some(cut), Some(terminated_at))
+        }
+    };
+    // Tokio has reaped the leader: from now on the group's leftovers are ours to reap.
+    drop(leader);
+    clear_group(group, options.kill_grace, terminated_at).await;
+
+    let (output, truncated) = match tokio::time::timeout(DRAIN, &mut reading).await {
+        Ok(read) => read.unwrap_or_default(),
+        Err(_) => {
+            let _ = stop_reading.send(());
+            reading.await.unwrap_or_default()
+        }
+    };
     let status = status?;
     let termination = match (
         status.code(),
@@ -138,33 +247,176 @@ async fn spawn_and_wait(
         (None, Some(signal)) => Termination::Signaled(signal),
         (None, None) => Termination::Exited(-1),
     };
-    Ok((termination, output, truncated))
+    Ok(Ended {
+        termination,
+        cut,
+        output,
+        truncated,
+    })
 }
 
-/// Reads to end-of-file, keeping the last `limit` bytes.
-async fn read_tail(reader: &mut tokio::net::unix::pipe::Receiver, limit: usize) -> (Vec<u8>, u64) {
+/// The pids of running leaders, which Tokio reaps itself: [`reap_orphans`] leaves them alone.
+static LEADERS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+fn leaders() -> MutexGuard<'static, BTreeSet<i32>> {
+    LEADERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A registered leader; unregistered when dropped, i.e. once Tokio has waited for it.
+struct Leader(i32);
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        leaders().remove(&self.0);
+    }
+}
+
+fn signal_group(group: Pid, signal: Signal) {
+    if let Err(error) = killpg(group, signal)
+        && error != Errno::ESRCH
+    {
+        tracing::warn!("cannot send {signal} to process group {group}: {error}");
+    }
+}
+
+/// Reaps what is left of the group (orphans reparented to hookwire) and tells whether any
+/// member remains. Only this group's members are waited for: Tokio's children lead other groups.
+fn group_gone(group: Pid) -> bool {
+    loop {
+        match waitpid(Pid::from_raw(-group.as_raw()), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    killpg(group, None) == Err(Errno::ESRCH)
+}
+
+/// Ends every process left in the group: SIGTERM (unless it was sent at `terminated_at`), then
+/// SIGKILL once the grace period since the SIGTERM is over.
+async fn clear_group(group: Pid, grace: Duration, terminated_at: Option<Instant>) {
+    if group_gone(group) {
+        return;
+    }
+    let terminated_at = terminated_at.unwrap_or_else(|| {
+        tracing::info!("the command left processes behind in its group {group}; terminating them");
+        signal_group(group, Signal::SIGTERM);
+        Instant::now()
+    });
+    let kill_at = terminated_at + grace;
+    while Instant::now() < kill_at {
+        tokio::time::sleep(POLL.min(kill_at.saturating_duration_since(Instant::now()))).await;
+        if group_gone(group) {
+            return;
+        }
+    }
+    signal_group(group, Signal::SIGKILL);
+    for _ in 0..100 {
+        if group_gone(group) {
+            return;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    tracing::warn!("process group {group} still has members two seconds after SIGKILL");
+}
+
+/// Makes hookwire the reaper of its descendants' orphans (instead of init), so processes that
+/// leave their group with `setsid` can still be reaped. Linux only; elsewhere a warning.
+pub fn become_subreaper() {
+    if let Err(error) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::warn!("cannot become a child subreaper ({error}); orphans of commands go to init");
+    }
+}
+
+/// Reaps hookwire's zombie children that no one waits for (orphans reparented to it), on every
+/// SIGCHLD, at most every 200 ms. Leaders Tokio waits for are skipped.
+pub async fn reap_orphans() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut children = match signal(SignalKind::child()) {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::warn!(
+                "cannot watch SIGCHLD ({error}); orphaned commands may linger as zombies"
+            );
+            return;
+        }
+    };
+    while children.recv().await.is_some() {
+        let _ = tokio::task::spawn_blocking(reap_zombie_children).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One sweep: every zombie child of this process, except registered leaders.
+fn reap_zombie_children() {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return;
+    };
+    let children: Vec<i32> = tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect();
+    let leaders = leaders();
+    for pid in children {
+        if leaders.contains(&pid) || !is_zombie(pid) {
+            continue;
+        }
+        let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+    }
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the command name, which may itself contain spaces and parentheses.
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// Reads until end-of-file or until told to stop, keeping the last `limit` bytes.
+async fn read_tail(
+    mut reader: tokio::net::unix::pipe::Receiver,
+    limit: usize,
+    mut stop: oneshot::Receiver<()>,
+) -> (Vec<u8>, u64) {
     let mut output = Vec::new();
     let mut truncated = 0u64;
     let mut chunk = vec![0u8; 16 * 1024];
+    let mut keep_tail = |output: &mut Vec<u8>, slack: usize| {
+        if output.len() > limit.saturating_add(slack) {
+            let excess = output.len() - limit;
+            output.drain(..excess);
+            truncated += excess as u64;
+        }
+    };
     loop {
-        match reader.read(&mut chunk).await {
+        let read = tokio::select! {
+            // Stop first: a process that left the group may write forever.
+            biased;
+            _ = &mut stop => {
+                // What is already in the pipe was written before the stop: keep it.
+                while let Ok(n @ 1..) = reader.try_read(&mut chunk) {
+                    output.extend_from_slice(&chunk[..n]);
+                    keep_tail(&mut output, 0);
+                }
+                break;
+            }
+            read = reader.read(&mut chunk) => read,
+        };
+        match read {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 output.extend_from_slice(&chunk[..n]);
                 // Trim in large steps so a chatty command costs amortised O(1) per byte.
-                if output.len() > limit.saturating_mul(2).max(64 * 1024) {
-                    let excess = output.len() - limit;
-                    output.drain(..excess);
-                    truncated += excess as u64;
-                }
+                keep_tail(&mut output, limit.max(64 * 1024));
             }
         }
     }
-    if output.len() > limit {
-        let excess = output.len() - limit;
-        output.drain(..excess);
-        truncated += excess as u64;
-    }
+    keep_tail(&mut output, 0);
     (output, truncated)
 }
 
@@ -296,7 +548,10 @@ mod tests {
                 "/bin/sh",
                 &["-c", "head -c 300000 /dev/zero | tr '\\0' a; printf END"],
             ),
-            ExecOptions { output_limit: 1000 },
+            ExecOptions {
+                output_limit: 1000,
+                ..ExecOptions::default()
+            },
         )
         .await;
         assert!(outcome.succeeded());
@@ -315,5 +570,89 @@ mod tests {
         assert_eq!(outcome.termination, Termination::Signaled(9));
         let outcome = run(&plan("/nonexistent/cmd", &[]), ExecOptions::default()).await;
         assert!(matches!(outcome.termination, Termination::NotStarted(_)));
+    }
+    fn alive(pid: &str) -> bool {
+        Path::new(&format!("/proc/{}", pid.trim())).exists()
+    }
+
+    fn quick(timeout_ms: u64) -> ExecOptions {
+        ExecOptions {
+            timeout: Some(Duration::from_millis(timeout_ms)),
+            kill_grace: Duration::from_millis(300),
+            ..ExecOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_whole_group_even_what_ignores_sigterm() {
+        // As the server does: orphans of the group must come to us to be reaped.
+        become_subreaper();
+        let script =
+            "trap '' TERM; (trap '' TERM; echo $$ >/dev/null; sleep 30) & echo $!; sleep 30";
+        let started = Instant::now();
+        let outcome = run(&plan("/bin/sh", &["-c", script]), quick(200)).await;
+        assert_eq!(outcome.cut, Some(Cut::TimedOut));
+        assert_eq!(outcome.termination, Termination::Signaled(9));
+        assert!(!outcome.succeeded());
+        // The timeout, then the grace period, then SIGKILL: not the 30 s of the sleeps.
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        let grandchild = String::from_utf8_lossy(&outcome.output).into_owned();
+        assert!(!grandchild.trim().is_empty());
+        assert!(!alive(&grandchild), "grandchild {grandchild} survived");
+    }
+
+    #[tokio::test]
+    async fn background_jobs_end_with_the_run() {
+        // As the server does: orphans of the group must come to us to be reaped.
+        become_subreaper();
+        let outcome = run(
+            &plan("/bin/sh", &["-c", "sleep 30 & echo $!"]),
+            ExecOptions::default(),
+        )
+        .await;
+        assert!(outcome.succeeded());
+        let job = String::from_utf8_lossy(&outcome.output).into_owned();
+        assert!(!alive(&job), "background job {job} survived");
+        assert!(outcome.duration < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_stop_request_ends_the_group() {
+        let (tx, rx) = oneshot::channel::<()>();
+        let sleeper = plan("/bin/sh", &["-c", "echo before; sleep 30"]);
+        let run = run_until(&sleeper, quick(0), async {
+            let _ = rx.await;
+        });
+        let stopper = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let _ = tx.send(());
+        };
+        let (outcome, ()) = tokio::join!(run, stopper);
+        assert_eq!(outcome.cut, Some(Cut::Stopped));
+        assert_eq!(outcome.termination, Termination::Signaled(15));
+        assert_eq!(outcome.output, b"before\n");
+    }
+
+    #[tokio::test]
+    async fn an_escaped_process_holding_the_pipe_does_not_hold_the_run() {
+        // As the server does: orphans of the group must come to us to be reaped.
+        become_subreaper();
+        // setsid leaves the group; its sleep keeps the pipe's write end open.
+        let outcome = run(
+            &plan("/bin/sh", &["-c", "setsid sleep 3 & echo done"]),
+            ExecOptions::default(),
+        )
+        .await;
+        assert!(outcome.succeeded());
+        assert_eq!(outcome.output, b"done\n");
+        assert!(
+            outcome.duration < Duration::from_secs(2),
+            "{:?}",
+            outcome.duration
+        );
     }
 }

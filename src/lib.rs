@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! server (route, limits) -> request (parse once) -> rules (verdict + trace)
-//!        -> plan (argv, env, files) -> exec (process group, output) -> server::respond
+//!        -> plan (argv, env, files) -> dispatch (journal, policy) -> exec (process group,
+//!        output) -> server::respond
 //! ```
 //!
 //! - [`cli`]: the command line, including adnanh's Go-style single-dash flags.
@@ -16,11 +17,14 @@
 //! - [`rate_limit`]: per-hook request budgets per client IP.
 //! - [`dedupe`]: delivery ids seen recently, kept in SQLite across restarts.
 //! - [`plan`]: a hook plus a request turned into the exact process invocation.
-//! - [`exec`]: spawning a plan in its own process group and capturing its output.
+//! - [`dispatch`]: concurrency policies, retries, recovery and shutdown of runs.
+//! - [`journal`]: the durable run journal (SQLite) and the run history.
+//! - [`exec`]: spawning a plan in its own process group, timeouts, and capturing its output.
 //! - [`server`]: sockets, TLS, hyper, routing and adnanh's responses.
 //! - [`reload`]: hot reload by file watching and signals.
 //! - [`app`]: start-up order and shutdown.
-//! - [`commands`]: the operating subcommands (`check`, `explain`, `sign`, `completions`, `man`).
+//! - [`commands`]: the operating subcommands (`check`, `explain`, `sign`, `completions`, `man`,
+//!   `runs`).
 //! - [`systemd`], [`metrics`], [`events`]: what an operator sees: service notifications,
 //!   `/-/metrics`, and one log line per request and per run.
 
@@ -30,8 +34,10 @@ pub mod client_ip;
 pub mod commands;
 pub mod config;
 pub mod dedupe;
+pub mod dispatch;
 pub mod events;
 pub mod exec;
+pub mod journal;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;

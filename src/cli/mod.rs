@@ -16,6 +16,7 @@
 //! `hookwire check x` does not. [`goflags::normalize`] continues into a subcommand's own flags
 //! when it meets a subcommand name. The operating subcommands' flags live in [`ops`].
 
+pub mod engine;
 pub mod goflags;
 pub mod ops;
 
@@ -62,6 +63,8 @@ pub enum Command {
         after_help = "Example: hookwire man | gzip > /usr/local/share/man/man1/hookwire.1.gz"
     )]
     Man,
+    /// List the run history, show one run, or run one again
+    Runs(engine::RunsArgs),
 }
 
 const HOOKS: &str = "Hooks";
@@ -221,6 +224,10 @@ pub struct ServeArgs {
     /// $STATE_DIRECTORY under systemd, else ./.hookwire]
     #[arg(long = "state-dir", value_name = "DIR", help_heading = PROCESS)]
     pub state_dir: Option<PathBuf>,
+
+    /// The execution engine's flags (concurrency cap, timeouts, output cap, journal).
+    #[command(flatten)]
+    pub engine: engine::EngineArgs,
 }
 
 /// `-max-json-depth`: at least 1, at most what serde_json itself parses.
@@ -240,14 +247,19 @@ impl ServeArgs {
     /// The state directory: `-state-dir`, else systemd's `$STATE_DIRECTORY` (its first entry),
     /// else `./.hookwire`.
     pub fn state_directory(&self) -> PathBuf {
-        if let Some(dir) = &self.state_dir {
-            return dir.clone();
-        }
-        std::env::var_os("STATE_DIRECTORY")
-            .and_then(|dirs| std::env::split_paths(&dirs).next())
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .unwrap_or_else(|| PathBuf::from(".hookwire"))
+        state_directory(self.state_dir.as_ref())
     }
+}
+
+/// `given`, else systemd's `$STATE_DIRECTORY` (its first entry), else `./.hookwire`.
+fn state_directory(given: Option<&PathBuf>) -> PathBuf {
+    if let Some(dir) = given {
+        return dir.clone();
+    }
+    std::env::var_os("STATE_DIRECTORY")
+        .and_then(|dirs| std::env::split_paths(&dirs).next())
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from(".hookwire"))
 }
 
 impl Default for ServeArgs {

@@ -1,4 +1,4 @@
-//! The operating subcommands: `check`, `explain`, `sign`, `completions` and `man`.
+//! The operating subcommands: `check`, `explain`, `sign`, `completions`, `man` and `runs`.
 //!
 //! Each one is a function from its parsed flags to an exit status that writes to stdout and
 //! stderr. `check` and `explain` load hooks files exactly as the server does ([`load`]) and
@@ -9,6 +9,7 @@ pub mod describe;
 pub mod docs;
 pub mod explain;
 pub mod lint;
+pub mod runs;
 pub mod sign;
 
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Sign(args) => sign::run(&args),
         Command::Completions(args) => docs::completions(args.shell),
         Command::Man => docs::man(),
+        Command::Runs(args) => runs::run(&args),
     }
 }
 

@@ -1,6 +1,6 @@
 //! One request, stage by stage: route -> hook -> method -> body -> request -> rules -> plan ->
-//! execution -> response. Each stage lives in its own module; this file only strings them
-//! together with adnanh's status codes and messages.
+//! dispatch (journal, concurrency, execution) -> response. Each stage lives in its own module;
+//! this file only strings them together with adnanh's status codes and messages.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,10 +14,9 @@ use tracing::Instrument as _;
 use super::respond::{self, HttpResponse};
 use super::route::{self, Route};
 use super::{State, security};
-use crate::config::Hook;
 use crate::pipeline::{self, Received, Verdict};
 use crate::request;
-use crate::{events, exec, plan};
+use crate::{dispatch, events};
 
 /// The response header carrying an accepted run's id.
 pub const RUN_HEADER: &str = "X-Hookwire-Run";
@@ -136,6 +135,8 @@ async fn handle_hook(
         query: parts.uri.query().unwrap_or_default().to_string(),
         body,
     };
+    // Kept as received for the journal: a recovered run is planned again from it.
+    let journaled = received.clone();
     let prepared = pipeline::prepare_with(hook, received, false, &settings.body_limits).await;
     for note in &prepared.notes {
         tracing::info!("{note}");
@@ -189,66 +190,22 @@ async fn handle_hook(
     tracing::info!("{id} hook triggered successfully (run {run_id})");
     events::record_run(&run_id);
     let mut headers = base_headers.clone();
-    headers.push((RUN_HEADER, run_id.as_str()));
     headers.extend(
         hook.response_headers
             .iter()
             .map(|h| (h.name.as_str(), h.value.as_str())),
     );
-    let run = spawn_run(state.clone(), hook.clone(), plan, run_id.clone());
-    if !hook.include_command_output_in_response {
-        let status = respond::configured_status(hook.success_http_response_code, &hook.id);
-        return respond::build(status, headers, hook.response_message.clone());
-    }
-    let outcome = match run.await {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            tracing::error!("the run of {id} ended abnormally: {error}");
-            return respond::build(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                headers,
-                respond::COMMAND_ERROR,
-            );
-        }
+    let submission = dispatch::Submission {
+        id: run_id,
+        key: dispatch::concurrency_key(hook, prepared.request.as_ref()),
+        hook: hook.clone(),
+        plan,
+        request: journaled,
+        wait: hook.include_command_output_in_response,
+        rerun_of: None,
     };
-    if outcome.succeeded() {
-        let status = respond::configured_status(hook.success_http_response_code, &hook.id);
-        respond::build(status, headers, outcome.output)
-    } else if hook.include_command_output_in_response_on_error {
-        respond::build(StatusCode::INTERNAL_SERVER_ERROR, headers, outcome.output)
-    } else {
-        // adnanh sets text/plain after writing the status, where it has no effect: a hook's own
-        // Content-Type stays, and without one the message is sniffed as text/plain anyway.
-        respond::build(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            headers,
-            respond::COMMAND_ERROR,
-        )
-    }
-}
-
-/// Runs the plan on its own task: it completes even if the client goes away, as in adnanh.
-fn spawn_run(
-    state: Arc<State>,
-    hook: Arc<Hook>,
-    plan: plan::Plan,
-    run_id: String,
-) -> tokio::task::JoinHandle<exec::Outcome> {
-    let span = tracing::Span::current();
-    tokio::spawn(
-        async move {
-            let _running = state.runs.start();
-            events::run_started(&state.metrics, &hook.id, &run_id, &plan);
-            let outcome = exec::run(&plan, state.settings.exec).await;
-            events::run_finished(&state.metrics, &hook.id, &run_id, &outcome);
-            tracing::debug!(
-                "command output: {}",
-                String::from_utf8_lossy(&outcome.output)
-            );
-            outcome
-        }
-        .instrument(span),
-    )
+    let delivery = prepared.delivery_id.as_deref();
+    super::run::answer(&state, hook, submission, delivery, headers).await
 }
 
 /// Reads the whole body under the size limit and the read timeout.

@@ -7,6 +7,8 @@ pub mod handler;
 pub mod listener;
 pub mod respond;
 pub mod route;
+pub mod run;
+pub mod runs_api;
 pub mod security;
 pub mod tls;
 
@@ -22,9 +24,9 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 
-use crate::exec::ExecOptions;
+use crate::dispatch::Dispatcher;
 use crate::reload::HookStore;
 
 /// A bound listening socket, opened before the runtime starts (so privileges can be dropped
@@ -52,11 +54,12 @@ pub struct Settings {
     pub max_connections: usize,
     pub x_request_id: bool,
     pub x_request_id_limit: usize,
-    pub exec: ExecOptions,
     /// How long shutdown waits for running commands.
     pub shutdown_timeout: Duration,
     /// Where hookwire keeps its state (run journal, seen deliveries).
     pub state_dir: std::path::PathBuf,
+    /// `--admin-token-file`: the admin routes then need `Authorization: Bearer <token>`.
+    pub admin_token: Option<admin::AdminToken>,
     /// `-trusted-proxies`: whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::client_ip::TrustedProxies,
     /// `-max-json-depth`, `-max-multipart-parts`.
@@ -68,54 +71,14 @@ pub struct Settings {
 pub struct State {
     pub settings: Settings,
     pub hooks: Arc<HookStore>,
-    pub runs: RunTracker,
+    /// The execution engine: concurrency policies, journal, runs in flight.
+    pub engine: Arc<Dispatcher>,
     /// Counters and gauges for `/-/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Delivery ids seen recently (hooks with `dedupe`).
     pub dedupe: crate::dedupe::Deduper,
     /// Request budgets of hooks with `rate-limit`.
     pub rate_limits: crate::rate_limit::RateLimiter,
-}
-
-/// Counts commands in flight, so shutdown can wait for them.
-#[derive(Debug, Default)]
-pub struct RunTracker {
-    active: AtomicUsize,
-    idle: Notify,
-}
-
-/// Held while a command runs.
-#[derive(Debug)]
-pub struct RunGuard<'a>(&'a RunTracker);
-
-impl RunTracker {
-    pub fn start(&self) -> RunGuard<'_> {
-        self.active.fetch_add(1, Ordering::SeqCst);
-        RunGuard(self)
-    }
-
-    pub fn active(&self) -> usize {
-        self.active.load(Ordering::SeqCst)
-    }
-
-    /// Resolves once no command is running.
-    pub async fn wait_idle(&self) {
-        loop {
-            let notified = self.idle.notified();
-            if self.active() == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-impl Drop for RunGuard<'_> {
-    fn drop(&mut self) {
-        if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
 }
 
 /// Accepts connections until `shutdown` resolves, then stops accepting and lets requests in

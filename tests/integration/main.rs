@@ -3,6 +3,7 @@
 mod bodies;
 mod cli;
 mod differential;
+mod engine;
 mod examples;
 mod exec;
 mod harness;

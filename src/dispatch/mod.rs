@@ -1,0 +1,668 @@
+//! The dispatch stage: between a triggered plan and its process. Journals each accepted run,
+//! applies the hook's concurrency policy (per `concurrency-key` value), holds the global cap on
+//! running commands, drives each attempt through [`exec`], records how it ended, retries
+//! failed runs with backoff, and stops everything in order at shutdown.
+//!
+//! A run's life: accepted (journaled: synced before a background run is answered) → waiting in
+//! its lane, or started at once → attempt (journaled as running, then the process) → ended
+//! (journaled; the waiting client, if any, gets the result). Retries re-enter the lane after
+//! their backoff. Recovery at start and reruns live in the `recover` submodule.
+
+mod lane;
+mod recover;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
+use tracing::Instrument as _;
+
+pub use lane::Busy;
+use lane::{Decision, Lane, LaneJob, Origin};
+pub use recover::{Recovered, RerunError};
+
+use crate::config::Hook;
+use crate::config::engine::Concurrency;
+use crate::events;
+use crate::exec::{self, Cut, ExecOptions, Outcome, Termination};
+use crate::journal::{Event, Journal, JournalError, NewRun, RunResult, Status};
+use crate::metrics::{Metrics, RunOutcome};
+use crate::pipeline::Received;
+use crate::plan::Plan;
+use crate::reload::HookStore;
+use crate::request::Request;
+
+/// Engine-wide settings from the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineSettings {
+    /// Output cap, kill grace, and the default timeout (`--command-timeout`).
+    pub exec: ExecOptions,
+    /// Most commands running at once over all hooks; 0: no cap.
+    pub max_concurrent_runs: usize,
+    /// How long running commands may go on after a shutdown signal.
+    pub shutdown_timeout: Duration,
+}
+
+/// A triggered run handed to the engine.
+#[derive(Debug)]
+pub struct Submission {
+    /// The `X-Hookwire-Run` id.
+    pub id: String,
+    pub hook: Arc<Hook>,
+    pub plan: Plan,
+    /// The `concurrency-key` value ([`concurrency_key`]).
+    pub key: Option<String>,
+    /// The request as received, journaled so the run can be planned again after a crash.
+    pub request: Received,
+    /// The client waits for the outcome (`include-command-output-in-response`).
+    pub wait: bool,
+    /// The run this one repeats.
+    pub rerun_of: Option<String>,
+}
+
+/// Why a run was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{}", match .0 {
+        Busy::QueueFull => "too many runs of this hook are waiting",
+        Busy::Running => "this hook is already running",
+    })]
+    Busy(Busy),
+    #[error("hookwire is shutting down")]
+    ShuttingDown,
+    #[error("{0}")]
+    Journal(JournalError),
+}
+
+/// Why a run's process is asked to stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// A newer run of the same lane arrived (`concurrency: cancel`).
+    Cancelled { by: String },
+}
+
+/// A one-way "please stop" flag for one run, set by its lane.
+#[derive(Debug)]
+pub struct StopSignal(watch::Sender<Option<Stop>>);
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        Self(watch::channel(None).0)
+    }
+}
+
+impl StopSignal {
+    /// Asks the run to stop; the first reason given is kept.
+    pub fn request(&self, stop: Stop) {
+        self.0.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            *current = Some(stop);
+            true
+        });
+    }
+
+    /// The reason, once asked.
+    pub fn reason(&self) -> Option<Stop> {
+        self.0.borrow().clone()
+    }
+
+    /// Resolves once asked.
+    async fn requested(&self) {
+        let mut receiver = self.0.subscribe();
+        let _ = receiver.wait_for(Option::is_some).await;
+    }
+}
+
+/// Counts the runs being driven (waiting for a permit, starting, running, recording), so
+/// shutdown can wait for them.
+#[derive(Debug, Default)]
+pub struct RunTracker {
+    active: AtomicUsize,
+    idle: Notify,
+}
+
+/// Held while a run is driven.
+#[derive(Debug)]
+pub struct RunGuard<'a>(&'a RunTracker);
+
+impl RunTracker {
+    pub fn start(&self) -> RunGuard<'_> {
+        self.active.fetch_add(1, Ordering::SeqCst);
+        RunGuard(self)
+    }
+
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once no run is driven.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.active() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Where the engine is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Serving,
+    /// Shutting down: nothing new starts; running commands may finish.
+    Draining,
+    /// The shutdown timeout is over: running commands are terminated.
+    Halting,
+}
+
+/// The value of the hook's `concurrency-key` in `request`: `None` when the hook has no key or
+/// runs in parallel; an empty string when the request lacks the value (those runs share a lane).
+pub fn concurrency_key(hook: &Hook, request: Option<&Request>) -> Option<String> {
+    let argument = hook.engine.concurrency_key.as_ref()?;
+    if hook.engine.concurrency == Concurrency::Parallel {
+        return None;
+    }
+    Some(
+        request
+            .and_then(|request| argument.get(request).ok())
+            .unwrap_or_default(),
+    )
+}
+
+/// One run inside the engine.
+#[derive(Debug)]
+struct Job {
+    id: String,
+    hook: Arc<Hook>,
+    plan: Plan,
+    key: Option<String>,
+    /// Attempts made so far.
+    attempts: u32,
+    /// Answered before it finished: its journal writes must be durable before it starts.
+    background: bool,
+    /// The waiting client, answered after the first attempt (or when the run is dropped).
+    waiter: Option<oneshot::Sender<RunResult>>,
+    stop: Arc<StopSignal>,
+    /// The log span of the request that brought the run, so its lines carry the request id.
+    span: tracing::Span,
+}
+
+impl LaneJob for Job {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn stop(&self) -> &Arc<StopSignal> {
+        &self.stop
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct LaneKey {
+    hook: String,
+    key: Option<String>,
+}
+
+/// How one attempt went.
+enum Attempt {
+    Ran(Outcome, Option<Stop>),
+    NotStarted(NotStarted),
+}
+
+enum NotStarted {
+    /// Cancelled by a newer run before its process started.
+    Stopped(Stop),
+    /// Shutdown began first.
+    Draining,
+    /// Its start could not be journaled.
+    Journal(JournalError),
+}
+
+/// The engine. Shared as `Arc<Dispatcher>` by the server, the admin routes and start-up.
+#[derive(Debug)]
+pub struct Dispatcher {
+    hooks: Arc<HookStore>,
+    journal: Arc<dyn Journal>,
+    settings: EngineSettings,
+    metrics: Arc<Metrics>,
+    lanes: Mutex<HashMap<LaneKey, Lane<Job>>>,
+    permits: Option<Arc<Semaphore>>,
+    runs: RunTracker,
+    phase: watch::Sender<Phase>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        hooks: Arc<HookStore>,
+        journal: Arc<dyn Journal>,
+        metrics: Arc<Metrics>,
+        settings: EngineSettings,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            hooks,
+            journal,
+            settings,
+            metrics,
+            lanes: Mutex::default(),
+            permits: (settings.max_concurrent_runs > 0)
+                .then(|| Arc::new(Semaphore::new(settings.max_concurrent_runs))),
+            runs: RunTracker::default(),
+            phase: watch::channel(Phase::Serving).0,
+        })
+    }
+
+    /// The run journal, for the history routes.
+    pub fn journal(&self) -> &Arc<dyn Journal> {
+        &self.journal
+    }
+
+    /// Runs being driven right now.
+    pub fn active(&self) -> usize {
+        self.runs.active()
+    }
+
+    /// Accepts a run: journals it (synced before returning for a background run), then starts it
+    /// or lets it wait per the hook's policy. With `wait`, the receiver gets the result of its
+    /// first attempt, or why it did not run.
+    pub async fn submit(
+        self: &Arc<Self>,
+        submission: Submission,
+    ) -> Result<Option<oneshot::Receiver<RunResult>>, Refusal> {
+        if *self.phase.borrow() != Phase::Serving {
+            return Err(Refusal::ShuttingDown);
+        }
+        let (waiter, answer) = if submission.wait {
+            let (sender, receiver) = oneshot::channel();
+            (Some(sender), Some(receiver))
+        } else {
+            (None, None)
+        };
+        let background = !submission.wait;
+        let accepted = Event::Accepted(Box::new(NewRun {
+            id: submission.id.clone(),
+            hook: submission.hook.id.clone(),
+            concurrency_key: submission.key.clone(),
+            background,
+            rerun_of: submission.rerun_of,
+            accepted_at: SystemTime::now(),
+            request: submission.request,
+        }));
+        let job = Job {
+            id: submission.id,
+            hook: submission.hook,
+            plan: submission.plan,
+            key: submission.key,
+            attempts: 0,
+            background,
+            waiter,
+            stop: Arc::default(),
+            span: tracing::Span::current(),
+        };
+        let committed = self.admit(job, Origin::Client, Some(accepted))?;
+        // A waiting client learns the outcome anyway; its run needs no sync before the answer.
+        if background && let Some(ack) = committed {
+            ack.committed().await.map_err(Refusal::Journal)?;
+        }
+        Ok(answer)
+    }
+
+    /// Applies the policy. `accepted` (a client's new run) is journaled only once the run is
+    /// known to be accepted, and before it can start, so its start is journaled after it.
+    fn admit(
+        self: &Arc<Self>,
+        job: Job,
+        origin: Origin,
+        accepted: Option<Event>,
+    ) -> Result<Option<crate::journal::Ack>, Refusal> {
+        let mode = job.hook.engine.concurrency;
+        if mode == Concurrency::Parallel {
+            let ack = accepted.map(|event| self.journal.record(event));
+            self.spawn(job, None);
+            return Ok(ack);
+        }
+        let key = LaneKey {
+            hook: job.hook.id.clone(),
+            key: job.key.clone(),
+        };
+        let max_queue = job.hook.engine.max_queue;
+        let id = job.id.clone();
+        let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        let lane = lanes.entry(key.clone()).or_default();
+        let decision = lane.admit(mode, max_queue, job, origin);
+        if let Decision::Refused { job, busy } = decision {
+            if lane.is_idle() {
+                lanes.remove(&key);
+            }
+            tracing::info!("refused a run of {}: {}", job.hook.id, Refusal::Busy(busy));
+            return Err(Refusal::Busy(busy));
+        }
+        let ack = accepted.map(|event| self.journal.record(event));
+        match decision {
+            Decision::Start(job) => self.spawn(job, Some(key.clone())),
+            Decision::Wait { superseded } => {
+                for old in superseded {
+                    self.supersede(old, &id);
+                }
+            }
+            Decision::Superseded { job, by } => self.supersede(job, &by),
+            Decision::Refused { .. } => {}
+        }
+        self.report_queue_depth(&lanes, &key.hook);
+        Ok(ack)
+    }
+
+    /// Records a run that will never start because `by` took its place.
+    fn supersede(&self, job: Job, by: &str) {
+        self.metrics
+            .run_ended(&job.hook.id, RunOutcome::Superseded, None);
+        tracing::info!(
+            "run {} of {} is superseded by run {by}",
+            job.id,
+            job.hook.id
+        );
+        let result =
+            RunResult::without_process(Status::Superseded, format!("superseded by run {by}"));
+        self.end(job, result, None);
+    }
+
+    fn spawn(self: &Arc<Self>, job: Job, lane: Option<LaneKey>) {
+        let span = job.span.clone();
+        tokio::spawn(self.clone().drive(job, lane).instrument(span));
+    }
+
+    /// Drives one attempt of a run that holds its lane (or needs none), then frees the lane.
+    async fn drive(self: Arc<Self>, mut job: Job, lane: Option<LaneKey>) {
+        let _driven = self.runs.start();
+        let attempt = self.attempt(&mut job).await;
+        self.conclude(job, attempt);
+        if let Some(lane) = lane {
+            self.release(&lane);
+        }
+    }
+
+    async fn attempt(&self, job: &mut Job) -> Attempt {
+        let _permit: Option<OwnedSemaphorePermit> = match &self.permits {
+            None => None,
+            Some(permits) => tokio::select! {
+                permit = permits.clone().acquire_owned() => permit.ok(),
+                why = self.interrupted_before_start(&job.stop) => return Attempt::NotStarted(why),
+            },
+        };
+        if *self.phase.borrow() != Phase::Serving {
+            return Attempt::NotStarted(NotStarted::Draining);
+        }
+        if let Some(stop) = job.stop.reason() {
+            return Attempt::NotStarted(NotStarted::Stopped(stop));
+        }
+        job.attempts += 1;
+        let started = self.journal.record(Event::Started {
+            id: job.id.clone(),
+            attempt: job.attempts,
+            at: SystemTime::now(),
+        });
+        // A crash after the start must find the run marked running, or it would run twice
+        // without counting as an attempt.
+        if job.background
+            && let Err(error) = started.committed().await
+        {
+            job.attempts -= 1;
+            return Attempt::NotStarted(NotStarted::Journal(error));
+        }
+        let plan = &job.plan;
+        events::run_started(&self.metrics, &job.hook.id, &job.id, plan);
+        if job.attempts > 1 {
+            tracing::info!(run = %job.id, "attempt {}", job.attempts);
+        }
+        let mut options = self.settings.exec;
+        if let Some(timeout) = job.hook.engine.timeout {
+            options.timeout = Some(timeout);
+        }
+        let stop = async {
+            let mut phase = self.phase.subscribe();
+            tokio::select! {
+                () = job.stop.requested() => {}
+                _ = phase.wait_for(|phase| *phase == Phase::Halting) => {}
+            }
+        };
+        let outcome = exec::run_until(plan, options, stop).await;
+        events::run_finished(&self.metrics, &job.hook.id, &job.id, &outcome);
+        match outcome.cut {
+            Some(Cut::TimedOut) => tracing::warn!(run = %job.id, "timed out"),
+            Some(Cut::Stopped) => tracing::info!(run = %job.id, "stopped"),
+            None => {}
+        }
+        tracing::debug!(
+            "command output: {}",
+            String::from_utf8_lossy(&outcome.output)
+        );
+        Attempt::Ran(outcome, job.stop.reason())
+    }
+
+    /// Resolves when a run that has not started yet must not start: cancelled, or shutting down.
+    async fn interrupted_before_start(&self, stop: &StopSignal) -> NotStarted {
+        let mut phase = self.phase.subscribe();
+        tokio::select! {
+            () = stop.requested() => NotStarted::Stopped(stop.reason().unwrap_or(Stop::Cancelled { by: String::new() })),
+            _ = phase.wait_for(|phase| *phase != Phase::Serving) => NotStarted::Draining,
+        }
+    }
+
+    /// Records how the attempt went, answers the waiting client, schedules a retry.
+    fn conclude(self: &Arc<Self>, mut job: Job, attempt: Attempt) {
+        let (outcome, stop) = match attempt {
+            Attempt::NotStarted(NotStarted::Stopped(Stop::Cancelled { by })) => {
+                return self.supersede(job, &by);
+            }
+            Attempt::NotStarted(NotStarted::Draining) => {
+                if job.waiter.is_some() {
+                    let reason = "hookwire shut down before the run started";
+                    self.end(
+                        job,
+                        RunResult::without_process(Status::Interrupted, reason),
+                        None,
+                    );
+                }
+                // A background run stays queued in the journal and runs after the next start.
+                return;
+            }
+            Attempt::NotStarted(NotStarted::Journal(error)) => {
+                tracing::error!(
+                    "run {} of {} not started: {error}; if it was journaled it runs at the next start",
+                    job.id,
+                    job.hook.id
+                );
+                if let Some(waiter) = job.waiter.take() {
+                    let _ = waiter.send(RunResult::without_process(
+                        Status::Failed,
+                        error.to_string(),
+                    ));
+                }
+                return;
+            }
+            Attempt::Ran(outcome, stop) => (outcome, stop),
+        };
+        let result = result_of(outcome, stop);
+        let retry = job
+            .hook
+            .engine
+            .retry
+            .filter(|retry| {
+                matches!(result.status, Status::Failed | Status::TimedOut)
+                    && job.attempts <= retry.attempts
+            })
+            .map(|retry| retry.delay(job.attempts));
+        let Some(delay) = retry else {
+            return self.end(job, result, None);
+        };
+        tracing::info!(
+            "run {} of {} {}; retry {} in {delay:?}",
+            job.id,
+            job.hook.id,
+            result.status,
+            job.attempts
+        );
+        let retry_at = SystemTime::now() + delay;
+        let waiter = job.waiter.take();
+        let id = job.id.clone();
+        let hook = job.hook.id.clone();
+        let answer = waiter.is_some().then(|| result.clone());
+        self.journal.record(Event::Ended {
+            id,
+            hook,
+            result,
+            at: SystemTime::now(),
+            retry_at: Some(retry_at),
+        });
+        if let (Some(waiter), Some(answer)) = (waiter, answer) {
+            let _ = waiter.send(answer);
+        }
+        job.stop = Arc::default();
+        self.schedule(job, delay);
+    }
+
+    /// Journals the final result of a run and answers its waiting client.
+    fn end(&self, mut job: Job, result: RunResult, retry_at: Option<SystemTime>) {
+        let answer = job.waiter.as_ref().map(|_| result.clone());
+        self.journal.record(Event::Ended {
+            id: job.id.clone(),
+            hook: job.hook.id.clone(),
+            result,
+            at: SystemTime::now(),
+            retry_at,
+        });
+        if let (Some(waiter), Some(answer)) = (job.waiter.take(), answer) {
+            let _ = waiter.send(answer);
+        }
+    }
+
+    /// Lets `job` re-enter its lane after `delay`, unless shutdown comes first (then it stays
+    /// queued in the journal for the next start).
+    fn schedule(self: &Arc<Self>, job: Job, delay: Duration) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut phase = this.phase.subscribe();
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = phase.wait_for(|phase| *phase != Phase::Serving) => return,
+            }
+            // System runs are never refused.
+            let _ = this.admit(job, Origin::System, None);
+        });
+    }
+
+    /// The lane's run ended: start the next one waiting.
+    fn release(self: &Arc<Self>, key: &LaneKey) {
+        let holding = *self.phase.borrow() != Phase::Serving;
+        let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(lane) = lanes.get_mut(key) else {
+            return;
+        };
+        if let Some(next) = lane.release(holding) {
+            self.spawn(next, Some(key.clone()));
+        } else if lane.is_idle() {
+            lanes.remove(key);
+        }
+        self.report_queue_depth(&lanes, &key.hook);
+    }
+
+    /// Sets `hookwire_queue_depth` for `hook`: its runs waiting in all its lanes.
+    fn report_queue_depth(&self, lanes: &HashMap<LaneKey, Lane<Job>>, hook: &str) {
+        let depth = lanes
+            .iter()
+            .filter(|(key, _)| key.hook == hook)
+            .map(|(_, lane)| lane.waiting())
+            .sum();
+        self.metrics.set_queue_depth(hook, depth);
+    }
+
+    /// Shutdown, first step: no new runs, waiting runs stay in the journal (their waiting
+    /// clients are told), and after `--shutdown-timeout` running commands are terminated.
+    pub fn begin_shutdown(self: &Arc<Self>) {
+        self.phase.send_replace(Phase::Draining);
+        let waiting: Vec<Job> = {
+            let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+            let waiting: Vec<Job> = lanes.values_mut().flat_map(Lane::take_waiting).collect();
+            for job in &waiting {
+                self.metrics.set_queue_depth(&job.hook.id, 0);
+            }
+            lanes.retain(|_, lane| !lane.is_idle());
+            waiting
+        };
+        for job in waiting {
+            self.conclude(job, Attempt::NotStarted(NotStarted::Draining));
+        }
+        let active = self.active();
+        if active > 0 {
+            tracing::info!("waiting for {active} running command(s) to finish");
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(this.settings.shutdown_timeout).await;
+            let active = this.active();
+            if active > 0 {
+                tracing::warn!(
+                    "terminating {active} command(s) still running after the shutdown timeout"
+                );
+            }
+            this.phase.send_replace(Phase::Halting);
+        });
+    }
+
+    /// Shutdown, last step: waits for the runs to be recorded, then closes the journal.
+    pub async fn finish(&self) {
+        let limit =
+            self.settings.shutdown_timeout + self.settings.exec.kill_grace + Duration::from_secs(5);
+        if tokio::time::timeout(limit, self.runs.wait_idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!("{} run(s) still unrecorded at exit", self.active());
+        }
+        let journal = self.journal.clone();
+        let _ = tokio::task::spawn_blocking(move || journal.close()).await;
+    }
+}
+
+/// What an attempt's outcome means for the run.
+fn result_of(outcome: Outcome, stop: Option<Stop>) -> RunResult {
+    let (status, reason) = match (&outcome.cut, &outcome.termination, stop) {
+        (Some(Cut::TimedOut), _, _) => (Status::TimedOut, None),
+        (Some(Cut::Stopped), _, Some(Stop::Cancelled { by })) => {
+            (Status::Cancelled, Some(format!("cancelled by run {by}")))
+        }
+        (Some(Cut::Stopped), _, None) => (
+            Status::Interrupted,
+            Some("terminated at shutdown".to_owned()),
+        ),
+        (None, Termination::Exited(0), _) => (Status::Succeeded, None),
+        (None, Termination::NotStarted(error), _) => (Status::Failed, Some(error.clone())),
+        (None, _, _) => (Status::Failed, None),
+    };
+    RunResult {
+        status,
+        exit_code: match outcome.termination {
+            Termination::Exited(code) => Some(code),
+            _ => None,
+        },
+        signal: match outcome.termination {
+            Termination::Signaled(signal) => Some(signal),
+            _ => None,
+        },
+        reason,
+        output: outcome.output,
+        truncated: outcome.truncated,
+    }
+}

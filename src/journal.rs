@@ -1,0 +1,1109 @@
+//! The durable store of runs: every accepted run with the request it came from (so it can be
+//! planned and run again after a crash), its status, attempts, exit, times and captured output.
+//!
+//! [`Journal`] is the narrow interface the engine uses: append an [`Event`], list what was left
+//! unfinished at start, and read the history. [`SqliteJournal`] implements it on an embedded
+//! SQLite database (`hookwire.db` in the state directory; WAL, `synchronous=FULL`, so a commit is
+//! on disk when it returns). All writes go through one thread that commits whatever is waiting
+//! in one transaction: under load many accepted runs share one fsync (group commit). A later
+//! backend (a distributed queue) implements the same trait; nothing else changes.
+//!
+//! [`History`] opens the same file for reading only, for `hookwire runs`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, Row, params, params_from_iter};
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use crate::pipeline::Received;
+
+/// The database's file name inside the state directory.
+pub const FILE_NAME: &str = "hookwire.db";
+
+/// Most events committed in one transaction.
+const MAX_BATCH: usize = 4096;
+
+/// The schema version kept in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    id              TEXT PRIMARY KEY,   -- the X-Hookwire-Run id (UUID v7: sorts by arrival)
+    hook            TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    concurrency_key TEXT,
+    background      INTEGER NOT NULL,   -- answered before it finished
+    rerun_of        TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    exit_code       INTEGER,
+    signal          INTEGER,
+    reason          TEXT,
+    accepted_at     INTEGER NOT NULL,   -- milliseconds since the Unix epoch
+    started_at      INTEGER,
+    finished_at     INTEGER,
+    next_attempt_at INTEGER,
+    output          BLOB,
+    truncated       INTEGER NOT NULL DEFAULT 0,
+    request_id      TEXT NOT NULL,
+    method          TEXT NOT NULL,
+    remote_addr     TEXT NOT NULL,
+    headers         BLOB NOT NULL,      -- 'Name: value' lines, as on the wire
+    query           TEXT NOT NULL,
+    body            BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_hook ON runs (hook, id);
+CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (status) WHERE status IN ('queued', 'running');
+";
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Accepted, waiting to start (or to be retried).
+    Queued,
+    Running,
+    /// Exited with status 0.
+    Succeeded,
+    /// Exited with another status, was killed by a signal, or could not start.
+    Failed,
+    /// Killed at its timeout.
+    TimedOut,
+    /// Killed because a newer run of the same hook arrived (`concurrency: cancel`).
+    Cancelled,
+    /// Never started: a newer run took its place (`latest`, `cancel`).
+    Superseded,
+    /// Stopped by hookwire's shutdown or lost in a crash, with no retry left.
+    Interrupted,
+    /// Never started: its hook was removed, or its request no longer triggers it.
+    Skipped,
+}
+
+impl Status {
+    /// Every status, in the order above.
+    pub const ALL: [Status; 9] = [
+        Status::Queued,
+        Status::Running,
+        Status::Succeeded,
+        Status::Failed,
+        Status::TimedOut,
+        Status::Cancelled,
+        Status::Superseded,
+        Status::Interrupted,
+        Status::Skipped,
+    ];
+
+    /// The name used in the database, the API and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::TimedOut => "timed-out",
+            Status::Cancelled => "cancelled",
+            Status::Superseded => "superseded",
+            Status::Interrupted => "interrupted",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    /// Reads a status name (`timed_out` and `timedout` are accepted for `timed-out`).
+    pub fn parse(name: &str) -> Option<Status> {
+        let name = name.trim().to_ascii_lowercase().replace(['_', ' '], "-");
+        let name = if name == "timedout" {
+            "timed-out"
+        } else {
+            &name
+        };
+        Self::ALL.into_iter().find(|status| status.as_str() == name)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why the journal could not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    #[error("the run journal failed: {0}")]
+    Store(String),
+    #[error("the run journal is closed")]
+    Closed,
+    #[error("run {0} is not in the journal")]
+    Missing(String),
+    #[error("{0}")]
+    Open(String),
+}
+
+impl From<rusqlite::Error> for JournalError {
+    fn from(error: rusqlite::Error) -> Self {
+        JournalError::Store(error.to_string())
+    }
+}
+
+/// A newly accepted run.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub id: String,
+    pub hook: String,
+    pub concurrency_key: Option<String>,
+    /// Answered before it finished: must be on disk before the answer.
+    pub background: bool,
+    /// The run this one repeats (`hookwire runs rerun`).
+    pub rerun_of: Option<String>,
+    pub accepted_at: SystemTime,
+    pub request: Received,
+}
+
+/// How an attempt (or a run that never started) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunResult {
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Why, when the status alone does not say (the start error, the superseding run, ...).
+    pub reason: Option<String>,
+    pub output: Vec<u8>,
+    /// Bytes dropped from the front of `output`.
+    pub truncated: u64,
+}
+
+impl RunResult {
+    /// A result without a process: superseded, skipped, interrupted before starting.
+    pub fn without_process(status: Status, reason: impl Into<String>) -> Self {
+        Self {
+            status,
+            exit_code: None,
+            signal: None,
+            reason: Some(reason.into()),
+            output: Vec::new(),
+            truncated: 0,
+        }
+    }
+}
+
+/// What the engine tells the journal.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A run was accepted and waits to start.
+    Accepted(Box<NewRun>),
+    /// Attempt number `attempt` (1-based) starts now. Fails with [`JournalError::Missing`] when
+    /// the run was never recorded.
+    Started {
+        id: String,
+        attempt: u32,
+        at: SystemTime,
+    },
+    /// An attempt ended (or the run ended without one). With `retry_at`, the run waits again
+    /// (status queued) until then; otherwise `result.status` is final.
+    Ended {
+        id: String,
+        hook: String,
+        result: RunResult,
+        at: SystemTime,
+        retry_at: Option<SystemTime>,
+    },
+}
+
+/// Resolves when the event it belongs to is committed (on disk).
+#[derive(Debug)]
+pub struct Ack(Option<oneshot::Receiver<Result<(), JournalError>>>);
+
+impl Ack {
+    /// An event that needs no waiting (the journal is off).
+    pub fn done() -> Self {
+        Ack(None)
+    }
+
+    /// Waits for the commit.
+    pub async fn committed(self) -> Result<(), JournalError> {
+        match self.0 {
+            None => Ok(()),
+            Some(receiver) => receiver.await.unwrap_or(Err(JournalError::Closed)),
+        }
+    }
+}
+
+/// A run as stored, with its request: for recovery and reruns.
+#[derive(Debug, Clone)]
+pub struct StoredRun {
+    pub id: String,
+    pub hook: String,
+    pub status: Status,
+    pub attempts: u32,
+    pub background: bool,
+    pub next_attempt_at: Option<SystemTime>,
+    pub request: Received,
+}
+
+/// Which runs to list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub hook: Option<String>,
+    /// Empty: any status.
+    pub statuses: Vec<Status>,
+    /// Most runs returned, newest first.
+    pub limit: usize,
+}
+
+/// A run for the history (API and CLI).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub hook: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency_key: Option<String>,
+    /// Answered before it finished (a background run).
+    pub background: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerun_of: Option<String>,
+    pub attempts: u32,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub accepted_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    /// From the start of the last attempt to its end.
+    pub duration_ms: Option<u64>,
+    /// Bytes of output dropped from the front.
+    pub output_truncated: u64,
+    /// Only for a single run: the captured output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// Only for a single run: the request as received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestView>,
+}
+
+/// A stored request, for reading.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestView {
+    pub id: String,
+    pub method: String,
+    pub remote_addr: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// The journal as the engine sees it. Implementations must keep events of one run in the order
+/// they were recorded.
+pub trait Journal: Send + Sync + fmt::Debug {
+    /// Records an event; the [`Ack`] resolves once it is durable.
+    fn record(&self, event: Event) -> Ack;
+    /// Runs left queued or running, oldest first, for recovery at start.
+    fn unfinished(&self) -> Result<Vec<StoredRun>, JournalError>;
+    /// A run with its request, for a rerun.
+    fn stored(&self, id: &str) -> Result<Option<StoredRun>, JournalError>;
+    /// The history, newest first.
+    fn runs(&self, filter: &Filter) -> Result<Vec<RunRecord>, JournalError>;
+    /// One run with its output and request.
+    fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError>;
+    /// Commits what is pending and stops writing.
+    fn close(&self);
+}
+
+/// No journal (`--journal=false`): nothing is kept, nothing survives a restart.
+#[derive(Debug, Default)]
+pub struct NoJournal;
+
+impl Journal for NoJournal {
+    fn record(&self, _event: Event) -> Ack {
+        Ack::done()
+    }
+    fn unfinished(&self) -> Result<Vec<StoredRun>, JournalError> {
+        Ok(Vec::new())
+    }
+    fn stored(&self, _id: &str) -> Result<Option<StoredRun>, JournalError> {
+        Ok(None)
+    }
+    fn runs(&self, _filter: &Filter) -> Result<Vec<RunRecord>, JournalError> {
+        Ok(Vec::new())
+    }
+    fn run(&self, _id: &str) -> Result<Option<RunRecord>, JournalError> {
+        Ok(None)
+    }
+    fn close(&self) {}
+}
+
+type Job = (Event, Option<oneshot::Sender<Result<(), JournalError>>>);
+
+/// The SQLite journal: one writer thread with group commit, one connection for reads.
+#[derive(Debug)]
+pub struct SqliteJournal {
+    path: PathBuf,
+    sender: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    reader: Mutex<Connection>,
+}
+
+impl SqliteJournal {
+    /// Opens (or creates) `hookwire.db` in `state_dir`, which is created with mode 0700 when
+    /// missing; the database file gets mode 0600. `keep_runs` finished runs are kept per hook.
+    pub fn open(state_dir: &Path, keep_runs: usize) -> Result<Self, JournalError> {
+        let path = state_dir.join(FILE_NAME);
+        let fail = |what: &str, error: &dyn fmt::Display| {
+            JournalError::Open(format!(
+                "cannot {what} the run journal {}: {error} (choose a writable directory with -state-dir)",
+                path.display()
+            ))
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(state_dir)
+            .map_err(|error| fail("create the directory of", &error))?;
+        // Created here rather than by SQLite, so it is never readable by others, not even
+        // briefly; SQLite gives its -wal and -shm files the same mode.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|error| fail("create", &error))?;
+        let mode = std::fs::metadata(&path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0o600);
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "the run journal {} is readable by others (mode {mode:o}); it holds request bodies: chmod 600 it",
+                path.display()
+            );
+        }
+        let writer = Connection::open(&path).map_err(|error| fail("open", &error))?;
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(|error| fail("configure", &error))?;
+        migrate(&writer).map_err(|error| fail("set up", &error))?;
+        let reader = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| c.execute_batch("PRAGMA busy_timeout = 5000;").map(|()| c))
+        .map_err(|error| fail("open", &error))?;
+        let (sender, receiver) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("hookwire-journal".into())
+            .spawn(move || write_loop(writer, &receiver, Retention::new(keep_runs)))
+            .map_err(|error| fail("start the writer of", &error))?;
+        Ok(Self {
+            path,
+            sender: Mutex::new(Some(sender)),
+            writer: Mutex::new(Some(thread)),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read<T>(
+        &self,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, JournalError> {
+        let connection = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(query(&connection)?)
+    }
+}
+
+impl Journal for SqliteJournal {
+    fn record(&self, event: Event) -> Ack {
+        let (ack, receiver) = oneshot::channel();
+        let sent = self
+            .sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|sender| sender.send((event, Some(ack))).is_ok());
+        if sent {
+            Ack(Some(receiver))
+        } else {
+            let (ack, receiver) = oneshot::channel();
+            let _ = ack.send(Err(JournalError::Closed));
+            Ack(Some(receiver))
+        }
+    }
+
+    fn unfinished(&self) -> Result<Vec<StoredRun>, JournalError> {
+        self.read(|c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {STORED_COLUMNS} FROM runs WHERE status IN ('queued', 'running') ORDER BY id"
+            ))?;
+            statement.query_map([], stored_run)?.collect()
+        })
+    }
+
+    fn stored(&self, id: &str) -> Result<Option<StoredRun>, JournalError> {
+        self.read(|c| {
+            c.query_row(
+                &format!("SELECT {STORED_COLUMNS} FROM runs WHERE id = ?1"),
+                [id],
+                stored_run,
+            )
+            .optional()
+        })
+    }
+
+    fn runs(&self, filter: &Filter) -> Result<Vec<RunRecord>, JournalError> {
+        self.read(|c| query_runs(c, filter))
+    }
+
+    fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
+        self.read(|c| query_run(c, id))
+    }
+
+    fn close(&self) {
+        // Dropping the sender ends the writer once it has committed what was sent.
+        drop(
+            self.sender
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        if let Some(thread) = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the journal writer panicked");
+        }
+    }
+}
+
+impl Drop for SqliteJournal {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Read-only access to a journal file, for `hookwire runs`.
+#[derive(Debug)]
+pub struct History {
+    connection: Connection,
+}
+
+impl History {
+    /// Opens `hookwire.db` in `state_dir`; it must exist.
+    pub fn open(state_dir: &Path) -> Result<Self, JournalError> {
+        let path = state_dir.join(FILE_NAME);
+        if !path.exists() {
+            return Err(JournalError::Open(format!(
+                "no run journal at {} (pass the server's -state-dir, or run this from the server's working directory)",
+                path.display()
+            )));
+        }
+        let connection = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| c.execute_batch("PRAGMA busy_timeout = 5000;").map(|()| c))
+            .map_err(|error| {
+                JournalError::Open(format!("cannot open {}: {error}", path.display()))
+            })?;
+        Ok(Self { connection })
+    }
+
+    /// The history, newest first.
+    pub fn runs(&self, filter: &Filter) -> Result<Vec<RunRecord>, JournalError> {
+        Ok(query_runs(&self.connection, filter)?)
+    }
+
+    /// One run with its output and request.
+    pub fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
+        Ok(query_run(&self.connection, id)?)
+    }
+}
+
+fn migrate(connection: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "the journal was written by a newer hookwire (schema {version}, this one knows {SCHEMA_VERSION})"
+        )));
+    }
+    connection.execute_batch(SCHEMA)?;
+    connection.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+}
+
+/// The writer thread: takes what is waiting, commits it in one transaction, acknowledges.
+fn write_loop(
+    mut connection: Connection,
+    receiver: &mpsc::Receiver<Job>,
+    mut retention: Retention,
+) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = commit(&mut connection, &batch, &mut retention);
+        for ((_, ack), result) in batch.into_iter().zip(results) {
+            if let Some(ack) = ack {
+                let _ = ack.send(result);
+            }
+        }
+    }
+    // A clean stop leaves no -wal file behind.
+    if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+        tracing::debug!("journal checkpoint at close: {error}");
+    }
+}
+
+fn commit(
+    connection: &mut Connection,
+    batch: &[Job],
+    retention: &mut Retention,
+) -> Vec<Result<(), JournalError>> {
+    let failed = |error: rusqlite::Error| {
+        tracing::error!("cannot write the run journal: {error}");
+        vec![Err(JournalError::from(error)); batch.len()]
+    };
+    let transaction = match connection.transaction() {
+        Ok(transaction) => transaction,
+        Err(error) => return failed(error),
+    };
+    let mut ended_hooks = Vec::new();
+    let results = batch
+        .iter()
+        .map(|(event, _)| apply(&transaction, event, &mut ended_hooks))
+        .collect();
+    for hook in retention.due(ended_hooks) {
+        if let Err(error) = prune(&transaction, &hook, retention.keep) {
+            tracing::warn!("cannot prune the history of {hook}: {error}");
+        }
+    }
+    match transaction.commit() {
+        Ok(()) => results,
+        Err(error) => failed(error),
+    }
+}
+
+fn apply<'e>(
+    transaction: &rusqlite::Transaction<'_>,
+    event: &'e Event,
+    ended_hooks: &mut Vec<&'e str>,
+) -> Result<(), JournalError> {
+    match event {
+        Event::Accepted(run) => {
+            let request = &run.request;
+            transaction
+                .prepare_cached(
+                    "INSERT INTO runs (id, hook, status, concurrency_key, background, rerun_of,
+                     accepted_at, request_id, method, remote_addr, headers, query, body)
+                     VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )?
+                .execute(params![
+                    run.id,
+                    run.hook,
+                    run.concurrency_key,
+                    run.background,
+                    run.rerun_of,
+                    millis(run.accepted_at),
+                    request.id,
+                    request.method,
+                    request.remote_addr.to_string(),
+                    encode_headers(&request.headers),
+                    request.query,
+                    request.body.as_ref(),
+                ])?;
+        }
+        Event::Started { id, attempt, at } => {
+            let changed = transaction
+                .prepare_cached(
+                    "UPDATE runs SET status = 'running', attempts = ?2, started_at = ?3,
+                     finished_at = NULL, next_attempt_at = NULL WHERE id = ?1",
+                )?
+                .execute(params![id, attempt, millis(*at)])?;
+            if changed == 0 {
+                return Err(JournalError::Missing(id.clone()));
+            }
+        }
+        Event::Ended {
+            id,
+            hook,
+            result,
+            at,
+            retry_at,
+        } => {
+            let status = if retry_at.is_some() {
+                Status::Queued
+            } else {
+                result.status
+            };
+            transaction
+                .prepare_cached(
+                    "UPDATE runs SET status = ?2, exit_code = ?3, signal = ?4, reason = ?5,
+                     output = ?6, truncated = ?7, finished_at = ?8, next_attempt_at = ?9
+                     WHERE id = ?1",
+                )?
+                .execute(params![
+                    id,
+                    status.as_str(),
+                    result.exit_code,
+                    result.signal,
+                    result.reason,
+                    stored_output(result),
+                    i64::try_from(result.truncated).unwrap_or(i64::MAX),
+                    millis(*at),
+                    retry_at.map(millis),
+                ])?;
+            ended_hooks.push(hook.as_str());
+        }
+    }
+    Ok(())
+}
+
+/// The output as stored: a line saying what was dropped, then the tail.
+fn stored_output(result: &RunResult) -> Vec<u8> {
+    if result.truncated == 0 {
+        return result.output.clone();
+    }
+    let mut output = format!(
+        "[hookwire: output truncated, the first {} bytes were dropped]\n",
+        result.truncated
+    )
+    .into_bytes();
+    output.extend_from_slice(&result.output);
+    output
+}
+
+/// When to prune each hook's history: every `step` ended runs, so deleting old rows (which
+/// touches old pages) is paid once per step rather than in every commit. A hook's history holds
+/// between `keep` and `keep + step - 1` runs.
+#[derive(Debug)]
+struct Retention {
+    keep: usize,
+    step: usize,
+    ended: HashMap<String, usize>,
+}
+
+impl Retention {
+    fn new(keep: usize) -> Self {
+        let keep = keep.max(1);
+        Self {
+            keep,
+            step: (keep / 4).clamp(1, 64),
+            ended: HashMap::new(),
+        }
+    }
+
+    /// Counts the ended runs of a commit; returns the hooks whose history is due for pruning.
+    fn due<'h>(&mut self, ended: impl IntoIterator<Item = &'h str>) -> BTreeSet<String> {
+        let mut due = BTreeSet::new();
+        for hook in ended {
+            let count = self.ended.entry(hook.to_owned()).or_default();
+            *count += 1;
+            if *count >= self.step {
+                *count = 0;
+                due.insert(hook.to_owned());
+            }
+        }
+        due
+    }
+}
+
+/// Keeps the newest `keep` runs of `hook`; waiting and running ones are never removed.
+fn prune(transaction: &rusqlite::Transaction<'_>, hook: &str, keep: usize) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached(
+            "DELETE FROM runs WHERE hook = ?1 AND status NOT IN ('queued', 'running')
+             AND id NOT IN (SELECT id FROM runs WHERE hook = ?1 ORDER BY id DESC LIMIT ?2)",
+        )?
+        .execute(params![hook, i64::try_from(keep).unwrap_or(i64::MAX)])?;
+    Ok(())
+}
+
+const SUMMARY_COLUMNS: &str = "id, hook, status, concurrency_key, background, rerun_of, attempts,
+    exit_code, signal, reason, accepted_at, started_at, finished_at, next_attempt_at, truncated";
+
+const STORED_COLUMNS: &str = "id, hook, status, attempts, background, next_attempt_at,
+    request_id, method, remote_addr, headers, query, body";
+
+fn query_runs(connection: &Connection, filter: &Filter) -> rusqlite::Result<Vec<RunRecord>> {
+    let mut conditions = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    if let Some(hook) = &filter.hook {
+        values.push(hook.clone());
+        conditions.push(format!("hook = ?{}", values.len()));
+    }
+    if !filter.statuses.is_empty() {
+        let placeholders: Vec<String> = filter
+            .statuses
+            .iter()
+            .map(|status| {
+                values.push(status.as_str().to_owned());
+                format!("?{}", values.len())
+            })
+            .collect();
+        conditions.push(format!("status IN ({})", placeholders.join(", ")));
+    }
+    let condition = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+    let mut statement = connection.prepare(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM runs {condition} ORDER BY id DESC LIMIT {limit}"
+    ))?;
+    statement
+        .query_map(params_from_iter(values), summary)?
+        .collect()
+}
+
+fn query_run(connection: &Connection, id: &str) -> rusqlite::Result<Option<RunRecord>> {
+    connection
+        .query_row(
+            &format!("SELECT {SUMMARY_COLUMNS}, output, {STORED_COLUMNS} FROM runs WHERE id = ?1"),
+            [id],
+            |row| {
+                let mut record = summary(row)?;
+                let output: Option<Vec<u8>> = row.get(15)?;
+                record.output =
+                    Some(String::from_utf8_lossy(&output.unwrap_or_default()).into_owned());
+                let request = stored_request(row, 16 + 6)?;
+                record.request = Some(RequestView {
+                    id: request.id,
+                    method: request.method,
+                    remote_addr: request.remote_addr.to_string(),
+                    query: request.query,
+                    headers: request
+                        .headers
+                        .iter()
+                        .map(|(name, value)| {
+                            (
+                                name.as_str().to_owned(),
+                                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                            )
+                        })
+                        .collect(),
+                    body: String::from_utf8_lossy(&request.body).into_owned(),
+                });
+                Ok(record)
+            },
+        )
+        .optional()
+}
+
+fn summary(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+    let status: String = row.get(2)?;
+    let accepted_at: i64 = row.get(10)?;
+    let started_at: Option<i64> = row.get(11)?;
+    let finished_at: Option<i64> = row.get(12)?;
+    let truncated: i64 = row.get(14)?;
+    Ok(RunRecord {
+        id: row.get(0)?,
+        hook: row.get(1)?,
+        status: Status::parse(&status).unwrap_or(Status::Failed),
+        concurrency_key: row.get(3)?,
+        background: row.get(4)?,
+        rerun_of: row.get(5)?,
+        attempts: row.get(6)?,
+        exit_code: row.get(7)?,
+        signal: row.get(8)?,
+        reason: row.get(9)?,
+        accepted_at: timestamp(accepted_at),
+        started_at: started_at.map(timestamp),
+        finished_at: finished_at.map(timestamp),
+        next_attempt_at: row.get::<_, Option<i64>>(13)?.map(timestamp),
+        duration_ms: started_at
+            .zip(finished_at)
+            .and_then(|(start, end)| u64::try_from(end - start).ok()),
+        output_truncated: u64::try_from(truncated).unwrap_or(0),
+        output: None,
+        request: None,
+    })
+}
+
+fn stored_run(row: &Row<'_>) -> rusqlite::Result<StoredRun> {
+    let status: String = row.get(2)?;
+    Ok(StoredRun {
+        id: row.get(0)?,
+        hook: row.get(1)?,
+        status: Status::parse(&status).unwrap_or(Status::Queued),
+        attempts: row.get(3)?,
+        background: row.get(4)?,
+        next_attempt_at: row.get::<_, Option<i64>>(5)?.map(from_millis),
+        request: stored_request(row, 6)?,
+    })
+}
+
+/// The request columns, starting at column `first`.
+fn stored_request(row: &Row<'_>, first: usize) -> rusqlite::Result<Received> {
+    let remote: String = row.get(first + 2)?;
+    let headers: Vec<u8> = row.get(first + 3)?;
+    let body: Vec<u8> = row.get(first + 5)?;
+    Ok(Received {
+        id: row.get(first)?,
+        method: row.get(first + 1)?,
+        remote_addr: remote
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
+        headers: decode_headers(&headers),
+        query: row.get(first + 4)?,
+        body: Bytes::from(body),
+    })
+}
+
+/// Headers as `Name: value` lines: exact (values are bytes) and readable in the `sqlite3` shell.
+fn encode_headers(headers: &HeaderMap) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn decode_headers(bytes: &[u8]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for line in bytes.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
+        let value = line[colon + 1..]
+            .strip_prefix(b" ")
+            .unwrap_or(&line[colon + 1..]);
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&line[..colon]),
+            HeaderValue::from_bytes(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    headers
+}
+
+fn millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn from_millis(millis: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+}
+
+fn timestamp(millis: i64) -> String {
+    humantime::format_rfc3339_millis(from_millis(millis)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received(body: &str) -> Received {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-event", HeaderValue::from_static("push"));
+        headers.append("x-multi", HeaderValue::from_static("a"));
+        headers.append("x-multi", HeaderValue::from_bytes(b"b\xff").unwrap());
+        Received {
+            id: "abc123".into(),
+            method: "POST".into(),
+            remote_addr: "127.0.0.1:4321".parse().unwrap(),
+            headers,
+            query: "a=1&b=2".into(),
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    fn accept(journal: &SqliteJournal, id: &str, hook: &str) -> Ack {
+        journal.record(Event::Accepted(Box::new(NewRun {
+            id: id.into(),
+            hook: hook.into(),
+            concurrency_key: Some("main".into()),
+            background: true,
+            rerun_of: None,
+            accepted_at: SystemTime::now(),
+            request: received("{\"x\":1}"),
+        })))
+    }
+
+    fn ended(id: &str, hook: &str, status: Status) -> Event {
+        Event::Ended {
+            id: id.into(),
+            hook: hook.into(),
+            result: RunResult {
+                status,
+                exit_code: Some(0),
+                signal: None,
+                reason: None,
+                output: b"tail".to_vec(),
+                truncated: 10,
+            },
+            at: SystemTime::now(),
+            retry_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_survive_a_reopen_with_their_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        {
+            let journal = SqliteJournal::open(&state, 100).unwrap();
+            accept(&journal, "r1", "deploy").committed().await.unwrap();
+            accept(&journal, "r2", "deploy").committed().await.unwrap();
+            journal
+                .record(Event::Started {
+                    id: "r1".into(),
+                    attempt: 1,
+                    at: SystemTime::now(),
+                })
+                .committed()
+                .await
+                .unwrap();
+            journal.close();
+        }
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&state), 0o700);
+        assert_eq!(mode(&state.join(FILE_NAME)), 0o600);
+
+        let journal = SqliteJournal::open(&state, 100).unwrap();
+        let unfinished = journal.unfinished().unwrap();
+        assert_eq!(unfinished.len(), 2);
+        assert_eq!(
+            (unfinished[0].status, unfinished[0].attempts),
+            (Status::Running, 1)
+        );
+        assert_eq!(unfinished[1].status, Status::Queued);
+        let (got, sent) = (&unfinished[1].request, received("{\"x\":1}"));
+        assert_eq!(
+            (
+                &got.id,
+                &got.method,
+                got.remote_addr,
+                &got.headers,
+                &got.query,
+                &got.body
+            ),
+            (
+                &sent.id,
+                &sent.method,
+                sent.remote_addr,
+                &sent.headers,
+                &sent.query,
+                &sent.body
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_start_of_an_unrecorded_run_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = SqliteJournal::open(dir.path(), 100).unwrap();
+        let result = journal
+            .record(Event::Started {
+                id: "nope".into(),
+                attempt: 1,
+                at: SystemTime::now(),
+            })
+            .committed()
+            .await;
+        assert_eq!(result, Err(JournalError::Missing("nope".into())));
+    }
+
+    #[tokio::test]
+    async fn history_filters_and_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = SqliteJournal::open(dir.path(), 3).unwrap();
+        let mut acks = Vec::new();
+        for n in 0..5 {
+            let id = format!("a{n}");
+            acks.push(accept(&journal, &id, "a"));
+            acks.push(journal.record(ended(&id, "a", Status::Succeeded)));
+        }
+        acks.push(accept(&journal, "b0", "b"));
+        acks.push(accept(&journal, "b1", "b"));
+        acks.push(journal.record(ended("b1", "b", Status::TimedOut)));
+        for ack in acks {
+            ack.committed().await.unwrap();
+        }
+        let all = journal
+            .runs(&Filter {
+                limit: 100,
+                ..Filter::default()
+            })
+            .unwrap();
+        let ids: Vec<_> = all.iter().map(|r| r.id.as_str()).collect();
+        // Only the newest 3 of `a` are kept; `b0` is queued and would be kept anyway.
+        assert_eq!(ids, ["b1", "b0", "a4", "a3", "a2"]);
+        let timed_out = journal
+            .runs(&Filter {
+                hook: Some("b".into()),
+                statuses: vec![Status::TimedOut],
+                limit: 10,
+            })
+            .unwrap();
+        assert_eq!(timed_out.len(), 1);
+        assert_eq!(timed_out[0].output_truncated, 10);
+        let one = journal.run("b1").unwrap().unwrap();
+        assert_eq!(
+            one.output.as_deref(),
+            Some("[hookwire: output truncated, the first 10 bytes were dropped]\ntail")
+        );
+        let request = one.request.unwrap();
+        assert_eq!(request.body, "{\"x\":1}");
+        assert!(
+            request
+                .headers
+                .contains(&("x-multi".into(), "b\u{fffd}".into()))
+        );
+        assert!(journal.run("zzz").unwrap().is_none());
+        let json = serde_json::to_string(&one.status).unwrap();
+        assert_eq!(json, "\"timed-out\"");
+        journal.close();
+        let history = History::open(dir.path()).unwrap();
+        assert_eq!(
+            history
+                .runs(&Filter {
+                    limit: 2,
+                    ..Filter::default()
+                })
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for status in Status::ALL {
+            assert_eq!(Status::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(Status::parse("TIMED_OUT"), Some(Status::TimedOut));
+        assert_eq!(Status::parse("done"), None);
+    }
+
+    #[test]
+    fn history_of_a_missing_directory_says_what_to_do() {
+        let error = History::open(Path::new("/nonexistent/state")).unwrap_err();
+        assert!(error.to_string().contains("-state-dir"), "{error}");
+    }
+}

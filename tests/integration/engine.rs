@@ -1,0 +1,689 @@
+//! The execution engine end to end: concurrency modes (with a script that records when each run
+//! starts and ends), timeouts that end whole process groups, the journal across `kill -9`,
+//! retries, retention, the runs API and CLI, and shutdown.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::{Response, Server, wait_until};
+
+const RUN: &str = "X-Hookwire-Run";
+
+/// A hook per mode, each running `span.sh LABEL SLEEP` with both from the query string.
+const HOOKS: &str = r#"
+- id: queue
+  execute-command: {fixtures}/span.sh
+  concurrency: queue
+  max-queue: 2
+  pass-arguments-to-command: &span
+    - {source: url, name: label}
+    - {source: url, name: sleep}
+- id: latest
+  execute-command: {fixtures}/span.sh
+  concurrency: latest
+  pass-arguments-to-command: *span
+- id: latest-wait
+  execute-command: {fixtures}/span.sh
+  concurrency: latest
+  include-command-output-in-response: true
+  pass-arguments-to-command: *span
+- id: cancel
+  execute-command: {fixtures}/span.sh
+  concurrency: cancel
+  pass-arguments-to-command: *span
+- id: cancel-wait
+  execute-command: {fixtures}/span.sh
+  concurrency: cancel
+  include-command-output-in-response: true
+  pass-arguments-to-command: *span
+- id: reject
+  execute-command: {fixtures}/span.sh
+  concurrency: reject
+  pass-arguments-to-command: *span
+- id: keyed
+  execute-command: {fixtures}/span.sh
+  concurrency: queue
+  concurrency-key: {source: url, name: key}
+  pass-arguments-to-command: *span
+- id: parallel
+  execute-command: {fixtures}/span.sh
+  pass-arguments-to-command: *span
+"#;
+
+fn start(hooks: &str, extra: &[&str]) -> Server {
+    Server::builder(hooks)
+        .args(&["-state-dir", "{dir}/state", "-kill-grace", "300ms"])
+        .args(extra)
+        .start()
+}
+
+fn run_id(response: &Response) -> String {
+    response
+        .header(RUN)
+        .unwrap_or_else(|| panic!("no {RUN} in {response:?}"))
+        .to_owned()
+}
+
+/// Sends `GET /hooks/HOOK?label=LABEL&sleep=SECONDS` and expects it accepted.
+fn trigger(s: &Server, hook: &str, label: &str, sleep: f64) -> String {
+    let r = s.get(&format!("/hooks/{hook}?label={label}&sleep={sleep}"));
+    assert_eq!(r.status, 200, "{label}: {}", r.text());
+    run_id(&r)
+}
+
+fn stamp(s: &Server, kind: &str, label: &str) -> Option<u128> {
+    let path = s.dir.path().join(format!("records/{kind}-{label}"));
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn started(s: &Server, label: &str) -> bool {
+    stamp(s, "start", label).is_some()
+}
+
+/// Waits for the runs with these labels to end; their (start, end) times.
+fn spans(s: &Server, labels: &[&str]) -> Vec<(u128, u128)> {
+    let ended = wait_until(Duration::from_secs(15), || {
+        labels.iter().all(|l| stamp(s, "end", l).is_some())
+    });
+    assert!(ended, "not all of {labels:?} ended; log:\n{}", s.logs());
+    labels
+        .iter()
+        .map(|l| (stamp(s, "start", l).unwrap(), stamp(s, "end", l).unwrap()))
+        .collect()
+}
+
+/// Each run starts after the one before it ended.
+fn assert_one_at_a_time(spans: &[(u128, u128)]) {
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "runs overlap: {spans:?}");
+    }
+}
+
+fn overlap(a: (u128, u128), b: (u128, u128)) -> bool {
+    a.0 < b.1 && b.0 < a.1
+}
+
+/// `GET /-/runs?QUERY`.
+fn runs(s: &Server, query: &str) -> Vec<Value> {
+    let r = s.get(&format!("/-/runs?{query}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let value: Value = serde_json::from_slice(&r.body).unwrap();
+    value["runs"].as_array().cloned().unwrap_or_default()
+}
+
+fn run(s: &Server, id: &str) -> Value {
+    let r = s.get(&format!("/-/runs/{id}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+/// Waits until run `id` has a final status, and returns the run.
+fn finished(s: &Server, id: &str) -> Value {
+    let mut last = Value::Null;
+    let done = wait_until(Duration::from_secs(15), || {
+        last = run(s, id);
+        !matches!(last["status"].as_str(), Some("queued" | "running"))
+    });
+    assert!(done, "run {id} did not finish: {last}\n{}", s.logs());
+    last
+}
+
+fn status(s: &Server, id: &str) -> String {
+    finished(s, id)["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn queue_runs_one_at_a_time_in_arrival_order_up_to_its_limit() {
+    let s = start(HOOKS, &[]);
+    let ids: Vec<String> = ["q1", "q2", "q3"]
+        .iter()
+        .map(|l| trigger(&s, "queue", l, 0.2))
+        .collect();
+    // q1 runs, q2 and q3 wait: `max-queue: 2` is reached.
+    let refused = s.get("/hooks/queue?label=q4&sleep=0.2");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(refused.header("Retry-After"), Some("5"));
+    assert!(refused.header(RUN).is_none(), "a refused run has no id");
+    assert_one_at_a_time(&spans(&s, &["q1", "q2", "q3"]));
+    assert!(!started(&s, "q4"));
+    for id in &ids {
+        assert_eq!(status(&s, id), "succeeded");
+    }
+}
+
+#[test]
+fn latest_runs_the_newest_waiting_request_and_supersedes_the_others() {
+    let s = start(HOOKS, &[]);
+    let first = trigger(&s, "latest", "l1", 0.5);
+    let dropped: Vec<String> = ["l2", "l3"]
+        .iter()
+        .map(|l| trigger(&s, "latest", l, 0.1))
+        .collect();
+    let newest = trigger(&s, "latest", "l4", 0.1);
+    assert_one_at_a_time(&spans(&s, &["l1", "l4"]));
+    assert!(!started(&s, "l2") && !started(&s, "l3"));
+    assert_eq!(status(&s, &first), "succeeded");
+    assert_eq!(status(&s, &newest), "succeeded");
+    let l2 = finished(&s, &dropped[0]);
+    assert_eq!(l2["status"], "superseded");
+    assert_eq!(l2["reason"], format!("superseded by run {}", dropped[1]));
+    assert_eq!(l2["attempts"], 0);
+    let superseded = runs(&s, "hook=latest&status=superseded");
+    assert_eq!(superseded.len(), 2, "{superseded:?}");
+}
+
+#[test]
+fn latest_tells_a_waiting_client_its_run_was_superseded() {
+    let s = start(HOOKS, &[]);
+    let addr = s.addr();
+    let get = move |label: &str, sleep: f64| {
+        let path = format!("/hooks/latest-wait?label={label}&sleep={sleep}");
+        std::thread::spawn(move || crate::harness::Request::new(addr, "GET", &path).send())
+    };
+    let w1 = get("w1", 0.6);
+    assert!(wait_until(Duration::from_secs(5), || started(&s, "w1")));
+    let w2 = get("w2", 0.1);
+    std::thread::sleep(Duration::from_millis(150));
+    let w3 = get("w3", 0.1);
+    let (w1, w2, w3) = (w1.join().unwrap(), w2.join().unwrap(), w3.join().unwrap());
+    assert_eq!((w1.status, w1.text().as_str()), (200, "ran w1\n"));
+    assert_eq!(w2.status, 409, "{}", w2.text());
+    assert_eq!(
+        w2.text(),
+        format!("The run was superseded by run {}.", run_id(&w3))
+    );
+    assert_eq!((w3.status, w3.text().as_str()), (200, "ran w3\n"));
+}
+
+#[test]
+fn cancel_kills_the_running_run_and_starts_the_newest() {
+    let s = start(HOOKS, &[]);
+    let first = trigger(&s, "cancel", "c1", 30.0);
+    assert!(wait_until(Duration::from_secs(5), || started(&s, "c1")));
+    let killed_at = Instant::now();
+    let second = trigger(&s, "cancel", "c2", 0.1);
+    let c1 = finished(&s, &first);
+    assert_eq!(c1["status"], "cancelled");
+    assert_eq!(c1["reason"], format!("cancelled by run {second}"));
+    assert_eq!(c1["signal"], 15);
+    assert!(killed_at.elapsed() < Duration::from_secs(5));
+    assert_eq!(status(&s, &second), "succeeded");
+    assert!(stamp(&s, "end", "c1").is_none(), "c1 ran to its end");
+    assert!(stamp(&s, "start", "c2").is_some());
+}
+
+#[test]
+fn cancel_tells_a_waiting_client_its_run_was_cancelled() {
+    let s = start(HOOKS, &[]);
+    let addr = s.addr();
+    let waiting = std::thread::spawn(move || {
+        crate::harness::Request::new(addr, "GET", "/hooks/cancel-wait?label=v1&sleep=30").send()
+    });
+    assert!(wait_until(Duration::from_secs(5), || started(&s, "v1")));
+    let newer = s.get("/hooks/cancel-wait?label=v2&sleep=0.1");
+    assert_eq!((newer.status, newer.text().as_str()), (200, "ran v2\n"));
+    let cancelled = waiting.join().unwrap();
+    assert_eq!(cancelled.status, 409);
+    assert_eq!(
+        cancelled.text(),
+        format!("The run was cancelled by run {}.", run_id(&newer))
+    );
+}
+
+#[test]
+fn reject_refuses_while_a_run_is_in_progress() {
+    let s = start(HOOKS, &[]);
+    let first = trigger(&s, "reject", "r1", 0.4);
+    let refused = s.get("/hooks/reject?label=r2&sleep=0.1");
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.header("Retry-After"), Some("5"));
+    assert_eq!(
+        refused.text(),
+        "This hook is already running. Try again later."
+    );
+    assert_eq!(status(&s, &first), "succeeded");
+    let later = trigger(&s, "reject", "r3", 0.1);
+    assert_eq!(status(&s, &later), "succeeded");
+    assert!(!started(&s, "r2"));
+}
+
+#[test]
+fn each_concurrency_key_has_its_own_lane() {
+    let s = start(HOOKS, &[]);
+    for (key, label) in [("a", "a1"), ("b", "b1"), ("a", "a2")] {
+        let r = s.get(&format!("/hooks/keyed?key={key}&label={label}&sleep=0.4"));
+        assert_eq!(r.status, 200);
+    }
+    let spans = spans(&s, &["a1", "b1", "a2"]);
+    assert!(
+        overlap(spans[0], spans[1]),
+        "keys a and b should run side by side: {spans:?}"
+    );
+    assert_one_at_a_time(&[spans[0], spans[2]]);
+    let keyed = runs(&s, "hook=keyed");
+    assert!(
+        keyed.iter().any(|r| r["concurrency_key"] == "b"),
+        "{keyed:?}"
+    );
+}
+
+#[test]
+fn the_global_cap_holds_parallel_runs_back() {
+    let s = start(HOOKS, &["-max-concurrent-runs", "1"]);
+    for label in ["p1", "p2", "p3"] {
+        trigger(&s, "parallel", label, 0.2);
+    }
+    let mut spans = spans(&s, &["p1", "p2", "p3"]);
+    spans.sort();
+    assert_one_at_a_time(&spans);
+}
+
+#[test]
+fn parallel_runs_overlap() {
+    let s = start(HOOKS, &[]);
+    trigger(&s, "parallel", "x1", 0.4);
+    trigger(&s, "parallel", "x2", 0.4);
+    let spans = spans(&s, &["x1", "x2"]);
+    assert!(overlap(spans[0], spans[1]), "{spans:?}");
+}
+
+/// Members of a process group, from /proc.
+fn group_members(group: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+        .filter(|stat| {
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().collect())
+                .unwrap_or_default();
+            fields.get(2) == Some(&group)
+        })
+        .collect()
+}
+
+#[test]
+fn a_timeout_ends_the_whole_process_group_even_what_ignores_sigterm() {
+    let hooks = r#"
+- id: stubborn
+  execute-command: /bin/sh
+  timeout: 300ms
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'trap "" TERM; (trap "" TERM; sleep 30) & echo $! > "$RECORD_DIR/grandchild.tmp"; echo $$ > "$RECORD_DIR/leader.tmp"; sleep 30'}
+- id: stubborn-wait
+  execute-command: /bin/sleep
+  timeout: 200ms
+  include-command-output-in-response: true
+  pass-arguments-to-command:
+    - {source: string, name: "30"}
+"#;
+    let s = start(hooks, &[]);
+    let began = Instant::now();
+    let id = run_id(&s.get("/hooks/stubborn"));
+    let record = finished(&s, &id);
+    assert_eq!(record["status"], "timed-out");
+    assert_eq!(record["signal"], 9, "the leader ignores SIGTERM: {record}");
+    // The timeout, then the grace period: far less than the commands' 30 s.
+    assert!(began.elapsed() < Duration::from_secs(5));
+    let read = |name: &str| {
+        std::fs::read_to_string(s.dir.path().join(format!("records/{name}.tmp")))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let (leader, grandchild) = (read("leader"), read("grandchild"));
+    assert!(
+        !Path::new(&format!("/proc/{grandchild}")).exists(),
+        "grandchild left"
+    );
+    assert!(
+        !Path::new(&format!("/proc/{leader}")).exists(),
+        "leader left"
+    );
+    assert_eq!(
+        group_members(&leader),
+        Vec::<String>::new(),
+        "group {leader} not empty"
+    );
+
+    let r = s.get("/hooks/stubborn-wait");
+    assert_eq!(
+        r.status,
+        500,
+        "a timed-out run is a failed run: {}",
+        r.text()
+    );
+    assert_eq!(status(&s, &run_id(&r)), "timed-out");
+}
+
+#[test]
+fn failed_runs_are_retried_with_backoff() {
+    let hooks = r#"
+- id: flaky
+  execute-command: /bin/sh
+  retry: {attempts: 3, backoff: 200ms}
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'date +%s%N >> "$RECORD_DIR/attempts.tmp"; [ $(wc -l < "$RECORD_DIR/attempts.tmp") -ge 3 ]'}
+"#;
+    let s = start(hooks, &[]);
+    let id = run_id(&s.get("/hooks/flaky"));
+    let record = finished(&s, &id);
+    assert_eq!(record["status"], "succeeded", "{record}");
+    assert_eq!(record["attempts"], 3);
+    let times: Vec<u128> = std::fs::read_to_string(s.dir.path().join("records/attempts.tmp"))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(times.len(), 3);
+    let gaps_ms: Vec<u128> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]) / 1_000_000)
+        .collect();
+    // 200 ms, then twice that.
+    assert!(gaps_ms[0] >= 200 && gaps_ms[1] >= 400, "{gaps_ms:?}");
+}
+
+#[test]
+fn history_keeps_the_last_runs_of_each_hook() {
+    let hooks =
+        "- {id: quick, execute-command: /bin/true}\n- {id: other, execute-command: /bin/true}\n";
+    let s = start(hooks, &["-keep-runs", "3"]);
+    for _ in 0..5 {
+        let id = run_id(&s.get("/hooks/quick"));
+        finished(&s, &id);
+    }
+    let other = run_id(&s.get("/hooks/other"));
+    finished(&s, &other);
+    assert_eq!(runs(&s, "hook=quick").len(), 3);
+    assert_eq!(runs(&s, "hook=other").len(), 1);
+    assert_eq!(runs(&s, "limit=2").len(), 2);
+    assert_eq!(s.get("/-/runs?status=bogus").status, 400);
+}
+
+fn hookwire(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_hookwire"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn runs_api_and_cli_show_history_and_rerun() {
+    let hooks = r#"
+- id: echo
+  execute-command: /bin/echo
+  include-command-output-in-response: true
+  pass-arguments-to-command:
+    - {source: payload, name: word}
+"#;
+    let s = start(hooks, &[]);
+    let r = s.post("/hooks/echo", "application/json", r#"{"word":"hello"}"#);
+    assert_eq!((r.status, r.text().as_str()), (200, "hello\n"));
+    let id = run_id(&r);
+    let record = finished(&s, &id);
+    assert_eq!(record["output"], "hello\n");
+    assert_eq!(record["background"], false);
+    assert_eq!(record["request"]["method"], "POST");
+    assert_eq!(record["request"]["body"], r#"{"word":"hello"}"#);
+    assert_eq!(s.get("/-/runs/nope").status, 404);
+
+    let state = s.dir.path().join("state");
+    let state = state.to_str().unwrap();
+    let (ok, table, err) = hookwire(&["runs", "--hook", "echo", "-state-dir", state]);
+    assert!(ok, "{err}");
+    assert!(table.starts_with("RUN "), "{table}");
+    assert!(
+        table.contains(&id) && table.contains("succeeded"),
+        "{table}"
+    );
+    let (ok, shown, err) = hookwire(&["runs", "show", &id, "-state-dir", state]);
+    assert!(ok, "{err}");
+    assert!(shown.contains("status    succeeded"), "{shown}");
+    assert!(shown.ends_with("--- output ---\nhello\n"), "{shown}");
+    let (ok, _, err) = hookwire(&[
+        "runs",
+        "show",
+        "01234567-0000-7000-8000-000000000000",
+        "-state-dir",
+        state,
+    ]);
+    assert!(!ok && err.contains("no run"), "{err}");
+
+    let url = format!("http://{}", s.addr());
+    let (ok, new_id, err) = hookwire(&["runs", "rerun", &id, "-url", &url]);
+    assert!(ok, "{err}");
+    let rerun = finished(&s, new_id.trim());
+    assert_eq!(rerun["rerun_of"], id.as_str());
+    assert_eq!(rerun["output"], "hello\n");
+    assert_eq!(rerun["background"], true);
+    let (ok, _, err) = hookwire(&["runs", "--state-dir", "/nonexistent"]);
+    assert!(!ok && err.contains("-state-dir"), "{err}");
+}
+
+#[test]
+fn an_admin_token_is_required_when_configured() {
+    // The token file must exist before the server starts, so it lives outside the server's dir.
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let s = start(
+        "- {id: quick, execute-command: /bin/true}\n",
+        &["-admin-token-file", token.to_str().unwrap()],
+    );
+    let id = run_id(&s.get("/hooks/quick"));
+    let denied = s.get("/-/runs");
+    assert_eq!(denied.status, 401);
+    assert_eq!(denied.header("WWW-Authenticate"), Some("Bearer"));
+    let wrong = s
+        .request("GET", "/-/runs")
+        .header("Authorization", "Bearer nope")
+        .send();
+    assert_eq!(wrong.status, 401);
+    let allowed = s
+        .request("GET", &format!("/-/runs/{id}"))
+        .header("Authorization", "Bearer t0ken")
+        .send();
+    assert_eq!(allowed.status, 200, "{}", allowed.text());
+    let url = format!("http://{}", s.addr());
+    let (ok, _, err) = hookwire(&["runs", "rerun", &id, "-url", &url]);
+    assert!(!ok && err.contains("-admin-token-file"), "{err}");
+    let token = token.to_str().unwrap();
+    let (ok, _, err) = hookwire(&[
+        "runs",
+        "rerun",
+        &id,
+        "-url",
+        &url,
+        "-admin-token-file",
+        token,
+    ]);
+    assert!(ok, "{err}");
+}
+
+/// Final statuses of the runs in a state directory, read with the CLI (the server is gone).
+fn journal_statuses(state: &Path) -> BTreeMap<String, String> {
+    let (ok, json, err) = hookwire(&[
+        "runs",
+        "--json",
+        "--limit",
+        "1000",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let runs: Vec<Value> = serde_json::from_str(&json).unwrap();
+    runs.iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn accepted_runs_survive_kill_9() {
+    const N: usize = 6;
+    let hooks = r#"
+- id: slow
+  execute-command: {fixtures}/span.sh
+  concurrency: queue
+  pass-arguments-to-command:
+    - {source: url, name: label}
+    - {source: url, name: sleep}
+"#;
+    let first = start(hooks, &[]);
+    let accepted: Vec<String> = (0..N)
+        .map(|n| trigger(&first, "slow", &format!("s{n}"), 0.3))
+        .collect();
+    first.signal("KILL");
+    let state = first.dir.path().join("state");
+
+    let second = start(hooks, &["-state-dir", state.to_str().unwrap()]);
+    let mut statuses = BTreeMap::new();
+    let settled = wait_until(Duration::from_secs(20), || {
+        statuses = runs(&second, "hook=slow&limit=100")
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_owned(),
+                    r["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        statuses.values().all(|s| s != "queued" && s != "running")
+    });
+    assert!(settled, "{statuses:?}\n{}", second.logs());
+    // Every accepted run is in the journal, and each one either completed or was recorded as
+    // interrupted (the one running at the kill, if any: no `retry` here).
+    assert_eq!(statuses.len(), N, "{statuses:?}");
+    for id in &accepted {
+        let status = statuses.get(id).map(String::as_str);
+        assert!(
+            matches!(status, Some("succeeded" | "interrupted")),
+            "{id}: {status:?}"
+        );
+    }
+    let interrupted = statuses.values().filter(|s| *s == "interrupted").count();
+    assert!(interrupted <= 1, "{statuses:?}");
+    assert!(second.logs().contains("resumed"), "{}", second.logs());
+}
+
+#[test]
+fn runs_of_a_removed_hook_are_skipped_at_start() {
+    let hooks = r#"
+- id: gone
+  execute-command: {fixtures}/span.sh
+  concurrency: queue
+  pass-arguments-to-command:
+    - {source: url, name: label}
+    - {source: url, name: sleep}
+"#;
+    let first = start(hooks, &[]);
+    let ids = [
+        trigger(&first, "gone", "g1", 5.0),
+        trigger(&first, "gone", "g2", 5.0),
+    ];
+    first.signal("KILL");
+    let state = first.dir.path().join("state");
+    let second = start(
+        "- {id: other, execute-command: /bin/true}\n",
+        &["-state-dir", state.to_str().unwrap()],
+    );
+    for id in &ids {
+        let record = run(&second, id);
+        assert_eq!(record["status"], "skipped");
+        assert_eq!(
+            record["reason"],
+            "hook `gone` is no longer defined in the hooks files"
+        );
+    }
+}
+
+#[test]
+fn shutdown_lets_running_commands_finish() {
+    let s = start(HOOKS, &["-shutdown-timeout", "5s"]);
+    let id = trigger(&s, "queue", "f1", 0.5);
+    assert!(wait_until(Duration::from_secs(5), || started(&s, "f1")));
+    let mut s = s;
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(stamp(&s, "end", "f1").is_some());
+    let statuses = journal_statuses(&s.dir.path().join("state"));
+    assert_eq!(statuses.get(&id).map(String::as_str), Some("succeeded"));
+}
+
+#[test]
+fn shutdown_terminates_late_commands_and_keeps_queued_runs_for_the_next_start() {
+    let mut s = start(HOOKS, &["-shutdown-timeout", "300ms"]);
+    let running = trigger(&s, "queue", "t1", 30.0);
+    let queued = trigger(&s, "queue", "t2", 0.1);
+    assert!(wait_until(Duration::from_secs(5), || started(&s, "t1")));
+    let began = Instant::now();
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        began.elapsed()
+    );
+    let state = s.dir.path().join("state");
+    let statuses = journal_statuses(&state);
+    assert_eq!(
+        statuses.get(&running).map(String::as_str),
+        Some("interrupted")
+    );
+    assert_eq!(statuses.get(&queued).map(String::as_str), Some("queued"));
+
+    let next = start(HOOKS, &["-state-dir", state.to_str().unwrap()]);
+    assert_eq!(status(&next, &queued), "succeeded");
+    assert!(stamp(&next, "end", "t2").is_some());
+}
+
+#[test]
+fn a_refused_delivery_is_not_remembered_as_seen() {
+    let hooks = r#"
+- id: once
+  execute-command: {fixtures}/span.sh
+  concurrency: reject
+  dedupe: 1h
+  delivery-id: {source: header, name: X-Delivery}
+  pass-arguments-to-command:
+    - {source: url, name: label}
+    - {source: url, name: sleep}
+"#;
+    let s = start(hooks, &[]);
+    let send = |delivery: &str, label: &str| {
+        s.request("GET", &format!("/hooks/once?label={label}&sleep=0.3"))
+            .header("X-Delivery", delivery)
+            .send()
+    };
+    let first = send("d1", "o1");
+    assert_eq!(first.status, 200);
+    assert_eq!(send("d2", "o2").status, 503);
+    finished(&s, &run_id(&first));
+    // The sender retries d2: it was refused, so it is new, not a duplicate.
+    let retry = send("d2", "o3");
+    assert_eq!(retry.status, 200, "{}", retry.text());
+    assert!(retry.header("X-Hookwire-Duplicate").is_none());
+    assert_eq!(status(&s, &run_id(&retry)), "succeeded");
+    // Once accepted, it is a duplicate.
+    assert!(send("d2", "o4").header("X-Hookwire-Duplicate").is_some());
+}
