@@ -71,6 +71,7 @@ impl Hook {
             .chain(&self.pass_file_to_command)
             .chain(&self.parse_parameters_as_json)
             .chain(&self.security.delivery_id)
+            .chain(&self.engine.concurrency_key)
             .collect();
         if let Some(rule) = &self.trigger_rule {
             rule.visit_parameters(&mut |argument| arguments.push(argument));
@@ -225,4 +226,40 @@ pub fn load_file(path: &Path, options: &LoadOptions) -> Result<LoadedFile, LoadE
         source,
     })?;
     compile::compile_file(path, &bytes, options)
+}
+
+#[cfg(test)]
+mod selection_tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_payload_selection_covers_every_argument_site() {
+        let yaml = r#"
+- id: selective
+  execute-command: /bin/true
+  pass-arguments-to-command: [{source: payload, name: head_commit.id}]
+  pass-environment-to-command: [{source: payload, name: env_key}]
+  concurrency: queue
+  concurrency-key: {source: payload, name: branch.name}
+  trigger-rule:
+    not: {match: {type: value, value: x, parameter: {source: payload, name: ref}}}
+- id: everything
+  execute-command: /bin/true
+  pass-arguments-to-command: [{source: entire-payload}]
+"#;
+        let file = compile::compile_file(
+            Path::new("h.yaml"),
+            yaml.as_bytes(),
+            &LoadOptions::default(),
+        )
+        .expect("loads");
+        let selection = &file.hooks[0].payload_selection;
+        for key in ["head_commit", "env_key", "branch", "ref"] {
+            assert!(selection.wants(key), "{key}");
+        }
+        assert!(!selection.wants("commits"));
+        assert_eq!(file.hooks[1].payload_selection, Selection::All);
+    }
 }
