@@ -8,7 +8,7 @@
 //! only. `--max-json-depth` lowers it further for request bodies ([`parse_limited`]).
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -16,38 +16,74 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use super::body::BodyError;
 use super::value::{Map, Value};
 
-/// The top-level payload keys a hook can read. A key outside the selection is still checked for
-/// syntax but never built into a value, which is most of the cost of a large body a rule only
-/// glances at (a 1 MiB push whose `commits` nobody reads).
+/// The parts of a payload a hook can read, as a tree of keys. A part outside the selection is
+/// still checked for syntax but never built into a value, which is most of the cost of a large
+/// body a rule only glances at (a 1 MiB push whose `commits` nobody reads, a `repository`
+/// object of which only `full_name` is passed on).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Selection {
-    /// Every key (a hook reading `entire-payload`, or no way to tell).
+    /// The whole value (a lookup's target, a hook reading `entire-payload`, or no way to tell).
     #[default]
     All,
-    /// Only these keys.
-    Keys(BTreeSet<String>),
+    /// Only these keys (or, in an array, these indexes), each with what is needed below it.
+    Keys(BTreeMap<String, Selection>),
 }
 
 impl Selection {
     /// The selection that serves lookups of `names` (payload parameter names, dotted). A lookup
-    /// of `a.b.c` reads the top-level key `a.b.c` if present, else `a` (adnanh splits at the
-    /// first dot), so both are kept.
+    /// of `a.b` reads the key `a.b` whole if present, else `b` inside `a` (adnanh splits at the
+    /// first dot), so both paths are kept.
     pub fn for_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut keys = BTreeSet::new();
+        let mut selection = Self::Keys(BTreeMap::new());
         for name in names {
-            keys.insert(name.to_string());
-            if let Some((first, _)) = name.split_once('.') {
-                keys.insert(first.to_string());
-            }
+            selection.add(name);
         }
-        Self::Keys(keys)
+        selection
     }
 
-    /// Whether the top-level `key` is needed.
-    pub fn wants(&self, key: &str) -> bool {
+    fn add(&mut self, name: &str) {
+        let Self::Keys(keys) = self else { return };
+        keys.insert(name.to_string(), Self::All);
+        if let Some((first, rest)) = name.split_once('.') {
+            keys.entry(first.to_string())
+                .or_insert_with(|| Self::Keys(BTreeMap::new()))
+                .add(rest);
+        }
+    }
+
+    /// What is needed of the value at `key`, if anything.
+    pub fn child(&self, key: &str) -> Option<&Selection> {
         match self {
-            Self::All => true,
-            Self::Keys(keys) => keys.contains(key),
+            Self::All => Some(&Self::All),
+            Self::Keys(keys) => keys.get(key),
+        }
+    }
+
+    /// Whether the key `key` is needed at all.
+    pub fn wants(&self, key: &str) -> bool {
+        self.child(key).is_some()
+    }
+
+    /// What is needed of array element `index`: adnanh reads a segment as a decimal index
+    /// (`007` is 7), so every key naming that index counts.
+    fn element(&self, index: usize) -> Option<Selection> {
+        match self {
+            Self::All => Some(Self::All),
+            Self::Keys(keys) => {
+                let mut matching = keys
+                    .iter()
+                    .filter(|(key, _)| {
+                        key.bytes().all(|b| b.is_ascii_digit()) && key.parse::<usize>() == Ok(index)
+                    })
+                    .map(|(_, child)| child);
+                let first = matching.next()?;
+                // Two spellings of one index (`7`, `007`) may want different parts: keep it all.
+                Some(if matching.next().is_some() {
+                    Self::All
+                } else {
+                    first.clone()
+                })
+            }
         }
     }
 }
@@ -160,13 +196,13 @@ fn first_value(text: &str, selection: &Selection) -> Result<Value, String> {
     let mut deserializer = serde_json::Deserializer::from_str(&text);
     // Only the first value is read: trailing bytes are ignored, as Go's Decoder does.
     let value = match (first, selection) {
-        (Some(b'{'), Selection::Keys(_)) => SelectedObject(selection)
-            .deserialize(&mut deserializer)
-            .map(Value::Object),
-        (Some(b'['), Selection::Keys(_)) if !selection.wants("root") => {
-            <IgnoredAny as serde::Deserialize>::deserialize(&mut deserializer)
-                .map(|_| Value::Array(Vec::new()))
-        }
+        (Some(b'{'), Selection::Keys(_)) => Selected(selection).deserialize(&mut deserializer),
+        // A top-level array is read as `root` (adnanh wraps it).
+        (Some(b'['), Selection::Keys(_)) => match selection.child("root") {
+            Some(root) => Selected(root).deserialize(&mut deserializer),
+            None => <IgnoredAny as serde::Deserialize>::deserialize(&mut deserializer)
+                .map(|_| Value::Array(Vec::new())),
+        },
         _ => serde::Deserialize::deserialize(&mut deserializer),
     };
     value.map_err(|error| {
@@ -178,41 +214,97 @@ fn first_value(text: &str, selection: &Selection) -> Result<Value, String> {
     })
 }
 
-/// An object whose values are built only for the keys a [`Selection`] wants.
-struct SelectedObject<'a>(&'a Selection);
+/// A value built only along the paths a [`Selection`] names; everything else is skipped.
+struct Selected<'a>(&'a Selection);
 
-impl<'de> DeserializeSeed<'de> for SelectedObject<'_> {
-    type Value = Map;
+impl<'de> DeserializeSeed<'de> for Selected<'_> {
+    type Value = Value;
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Map, D::Error> {
-        deserializer.deserialize_map(self)
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        match self.0 {
+            Selection::All => serde::Deserialize::deserialize(deserializer),
+            Selection::Keys(_) => deserializer.deserialize_any(self),
+        }
     }
 }
 
-impl<'de> Visitor<'de> for SelectedObject<'_> {
-    type Value = Map;
+impl<'de> Visitor<'de> for Selected<'_> {
+    type Value = Value;
 
     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a JSON object")
+        formatter.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Map, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
         while let Some(key) = access.next_key::<String>()? {
-            if self.0.wants(&key) {
-                let value = access.next_value::<Value>()?;
-                map.insert(key, value);
-            } else {
-                access.next_value::<IgnoredAny>()?;
+            // With arbitrary_precision, serde_json hands a number over as a one-entry map.
+            if key == ARBITRARY_PRECISION_NUMBER {
+                let digits = access.next_value::<String>()?;
+                return digits
+                    .parse::<serde_json::Number>()
+                    .map(Value::Number)
+                    .map_err(serde::de::Error::custom);
+            }
+            match self.0.child(&key) {
+                Some(child) => {
+                    let value = access.next_value_seed(Selected(child))?;
+                    map.insert(key, value);
+                }
+                None => {
+                    access.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        Ok(map)
+        Ok(Value::Object(map))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Map, A::Error> {
-        Err(serde::de::Error::custom("expected a JSON object"))
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            // Unread elements stay as `null` placeholders, so indexes keep their meaning.
+            let item = match self.0.element(items.len()) {
+                Some(child) => access.next_element_seed(Selected(&child))?,
+                None => access.next_element::<IgnoredAny>()?.map(|_| Value::Null),
+            };
+            match item {
+                Some(item) => items.push(item),
+                None => return Ok(Value::Array(items)),
+            }
+        }
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
     }
 }
+
+/// The key serde_json (with `arbitrary_precision`) uses to pass a number's digits.
+const ARBITRARY_PRECISION_NUMBER: &str = "$serde_json::private::Number";
 
 /// Go decodes a `\uXXXX` escape holding a surrogate that is not half of a valid pair as
 /// U+FFFD; serde_json refuses the whole document. Rewrite those escapes to `\ufffd` first.
@@ -445,7 +537,7 @@ mod selection_tests {
     }
 
     #[test]
-    fn dotted_names_keep_the_whole_name_and_the_first_segment() {
+    fn dotted_names_keep_both_paths() {
         let selection = keys(&["head_commit.id", "ref", "a.b.c"]);
         for wanted in ["head_commit", "head_commit.id", "ref", "a", "a.b.c"] {
             assert!(selection.wants(wanted), "{wanted}");
@@ -453,7 +545,57 @@ mod selection_tests {
         for unwanted in ["commits", "a.b", "head"] {
             assert!(!selection.wants(unwanted), "{unwanted}");
         }
+        let head_commit = selection.child("head_commit").expect("head_commit");
+        assert!(head_commit.wants("id") && !head_commit.wants("message"));
         assert!(Selection::All.wants("anything"));
+    }
+
+    /// Every lookup a selection serves finds exactly what a full parse finds.
+    #[test]
+    fn selected_lookups_agree_with_a_full_parse() {
+        use crate::request::value::{lookup_in_map, to_go_string};
+        let body = br#"{"ref":"refs/heads/main","n":1.50,"big":12345678901234567890,
+            "repository":{"full_name":"o/r","owner":{"login":"o"},"size":0,"topics":[]},
+            "commits":[{"id":"c1","added":["a"]},{"id":"c2","x":null},{"id":"c3"}],
+            "head_commit":{"id":"c3","author":{"email":"e@x"}},"a.b":{"c":"literal"},
+            "a":{"b":{"c":"nested"}},"nul":null,"arr":[[1,2],[3,4]]}"#;
+        let names = [
+            "ref",
+            "n",
+            "big",
+            "repository.full_name",
+            "repository.owner.login",
+            "commits.1.id",
+            "commits.01.id",
+            "commits.0.added.0",
+            "commits.1.x",
+            "commits.1.x.y",
+            "head_commit.author",
+            "a.b.c",
+            "nul.x",
+            "arr.1.0",
+            "missing.key",
+            "repository.size.x",
+            "commits.9.id",
+        ];
+        let full = parse(body).unwrap().unwrap();
+        let selected = parse_selected(body, &keys(&names)).unwrap().unwrap();
+        for name in names {
+            let expected = lookup_in_map(&full, name).map(to_go_string);
+            assert_eq!(
+                lookup_in_map(&selected, name).map(to_go_string),
+                expected,
+                "{name}"
+            );
+        }
+        // What nobody reads is not built.
+        assert!(selected["repository"].get("owner").is_some());
+        assert!(selected["repository"].get("topics").is_none());
+        assert_eq!(
+            selected["commits"][2],
+            Value::Null,
+            "an unread element is a placeholder"
+        );
     }
 
     #[test]
