@@ -7,7 +7,8 @@ use arbitrary::Arbitrary;
 use bytes::Bytes;
 use hookwire::pipeline::Received;
 use hookwire::request::body::{BodyLimits, parse_payload};
-use hookwire::request::{Argument, Request, Source, headers_map, query_map};
+use hookwire::request::json::Selection;
+use hookwire::request::{Argument, Request, Source, headers_map, query_map, value};
 
 /// A request as a fuzzer builds it: any method, headers, query, body and client address.
 #[derive(Debug, Arbitrary)]
@@ -64,12 +65,33 @@ pub fn parse_and_look_up(content_type: &str, input: &BodyInput) {
         max_json_depth: usize::from(input.max_json_depth).clamp(1, 127),
         max_multipart_parts: usize::from(input.max_parts),
     };
-    let Ok(payload) = futures_executor::block_on(parse_payload(
-        content_type,
-        &body,
-        &input.json_fields,
-        &limits,
-    )) else {
+    let parse = |selection: &Selection| {
+        futures_executor::block_on(parse_payload(
+            content_type,
+            &body,
+            &input.json_fields,
+            &limits,
+            selection,
+        ))
+    };
+    let selection = Selection::for_names(input.lookups.iter().map(String::as_str));
+    let (full, selected) = (parse(&Selection::All), parse(&selection));
+    // Building only the selected paths never changes what a lookup finds, and never accepts
+    // less than a full parse (it may accept more: unread parts are not depth-limited).
+    if let (Ok(Some(full)), Ok(Some(selected))) = (&full, &selected) {
+        for name in &input.lookups {
+            assert_eq!(
+                value::lookup_in_map(full, name).map(value::to_go_string),
+                value::lookup_in_map(selected, name).map(value::to_go_string),
+                "lookup of {name:?} differs between a full and a selected parse"
+            );
+        }
+    }
+    assert!(
+        full.is_err() || selected.is_ok(),
+        "the selected parse refused what a full parse accepted"
+    );
+    let Ok(payload) = full else {
         return;
     };
     let mut request = Request {
