@@ -31,6 +31,17 @@ pub enum Rule {
     Empty,
 }
 
+/// The entries of an `ip-whitelist` as text, an invalid one as `(invalid)`.
+pub fn ip_ranges(entries: &[Result<IpNet, String>]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|entry| match entry {
+            Ok(net) => net.to_string(),
+            Err(_) => "(invalid)".to_owned(),
+        })
+        .collect()
+}
+
 impl Rule {
     /// Calls `visit` with the parameter of every `match` in the tree.
     pub fn visit_parameters<'a>(&'a self, visit: &mut impl FnMut(&'a Argument)) {
@@ -387,14 +398,7 @@ fn label(rule: &Rule) -> String {
                     format!("payload-{word}-{}", algorithm.name())
                 }
                 MatchKind::IpWhitelist(entries) => {
-                    let ranges: Vec<String> = entries
-                        .iter()
-                        .map(|e| match e {
-                            Ok(net) => net.to_string(),
-                            Err(_) => "(invalid)".to_owned(),
-                        })
-                        .collect();
-                    return format!("match ip-whitelist {}", ranges.join(" "));
+                    return format!("match ip-whitelist {}", ip_ranges(entries).join(" "));
                 }
                 MatchKind::ScalrSignature { .. } => return "match scalr-signature".to_owned(),
                 MatchKind::Unknown(t) => format!("{} (unknown type)", quote(t)),

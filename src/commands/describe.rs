@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::config::{Diagnostic, Hook, LoadError};
 use crate::plan::Plan;
 use crate::request::{Argument, Source};
-use crate::rules::{MatchKind, Rule};
+use crate::rules::{self, MatchKind, Rule};
 
 /// An error or warning, rendered as `just` renders its errors: the message, then
 /// `--> FILE:LINE:COLUMN`, the line of the file with a caret under the column, and the hint.
@@ -174,14 +174,7 @@ pub fn rule(rule: &Rule) -> String {
                     algorithm.name()
                 ),
                 MatchKind::IpWhitelist(entries) => {
-                    let ranges: Vec<String> = entries
-                        .iter()
-                        .map(|e| match e {
-                            Ok(net) => net.to_string(),
-                            Err(_) => "(invalid)".to_owned(),
-                        })
-                        .collect();
-                    format!("client ip in [{}]", ranges.join(", "))
+                    format!("client ip in [{}]", rules::ip_ranges(entries).join(", "))
                 }
                 MatchKind::ScalrSignature { .. } => "scalr-signature".to_owned(),
                 MatchKind::Unknown(kind) => format!("unknown match type {kind:?} (never true)"),

@@ -335,7 +335,7 @@ pub(super) fn argument(
     }
     .unwrap_or_else(|| Object::empty(pos, path));
     let source_text = reader.string(&object, "source")?;
-    let source = source_from_str(&source_text);
+    let source = Source::parse(&source_text);
     if check_source && matches!(source, Source::Other(_)) {
         let (message, hint) = if source_text.is_empty() {
             (
@@ -369,22 +369,6 @@ pub(super) fn argument(
         envname: reader.string(&object, "envname")?,
         base64decode: reader.bool(&object, "base64decode")?,
     })
-}
-
-/// adnanh's source names, matched exactly (they are case-sensitive there too).
-fn source_from_str(source: &str) -> Source {
-    match source {
-        "payload" => Source::Payload,
-        "header" => Source::Header,
-        "url" | "query" => Source::Query,
-        "request" => Source::Request,
-        "raw-request-body" => Source::RawRequestBody,
-        "entire-payload" => Source::EntirePayload,
-        "entire-headers" => Source::EntireHeaders,
-        "entire-query" => Source::EntireQuery,
-        "string" => Source::String,
-        other => Source::Other(other.to_owned()),
-    }
 }
 
 /// A rule object. Go decodes every key (so each is type-checked) but evaluates only the first

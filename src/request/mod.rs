@@ -206,12 +206,7 @@ mod tests {
     }
 
     fn arg(source: &str, name: &str) -> Argument {
-        Argument {
-            source: Source::parse(source),
-            name: name.to_owned(),
-            envname: String::new(),
-            base64decode: false,
-        }
+        Argument::new(Source::parse(source), name)
     }
 
     #[test]

@@ -43,6 +43,18 @@ pub struct Argument {
     pub base64decode: bool,
 }
 
+impl Argument {
+    /// An argument with no `envname` and no decoding.
+    pub fn new(source: Source, name: impl Into<String>) -> Self {
+        Self {
+            source,
+            name: name.into(),
+            envname: String::new(),
+            base64decode: false,
+        }
+    }
+}
+
 /// Why an argument has no value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamError {
@@ -168,12 +180,7 @@ mod tests {
     use crate::request::test_request;
 
     fn arg(source: &str, name: &str) -> Argument {
-        Argument {
-            source: Source::parse(source),
-            name: name.to_owned(),
-            envname: String::new(),
-            base64decode: false,
-        }
+        Argument::new(Source::parse(source), name)
     }
 
     #[test]
