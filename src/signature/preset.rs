@@ -695,6 +695,10 @@ pub fn sign(
             ),
         ],
         Provider::StandardWebhooks => {
+            // The id is a field of the signed content, which `.` separates: verifiers refuse it.
+            if id.contains('.') {
+                return Err(Malformed("webhook-id: contains '.'".into()));
+            }
             let message: [&[u8]; 5] = [id.as_bytes(), b".", ts.as_bytes(), b".", body];
             let signature = sign_standard(secret, &message)?;
             vec![

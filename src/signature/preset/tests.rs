@@ -1389,3 +1389,21 @@ fn hostile_inputs_never_panic() {
         );
     }
 }
+
+/// Found by fuzzing (`signature_headers`): `sign` made Standard Webhooks headers with an id
+/// containing `.`, which `verify` (rightly) refuses; now `sign` refuses such an id too.
+#[test]
+fn standard_webhooks_ids_with_dots_cannot_be_signed() {
+    let secret = Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(669_748_845);
+    for provider in [Provider::StandardWebhooks, Provider::Gitlab] {
+        let signed = sign(&provider, &secret, b"", now, ".~");
+        assert!(
+            matches!(signed, Err(PresetError::Malformed(_))),
+            "{provider:?}: {signed:?}"
+        );
+        let signed = sign(&provider, &secret, b"", now, "msg_1").expect("a plain id signs");
+        let config = PresetConfig::new(provider, vec![secret.clone()]);
+        assert!(verify(&config, &signed[..], b"", now).is_ok());
+    }
+}
