@@ -309,6 +309,11 @@ pub struct RequestView {
 pub trait Journal: Send + Sync + fmt::Debug {
     /// Records an event; the [`Ack`] resolves once it is durable.
     fn record(&self, event: Event) -> Ack;
+    /// Records an event that need not survive a power loss (the history of a run whose client
+    /// waits for its outcome): committed like the others, but without waiting for the disk.
+    fn record_volatile(&self, event: Event) -> Ack {
+        self.record(event)
+    }
     /// Runs left queued or running, oldest first, for recovery at start.
     fn unfinished(&self) -> Result<Vec<StoredRun>, JournalError>;
     /// A run with its request, for a rerun.
@@ -344,7 +349,12 @@ impl Journal for NoJournal {
     fn close(&self) {}
 }
 
-type Job = (Event, Option<oneshot::Sender<Result<(), JournalError>>>);
+/// An event, who waits for its commit, and whether the commit must reach the disk.
+type Job = (
+    Event,
+    Option<oneshot::Sender<Result<(), JournalError>>>,
+    bool,
+);
 
 /// The SQLite journal: one writer thread with group commit, one connection for reads.
 #[derive(Debug)]
@@ -428,15 +438,15 @@ impl SqliteJournal {
     }
 }
 
-impl Journal for SqliteJournal {
-    fn record(&self, event: Event) -> Ack {
+impl SqliteJournal {
+    fn send(&self, event: Event, durable: bool) -> Ack {
         let (ack, receiver) = oneshot::channel();
         let sent = self
             .sender
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .is_some_and(|sender| sender.send((event, Some(ack))).is_ok());
+            .is_some_and(|sender| sender.send((event, Some(ack), durable)).is_ok());
         if sent {
             Ack(Some(receiver))
         } else {
@@ -444,6 +454,16 @@ impl Journal for SqliteJournal {
             let _ = ack.send(Err(JournalError::Closed));
             Ack(Some(receiver))
         }
+    }
+}
+
+impl Journal for SqliteJournal {
+    fn record(&self, event: Event) -> Ack {
+        self.send(event, true)
+    }
+
+    fn record_volatile(&self, event: Event) -> Ack {
+        self.send(event, false)
     }
 
     fn unfinished(&self) -> Result<Vec<StoredRun>, JournalError> {
@@ -552,6 +572,8 @@ fn write_loop(
     receiver: &mpsc::Receiver<Job>,
     mut retention: Retention,
 ) {
+    // The connection opens with synchronous=FULL.
+    let mut synced = true;
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -560,8 +582,18 @@ fn write_loop(
                 Err(_) => break,
             }
         }
+        // In WAL mode, `synchronous=NORMAL` commits without an fsync; a later FULL commit
+        // makes everything before it durable too.
+        let durable = batch.iter().any(|(_, _, durable)| *durable);
+        if durable != synced {
+            let mode = if durable { "FULL" } else { "NORMAL" };
+            match connection.execute_batch(&format!("PRAGMA synchronous = {mode}")) {
+                Ok(()) => synced = durable,
+                Err(error) => tracing::warn!("cannot set the journal's synchronous mode: {error}"),
+            }
+        }
         let results = commit(&mut connection, &batch, &mut retention);
-        for ((_, ack), result) in batch.into_iter().zip(results) {
+        for ((_, ack, _), result) in batch.into_iter().zip(results) {
             if let Some(ack) = ack {
                 let _ = ack.send(result);
             }
@@ -589,7 +621,7 @@ fn commit(
     let mut ended_hooks = Vec::new();
     let results = batch
         .iter()
-        .map(|(event, _)| apply(&transaction, event, &mut ended_hooks))
+        .map(|(event, _, _)| apply(&transaction, event, &mut ended_hooks))
         .collect();
     for hook in retention.due(ended_hooks) {
         if let Err(error) = prune(&transaction, &hook, retention.keep) {

@@ -328,8 +328,9 @@ impl Dispatcher {
         accepted: Option<Event>,
     ) -> Result<Option<crate::journal::Ack>, Refusal> {
         let mode = job.hook.engine.concurrency;
+        let durable = job.background;
         if mode == Concurrency::Parallel {
-            let ack = accepted.map(|event| self.journal.record(event));
+            let ack = accepted.map(|event| self.record(event, durable));
             self.spawn(job, None);
             return Ok(ack);
         }
@@ -349,7 +350,7 @@ impl Dispatcher {
             tracing::info!("refused a run of {}: {}", job.hook.id, Refusal::Busy(busy));
             return Err(Refusal::Busy(busy));
         }
-        let ack = accepted.map(|event| self.journal.record(event));
+        let ack = accepted.map(|event| self.record(event, durable));
         match decision {
             Decision::Start(job) => self.spawn(job, Some(key.clone())),
             Decision::Wait { superseded } => {
@@ -408,11 +409,14 @@ impl Dispatcher {
             return Attempt::NotStarted(NotStarted::Stopped(stop));
         }
         job.attempts += 1;
-        let started = self.journal.record(Event::Started {
-            id: job.id.clone(),
-            attempt: job.attempts,
-            at: SystemTime::now(),
-        });
+        let started = self.record(
+            Event::Started {
+                id: job.id.clone(),
+                attempt: job.attempts,
+                at: SystemTime::now(),
+            },
+            job.background,
+        );
         // A crash after the start must find the run marked running, or it would run twice
         // without counting as an attempt.
         if job.background
@@ -519,13 +523,16 @@ impl Dispatcher {
         let id = job.id.clone();
         let hook = job.hook.id.clone();
         let answer = waiter.is_some().then(|| result.clone());
-        self.journal.record(Event::Ended {
-            id,
-            hook,
-            result,
-            at: SystemTime::now(),
-            retry_at: Some(retry_at),
-        });
+        self.record(
+            Event::Ended {
+                id,
+                hook,
+                result,
+                at: SystemTime::now(),
+                retry_at: Some(retry_at),
+            },
+            job.background,
+        );
         if let (Some(waiter), Some(answer)) = (waiter, answer) {
             let _ = waiter.send(answer);
         }
@@ -533,16 +540,29 @@ impl Dispatcher {
         self.schedule(job, delay);
     }
 
+    /// Journals an event of a run: durably for a background run (the journal is all that
+    /// remembers it), without waiting for the disk for a run whose client gets the outcome.
+    fn record(&self, event: Event, durable: bool) -> crate::journal::Ack {
+        if durable {
+            self.journal.record(event)
+        } else {
+            self.journal.record_volatile(event)
+        }
+    }
+
     /// Journals the final result of a run and answers its waiting client.
     fn end(&self, mut job: Job, result: RunResult, retry_at: Option<SystemTime>) {
         let answer = job.waiter.as_ref().map(|_| result.clone());
-        self.journal.record(Event::Ended {
-            id: job.id.clone(),
-            hook: job.hook.id.clone(),
-            result,
-            at: SystemTime::now(),
-            retry_at,
-        });
+        self.record(
+            Event::Ended {
+                id: job.id.clone(),
+                hook: job.hook.id.clone(),
+                result,
+                at: SystemTime::now(),
+                retry_at,
+            },
+            job.background,
+        );
         if let (Some(waiter), Some(answer)) = (job.waiter.take(), answer) {
             let _ = waiter.send(answer);
         }
