@@ -168,19 +168,9 @@ fn hostile_values_reach_the_command_as_plain_arguments() {
     assert!(!canary.exists(), "a payload value was run by a shell");
 }
 
-/// A JSON string literal for `value`.
+/// `value` as a JSON string literal.
 fn serde_json_string(value: &str) -> String {
-    let mut out = String::from("\"");
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    serde_json::Value::String(value.to_owned()).to_string()
 }
 
 #[test]

@@ -332,15 +332,5 @@ fn parse_parameters_as_json_top_level_and_dotted() {
 
 /// `value` as a JSON string literal.
 fn json_string(value: &str) -> String {
-    let mut out = String::from("\"");
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    serde_json::Value::String(value.to_owned()).to_string()
 }
