@@ -14,6 +14,7 @@ use tracing::Instrument as _;
 use super::respond::{self, HttpResponse};
 use super::route::{self, Route};
 use super::{State, security};
+use crate::config::HookSet;
 use crate::pipeline::{self, Received, Verdict};
 use crate::request;
 use crate::{dispatch, events};
@@ -45,9 +46,12 @@ pub async fn handle(
                 settings.x_request_id_limit,
             );
             let started = std::time::Instant::now();
-            let span = events::request_span(&request_id, &id, peer);
-            let known = state.hooks.load().get(&id).is_some().then(|| id.clone());
-            let response = handle_hook(state.clone(), http, peer, id, request_id)
+            let client = settings.trusted_proxies.client_addr(peer, http.headers());
+            let span = events::request_span(&request_id, &id, client);
+            // The snapshot taken here serves the whole request, whatever a reload does meanwhile.
+            let hooks = state.hooks.load();
+            let known = hooks.get(&id).is_some().then(|| id.clone());
+            let response = handle_hook(state.clone(), &hooks, http, peer, client, id, request_id)
                 .instrument(span.clone())
                 .await;
             span.in_scope(|| {
@@ -65,13 +69,14 @@ pub async fn handle(
 
 async fn handle_hook(
     state: Arc<State>,
+    hooks: &HookSet,
     http: hyper::Request<Incoming>,
     peer: SocketAddr,
+    client: SocketAddr,
     id: String,
     request_id: String,
 ) -> HttpResponse {
     let settings = &state.settings;
-    let client = settings.trusted_proxies.client_addr(peer, http.headers());
     if client == peer {
         tracing::info!("incoming HTTP {} request from {peer}", http.method());
     } else {
@@ -80,8 +85,6 @@ async fn handle_hook(
             http.method()
         );
     }
-    // The snapshot taken here serves the whole request, whatever a reload does meanwhile.
-    let hooks = state.hooks.load();
     let Some(hook) = hooks.get(&id) else {
         tracing::info!("hook {id:?} not found");
         events::record_verdict("unknown-hook");
