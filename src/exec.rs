@@ -14,7 +14,7 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -177,21 +177,26 @@ async fn spawn_and_wait(
         .process_group(0)
         // A backstop if the run is abandoned (runtime shut down): the leader at least dies.
         .kill_on_drop(true);
-    for name in PRIVATE_ENV {
+    // Only names that are set: any change to the environment makes every spawn copy it whole.
+    for name in PRIVATE_ENV
+        .iter()
+        .filter(|name| std::env::var_os(name).is_some())
+    {
         command.env_remove(name);
     }
     if let Some(directory) = &plan.working_directory {
         command.current_dir(directory);
     }
     let (mut child, leader) = {
-        // Registered under the lock, so the orphan reaper never sees this child unregistered.
-        let mut leaders = leaders();
+        // Spawned and registered while the orphan sweep is held off, so it never sees this
+        // child unregistered; spawns do not wait for each other.
+        let _spawning = SWEEP.read().unwrap_or_else(PoisonError::into_inner);
         let child = command.spawn()?;
         let pid = child
             .id()
             .and_then(|id| i32::try_from(id).ok())
             .ok_or_else(|| std::io::Error::other("the started process has no id"))?;
-        leaders.insert(pid);
+        leaders().insert(pid);
         (child, Leader(pid))
     };
     // Close our copies of the pipe's write end, or reading would never see end-of-file.
@@ -257,6 +262,9 @@ async fn spawn_and_wait(
 
 /// The pids of running leaders, which Tokio reaps itself: [`reap_orphans`] leaves them alone.
 static LEADERS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// Held shared while a child is spawned and registered, exclusively by an orphan sweep.
+static SWEEP: RwLock<()> = RwLock::new(());
 
 fn leaders() -> MutexGuard<'static, BTreeSet<i32>> {
     LEADERS.lock().unwrap_or_else(PoisonError::into_inner)
@@ -360,6 +368,7 @@ fn reap_zombie_children() {
                 .collect::<Vec<i32>>()
         })
         .collect();
+    let _sweeping = SWEEP.write().unwrap_or_else(PoisonError::into_inner);
     let leaders = leaders();
     for pid in children {
         if leaders.contains(&pid) || !is_zombie(pid) {

@@ -5,8 +5,10 @@
 //! unfinished at start, and read the history. [`SqliteJournal`] implements it on an embedded
 //! SQLite database (`hookwire.db` in the state directory; WAL, `synchronous=FULL`, so a commit is
 //! on disk when it returns). All writes go through one thread that commits whatever is waiting
-//! in one transaction: under load many accepted runs share one fsync (group commit). A later
-//! backend (a distributed queue) implements the same trait; nothing else changes.
+//! in one transaction: under load many accepted runs share one fsync (group commit). Events that
+//! need not reach the disk wait up to 25 ms for company, and the events of a run accepted in the
+//! same transaction are folded into one write of its row. A later backend (a distributed queue)
+//! implements the same trait; nothing else changes.
 //!
 //! [`History`] opens the same file for reading only, for `hookwire runs`.
 
@@ -17,7 +19,7 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -32,6 +34,10 @@ pub const FILE_NAME: &str = "hookwire.db";
 
 /// Most events committed in one transaction.
 const MAX_BATCH: usize = 4096;
+
+/// How long a volatile event may wait before it is committed: the history of runs whose
+/// client waits lags this much at most (except for this process's own reads, which flush).
+const VOLATILE_LINGER: Duration = Duration::from_millis(25);
 
 /// The schema version kept in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
@@ -349,12 +355,24 @@ impl Journal for NoJournal {
     fn close(&self) {}
 }
 
-/// An event, who waits for its commit, and whether the commit must reach the disk.
-type Job = (
-    Event,
-    Option<oneshot::Sender<Result<(), JournalError>>>,
-    bool,
-);
+/// What the writer thread is sent.
+enum Job {
+    /// An event, who waits for its commit, and whether the commit must reach the disk.
+    Record {
+        event: Event,
+        ack: oneshot::Sender<Result<(), JournalError>>,
+        durable: bool,
+    },
+    /// Answered once everything sent before it is committed: reads see what was recorded.
+    Flush(mpsc::SyncSender<()>),
+}
+
+impl Job {
+    /// Whether the writer must commit it without lingering.
+    fn is_urgent(&self) -> bool {
+        !matches!(self, Job::Record { durable: false, .. })
+    }
+}
 
 /// The SQLite journal: one writer thread with group commit, one connection for reads.
 #[derive(Debug)]
@@ -362,6 +380,8 @@ pub struct SqliteJournal {
     path: PathBuf,
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The writer, to unpark when an urgent job is sent while it lingers.
+    writer_thread: std::thread::Thread,
     reader: Mutex<Connection>,
 }
 
@@ -419,6 +439,7 @@ impl SqliteJournal {
         Ok(Self {
             path,
             sender: Mutex::new(Some(sender)),
+            writer_thread: thread.thread().clone(),
             writer: Mutex::new(Some(thread)),
             reader: Mutex::new(reader),
         })
@@ -429,25 +450,43 @@ impl SqliteJournal {
         &self.path
     }
 
+    /// Queries the database once everything recorded so far is committed.
     fn read<T>(
         &self,
         query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, JournalError> {
+        let (flushed, flush) = mpsc::sync_channel(1);
+        if self.enqueue(Job::Flush(flushed)) {
+            // An error means the writer stopped, after committing what it had.
+            let _ = flush.recv();
+        }
         let connection = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(query(&connection)?)
     }
 }
 
 impl SqliteJournal {
-    fn send(&self, event: Event, durable: bool) -> Ack {
-        let (ack, receiver) = oneshot::channel();
+    fn enqueue(&self, job: Job) -> bool {
+        let urgent = job.is_urgent();
         let sent = self
             .sender
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .is_some_and(|sender| sender.send((event, Some(ack), durable)).is_ok());
-        if sent {
+            .is_some_and(|sender| sender.send(job).is_ok());
+        if sent && urgent {
+            self.writer_thread.unpark();
+        }
+        sent
+    }
+
+    fn send(&self, event: Event, durable: bool) -> Ack {
+        let (ack, receiver) = oneshot::channel();
+        if self.enqueue(Job::Record {
+            event,
+            ack,
+            durable,
+        }) {
             Ack(Some(receiver))
         } else {
             let (ack, receiver) = oneshot::channel();
@@ -502,6 +541,7 @@ impl Journal for SqliteJournal {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
+        self.writer_thread.unpark();
         if let Some(thread) = self
             .writer
             .lock()
@@ -567,6 +607,8 @@ fn migrate(connection: &Connection) -> rusqlite::Result<()> {
 }
 
 /// The writer thread: takes what is waiting, commits it in one transaction, acknowledges.
+/// Volatile events linger up to [`VOLATILE_LINGER`] for company, so that a waiting run's accept,
+/// start and end mostly share one transaction, and one write of their page.
 fn write_loop(
     mut connection: Connection,
     receiver: &mpsc::Receiver<Job>,
@@ -575,28 +617,52 @@ fn write_loop(
     // The connection opens with synchronous=FULL.
     let mut synced = true;
     while let Ok(first) = receiver.recv() {
+        let linger_until = Instant::now() + VOLATILE_LINGER;
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        loop {
+            while batch.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let left = linger_until.saturating_duration_since(Instant::now());
+            if batch.len() >= MAX_BATCH || left.is_zero() || batch.iter().any(Job::is_urgent) {
+                break;
+            }
+            // Parked rather than blocked in the channel, so volatile events do not wake the
+            // thread one by one; an urgent job unparks it.
+            std::thread::park_timeout(left);
+        }
+        let mut records = Vec::with_capacity(batch.len());
+        let mut flushes = Vec::new();
+        for job in batch {
+            match job {
+                Job::Record {
+                    event,
+                    ack,
+                    durable,
+                } => records.push((event, ack, durable)),
+                Job::Flush(flushed) => flushes.push(flushed),
             }
         }
         // In WAL mode, `synchronous=NORMAL` commits without an fsync; a later FULL commit
         // makes everything before it durable too.
-        let durable = batch.iter().any(|(_, _, durable)| *durable);
-        if durable != synced {
+        let durable = records.iter().any(|(_, _, durable)| *durable);
+        if !records.is_empty() && durable != synced {
             let mode = if durable { "FULL" } else { "NORMAL" };
             match connection.execute_batch(&format!("PRAGMA synchronous = {mode}")) {
                 Ok(()) => synced = durable,
                 Err(error) => tracing::warn!("cannot set the journal's synchronous mode: {error}"),
             }
         }
-        let results = commit(&mut connection, &batch, &mut retention);
-        for ((_, ack, _), result) in batch.into_iter().zip(results) {
-            if let Some(ack) = ack {
-                let _ = ack.send(result);
-            }
+        let events: Vec<&Event> = records.iter().map(|(event, _, _)| event).collect();
+        let results = commit(&mut connection, &events, &mut retention);
+        for ((_, ack, _), result) in records.into_iter().zip(results) {
+            let _ = ack.send(result);
+        }
+        for flushed in flushes {
+            let _ = flushed.send(());
         }
     }
     // A clean stop leaves no -wal file behind.
@@ -607,9 +673,12 @@ fn write_loop(
 
 fn commit(
     connection: &mut Connection,
-    batch: &[Job],
+    batch: &[&Event],
     retention: &mut Retention,
 ) -> Vec<Result<(), JournalError>> {
+    if batch.is_empty() {
+        return Vec::new();
+    }
     let failed = |error: rusqlite::Error| {
         tracing::error!("cannot write the run journal: {error}");
         vec![Err(JournalError::from(error)); batch.len()]
@@ -618,11 +687,19 @@ fn commit(
         Ok(transaction) => transaction,
         Err(error) => return failed(error),
     };
+    let (rows, folded) = fold_new_runs(batch);
+    let mut results: Vec<Result<(), JournalError>> = vec![Ok(()); batch.len()];
     let mut ended_hooks = Vec::new();
-    let results = batch
-        .iter()
-        .map(|(event, _, _)| apply(&transaction, event, &mut ended_hooks))
-        .collect();
+    for (index, event) in batch.iter().enumerate() {
+        if let Event::Ended { hook, .. } = event {
+            ended_hooks.push(hook.as_str());
+        }
+        results[index] = match folded[index] {
+            // Written with its run's row, earlier in this loop: it shares that row's fate.
+            Some(accepted) => results[accepted].clone(),
+            None => write(&transaction, event, &rows),
+        };
+    }
     for hook in retention.due(ended_hooks) {
         if let Err(error) = prune(&transaction, &hook, retention.keep) {
             tracing::warn!("cannot prune the history of {hook}: {error}");
@@ -634,35 +711,120 @@ fn commit(
     }
 }
 
-fn apply<'e>(
+/// A run's row as it stands after every event of the batch: runs accepted in a batch are
+/// written once, so their request body is not rewritten by each start and end.
+struct Fresh<'e> {
+    run: &'e NewRun,
+    status: Status,
+    attempts: u32,
+    started_at: Option<SystemTime>,
+    ended: Option<(&'e RunResult, SystemTime)>,
+    next_attempt_at: Option<SystemTime>,
+}
+
+/// The rows of the runs accepted in `batch`, by id, and for each event the index of the
+/// `Accepted` event it was folded into.
+fn fold_new_runs<'e>(batch: &[&'e Event]) -> (HashMap<&'e str, Fresh<'e>>, Vec<Option<usize>>) {
+    let mut rows: HashMap<&str, Fresh<'_>> = HashMap::new();
+    let mut accepted_at: HashMap<&str, usize> = HashMap::new();
+    let mut folded = vec![None; batch.len()];
+    for (index, event) in batch.iter().enumerate() {
+        match event {
+            Event::Accepted(run) => {
+                accepted_at.insert(&run.id, index);
+                rows.insert(
+                    &run.id,
+                    Fresh {
+                        run,
+                        status: Status::Queued,
+                        attempts: 0,
+                        started_at: None,
+                        ended: None,
+                        next_attempt_at: None,
+                    },
+                );
+            }
+            Event::Started { id, attempt, at } => {
+                if let Some(row) = rows.get_mut(id.as_str()) {
+                    row.status = Status::Running;
+                    row.attempts = *attempt;
+                    row.started_at = Some(*at);
+                    row.ended = None;
+                    row.next_attempt_at = None;
+                    folded[index] = accepted_at.get(id.as_str()).copied();
+                }
+            }
+            Event::Ended {
+                id,
+                result,
+                at,
+                retry_at,
+                ..
+            } => {
+                if let Some(row) = rows.get_mut(id.as_str()) {
+                    row.status = if retry_at.is_some() {
+                        Status::Queued
+                    } else {
+                        result.status
+                    };
+                    row.ended = Some((result, *at));
+                    row.next_attempt_at = *retry_at;
+                    folded[index] = accepted_at.get(id.as_str()).copied();
+                }
+            }
+        }
+    }
+    (rows, folded)
+}
+
+fn insert(transaction: &rusqlite::Transaction<'_>, row: &Fresh<'_>) -> Result<(), JournalError> {
+    let run = row.run;
+    let request = &run.request;
+    let result = row.ended.map(|(result, _)| result);
+    transaction
+        .prepare_cached(
+            "INSERT INTO runs (id, hook, status, concurrency_key, background, rerun_of,
+             accepted_at, request_id, method, remote_addr, headers, query, body,
+             attempts, started_at, exit_code, signal, reason, output, truncated, finished_at,
+             next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+             ?18, ?19, ?20, ?21, ?22)",
+        )?
+        .execute(params![
+            run.id,
+            run.hook,
+            row.status.as_str(),
+            run.concurrency_key,
+            run.background,
+            run.rerun_of,
+            millis(run.accepted_at),
+            request.id,
+            request.method,
+            request.remote_addr.to_string(),
+            encode_headers(&request.headers),
+            request.query,
+            request.body.as_ref(),
+            row.attempts,
+            row.started_at.map(millis),
+            result.and_then(|r| r.exit_code),
+            result.and_then(|r| r.signal),
+            result.and_then(|r| r.reason.as_deref()),
+            result.map(stored_output),
+            result.map_or(0, |r| i64::try_from(r.truncated).unwrap_or(i64::MAX)),
+            row.ended.map(|(_, at)| millis(at)),
+            row.next_attempt_at.map(millis),
+        ])?;
+    Ok(())
+}
+
+/// Writes a new run's row, or the start or end of a run written by an earlier batch.
+fn write(
     transaction: &rusqlite::Transaction<'_>,
-    event: &'e Event,
-    ended_hooks: &mut Vec<&'e str>,
+    event: &Event,
+    fresh: &HashMap<&str, Fresh<'_>>,
 ) -> Result<(), JournalError> {
     match event {
-        Event::Accepted(run) => {
-            let request = &run.request;
-            transaction
-                .prepare_cached(
-                    "INSERT INTO runs (id, hook, status, concurrency_key, background, rerun_of,
-                     accepted_at, request_id, method, remote_addr, headers, query, body)
-                     VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )?
-                .execute(params![
-                    run.id,
-                    run.hook,
-                    run.concurrency_key,
-                    run.background,
-                    run.rerun_of,
-                    millis(run.accepted_at),
-                    request.id,
-                    request.method,
-                    request.remote_addr.to_string(),
-                    encode_headers(&request.headers),
-                    request.query,
-                    request.body.as_ref(),
-                ])?;
-        }
+        Event::Accepted(run) => insert(transaction, &fresh[run.id.as_str()])?,
         Event::Started { id, attempt, at } => {
             let changed = transaction
                 .prepare_cached(
@@ -676,10 +838,10 @@ fn apply<'e>(
         }
         Event::Ended {
             id,
-            hook,
             result,
             at,
             retry_at,
+            ..
         } => {
             let status = if retry_at.is_some() {
                 Status::Queued
@@ -703,7 +865,6 @@ fn apply<'e>(
                     millis(*at),
                     retry_at.map(millis),
                 ])?;
-            ended_hooks.push(hook.as_str());
         }
     }
     Ok(())
@@ -1044,6 +1205,116 @@ mod tests {
                 &sent.body
             )
         );
+    }
+
+    /// The events of a waiting run with one retry, at fixed times.
+    fn retried_run(id: &str) -> Vec<Event> {
+        let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms);
+        let mut first_end = ended(id, "deploy", Status::Failed);
+        if let Event::Ended {
+            at: end, retry_at, ..
+        } = &mut first_end
+        {
+            (*end, *retry_at) = (at(20), Some(at(1000)));
+        }
+        let mut last_end = ended(id, "deploy", Status::Succeeded);
+        if let Event::Ended { at: end, .. } = &mut last_end {
+            *end = at(1100);
+        }
+        vec![
+            Event::Accepted(Box::new(NewRun {
+                id: id.into(),
+                hook: "deploy".into(),
+                concurrency_key: None,
+                background: false,
+                rerun_of: None,
+                accepted_at: at(0),
+                request: received("{\"x\":1}"),
+            })),
+            Event::Started {
+                id: id.into(),
+                attempt: 1,
+                at: at(5),
+            },
+            first_end,
+            Event::Started {
+                id: id.into(),
+                attempt: 2,
+                at: at(1001),
+            },
+            last_end,
+        ]
+    }
+
+    /// The stored run as JSON, without its id.
+    fn stored_json(journal: &SqliteJournal, id: &str) -> serde_json::Value {
+        let mut run = serde_json::to_value(journal.run(id).unwrap().unwrap()).unwrap();
+        run.as_object_mut().unwrap().remove("id");
+        run
+    }
+
+    #[tokio::test]
+    async fn events_folded_into_one_row_store_what_events_applied_one_by_one_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = SqliteJournal::open(dir.path(), 100).unwrap();
+        // Each event committed before the next: one insert, then updates.
+        for event in retried_run("apart") {
+            journal.record(event).committed().await.unwrap();
+        }
+        // Volatile events sent together share a batch: written as one row.
+        let acks: Vec<Ack> = retried_run("folded")
+            .into_iter()
+            .map(|event| journal.record_volatile(event))
+            .collect();
+        for ack in acks {
+            ack.committed().await.unwrap();
+        }
+        let folded = stored_json(&journal, "folded");
+        assert_eq!(folded, stored_json(&journal, "apart"));
+        assert_eq!(
+            (&folded["status"], &folded["attempts"], &folded["output"]),
+            (
+                &serde_json::json!("succeeded"),
+                &serde_json::json!(2),
+                &serde_json::json!(
+                    "[hookwire: output truncated, the first 10 bytes were dropped]\ntail"
+                )
+            )
+        );
+        assert_eq!(folded["duration_ms"], serde_json::json!(99));
+
+        let events = retried_run("r");
+        let batch: Vec<&Event> = events.iter().collect();
+        let (rows, into) = fold_new_runs(&batch);
+        assert_eq!(into, [None, Some(0), Some(0), Some(0), Some(0)]);
+        assert_eq!(
+            (rows["r"].status, rows["r"].attempts),
+            (Status::Succeeded, 2)
+        );
+        // A run accepted in an earlier batch is updated, not folded.
+        assert_eq!(fold_new_runs(&batch[1..]).1, [None; 4]);
+    }
+
+    #[tokio::test]
+    async fn reads_see_volatile_events_at_once_and_other_readers_soon() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = SqliteJournal::open(dir.path(), 100).unwrap();
+        let [accepted, ..] = <[Event; 5]>::try_from(retried_run("w1")).unwrap();
+        // Not awaited: the read itself must wait for the commit.
+        let _ack = journal.record_volatile(accepted);
+        let run = journal
+            .run("w1")
+            .unwrap()
+            .expect("the run, read through the journal");
+        assert_eq!(run.status, Status::Queued);
+
+        let _ack = journal.record_volatile(ended("w1", "deploy", Status::Succeeded));
+        let history = History::open(dir.path()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while history.run("w1").unwrap().unwrap().status != Status::Succeeded {
+            assert!(Instant::now() < deadline, "the end never reached the file");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     #[tokio::test]
