@@ -602,8 +602,14 @@ fn migrate(connection: &Connection) -> rusqlite::Result<()> {
             "the journal was written by a newer hookwire (schema {version}, this one knows {SCHEMA_VERSION})"
         )));
     }
-    connection.execute_batch(SCHEMA)?;
-    connection.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+    if version == SCHEMA_VERSION {
+        // Nothing to write: a start does not wait for the disk.
+        return Ok(());
+    }
+    // One transaction, one sync.
+    connection.execute_batch(&format!(
+        "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    ))
 }
 
 /// The writer thread: takes what is waiting, commits it in one transaction, acknowledges.
