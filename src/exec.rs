@@ -6,7 +6,7 @@
 //! group (background jobs, `nohup`ed helpers) gets SIGTERM and, after the grace period, SIGKILL.
 //! A timeout or a stop request does the same to the whole group at once. Processes that leave
 //! the group with `setsid` are reparented to hookwire ([`become_subreaper`]) and reaped by
-//! [`reap_orphans`], so no zombie is left behind, without ever reaping a child Tokio waits for.
+//! [`reap_orphans`] within a second, without ever reaping a child Tokio waits for.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -335,22 +335,22 @@ pub fn become_subreaper() {
     }
 }
 
-/// Reaps hookwire's zombie children that no one waits for (orphans reparented to it), on every
-/// SIGCHLD, at most every 200 ms. Leaders Tokio waits for are skipped.
+/// How often orphans are looked for. They are rare (a process must leave its group, then its
+/// parent must exit), and until then a zombie holds nothing but its pid.
+const ORPHAN_SWEEP: Duration = Duration::from_secs(1);
+
+/// Reaps hookwire's zombie children that no one waits for (orphans reparented to it), every
+/// [`ORPHAN_SWEEP`]. A timer rather than SIGCHLD: every command's exit raises SIGCHLD, and
+/// handling it cost each run more than this sweep costs in a second. Tokio waits for its own
+/// children through pidfds, so SIGCHLD keeps its default disposition and costs nothing.
 pub async fn reap_orphans() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut children = match signal(SignalKind::child()) {
-        Ok(stream) => stream,
-        Err(error) => {
-            tracing::warn!(
-                "cannot watch SIGCHLD ({error}); orphaned commands may linger as zombies"
-            );
-            return;
-        }
-    };
-    while children.recv().await.is_some() {
-        let _ = tokio::task::spawn_blocking(reap_zombie_children).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let start = tokio::time::Instant::now() + ORPHAN_SWEEP;
+    let mut sweeps = tokio::time::interval_at(start, ORPHAN_SWEEP);
+    sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        sweeps.tick().await;
+        // A few reads of /proc, which never wait for a disk: not worth a blocking thread.
+        reap_zombie_children();
     }
 }
 

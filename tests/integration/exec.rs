@@ -53,6 +53,12 @@ const HOOKS: &str = r#"
   pass-arguments-to-command:
     - {source: string, name: -c}
     - {source: string, name: 'cut -d" " -f5 /proc/$$/stat; cut -d" " -f5 /proc/$PPID/stat'}
+- id: escape
+  execute-command: /bin/sh
+  include-command-output-in-response: true
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'setsid sleep 1.5 >/dev/null 2>&1 & sleep 0.3; echo $!'}
 - id: hostile
   execute-command: {fixtures}/echo-args.sh
   include-command-output-in-response: true
@@ -141,6 +147,49 @@ fn each_run_has_its_own_process_group() {
     assert_ne!(
         groups[0], groups[1],
         "the command's group differs from hookwire's"
+    );
+}
+
+/// The children of `pid`, with their state letters.
+fn children_states(pid: u32) -> Vec<(u32, char)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("hookwire's tasks");
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|child| child.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .filter_map(|child| {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+            let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            Some((child, state))
+        })
+        .collect()
+}
+
+#[test]
+fn a_process_that_leaves_its_group_is_reaped_when_it_exits() {
+    let s = Server::start(HOOKS);
+    let r = s.get("/hooks/escape");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let escaped: u32 = r.text().trim().parse().expect("the escaped pid");
+    // It left the group before its shell exited (or the group's cleanup would have ended it);
+    // now that the shell is gone, hookwire, the subreaper, is its parent.
+    assert!(
+        crate::harness::wait_until(Duration::from_secs(2), || children_states(s.pid())
+            .iter()
+            .any(|&(child, _)| child == escaped)),
+        "pid {escaped} was not reparented to hookwire: {:?}",
+        children_states(s.pid())
+    );
+    assert!(
+        crate::harness::wait_until(Duration::from_secs(5), || !children_states(s.pid())
+            .iter()
+            .any(|&(child, _)| child == escaped)),
+        "pid {escaped} is left behind: {:?}",
+        children_states(s.pid())
     );
 }
 
