@@ -18,6 +18,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag};
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -158,9 +159,12 @@ async fn spawn_and_wait(
     options: ExecOptions,
     stop: impl Future<Output = ()>,
 ) -> std::io::Result<Ended> {
-    // One pipe for both streams keeps them interleaved in write order.
-    let (writer, reader) = tokio::net::unix::pipe::pipe()?;
-    let stdout = writer.into_blocking_fd()?;
+    // One pipe for both streams keeps them interleaved in write order. Only our end is
+    // non-blocking and registered with the runtime; the command's end stays as programs expect.
+    let (reader, stdout) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    nix::fcntl::fcntl(&reader, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+        .map_err(std::io::Error::from)?;
+    let reader = tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(reader)?;
     let stderr = stdout.try_clone()?;
 
     let mut command = tokio::process::Command::new(program);
