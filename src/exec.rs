@@ -37,6 +37,10 @@ const DRAIN: Duration = Duration::from_millis(200);
 /// How often a dying group is checked.
 const POLL: Duration = Duration::from_millis(20);
 
+/// How long processes left in a group after its command exited get to leave it (`setsid`)
+/// before the group is terminated.
+const SETTLE: Duration = Duration::from_millis(100);
+
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Termination {
@@ -309,11 +313,22 @@ async fn clear_group(group: Pid, grace: Duration, terminated_at: Option<Instant>
     if group_gone(group) {
         return;
     }
-    let terminated_at = terminated_at.unwrap_or_else(|| {
-        tracing::info!("the command left processes behind in its group {group}; terminating them");
-        signal_group(group, Signal::SIGTERM);
-        Instant::now()
-    });
+    let terminated_at = match terminated_at {
+        Some(at) => at,
+        None => {
+            // A command that ends with `setsid daemon &` exits while its child may still be on
+            // its way out of the group: give it a moment to leave.
+            tokio::time::sleep(SETTLE).await;
+            if group_gone(group) {
+                return;
+            }
+            tracing::info!(
+                "the command left processes behind in its group {group}; terminating them"
+            );
+            signal_group(group, Signal::SIGTERM);
+            Instant::now()
+        }
+    };
     let kill_at = terminated_at + grace;
     while Instant::now() < kill_at {
         tokio::time::sleep(POLL.min(kill_at.saturating_duration_since(Instant::now()))).await;

@@ -58,7 +58,7 @@ const HOOKS: &str = r#"
   include-command-output-in-response: true
   pass-arguments-to-command:
     - {source: string, name: -c}
-    - {source: string, name: 'setsid sleep 1.5 >/dev/null 2>&1 & sleep 0.3; echo $!'}
+    - {source: string, name: '(sleep 0.01; exec setsid sleep 1.5 >/dev/null 2>&1) & echo $!'}
 - id: hostile
   execute-command: {fixtures}/echo-args.sh
   include-command-output-in-response: true
@@ -175,8 +175,8 @@ fn a_process_that_leaves_its_group_is_reaped_when_it_exits() {
     let r = s.get("/hooks/escape");
     assert_eq!(r.status, 200, "{}", r.text());
     let escaped: u32 = r.text().trim().parse().expect("the escaped pid");
-    // It left the group before its shell exited (or the group's cleanup would have ended it);
-    // now that the shell is gone, hookwire, the subreaper, is its parent.
+    // The shell exits at once and its child leaves the group 10 ms later: the group's cleanup
+    // must give it that time. Now that the shell is gone, hookwire, the subreaper, is its parent.
     assert!(
         crate::harness::wait_until(Duration::from_secs(2), || children_states(s.pid())
             .iter()
