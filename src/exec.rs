@@ -361,7 +361,8 @@ const ORPHAN_SWEEP: Duration = Duration::from_secs(1);
 /// Reaps hookwire's zombie children that no one waits for (orphans reparented to it), every
 /// [`ORPHAN_SWEEP`]. A timer rather than SIGCHLD: every command's exit raises SIGCHLD, and
 /// handling it cost each run more than this sweep costs in a second. Tokio waits for its own
-/// children through pidfds, so SIGCHLD keeps its default disposition and costs nothing.
+/// children through pidfds (Linux 5.3 and later), so SIGCHLD keeps its default disposition and
+/// costs nothing.
 pub async fn reap_orphans() {
     let start = tokio::time::Instant::now() + ORPHAN_SWEEP;
     let mut sweeps = tokio::time::interval_at(start, ORPHAN_SWEEP);
