@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tracing::Span;
 
-use crate::exec::{Outcome, Termination};
+use crate::exec::{Cut, Outcome, Termination};
 use crate::metrics::{Metrics, RunOutcome};
 use crate::pipeline::Verdict;
 use crate::plan::Plan;
@@ -76,9 +76,20 @@ pub fn run_started(metrics: &Metrics, hook: &str, run_id: &str, plan: &Plan) {
 }
 
 /// A run that [`run_started`] announced ended: the log line (a warning unless it succeeded)
-/// and the run counters and duration histogram.
-pub fn run_finished(metrics: &Metrics, hook: &str, run_id: &str, outcome: &Outcome) {
-    let result = RunOutcome::from(&outcome.termination);
+/// and the run counters and duration histogram. `cancelled`: a newer run asked it to stop
+/// (otherwise a stop means shutdown).
+pub fn run_finished(
+    metrics: &Metrics,
+    hook: &str,
+    run_id: &str,
+    outcome: &Outcome,
+    cancelled: bool,
+) {
+    let result = match outcome.cut {
+        Some(Cut::Stopped) if cancelled => RunOutcome::Cancelled,
+        Some(Cut::Stopped) => RunOutcome::Interrupted,
+        _ => RunOutcome::from(&outcome.termination),
+    };
     metrics.run_finished(hook, result, outcome.duration);
     let exit = match &outcome.termination {
         Termination::Exited(code) => format!("exit status {code}"),

@@ -442,7 +442,8 @@ impl Dispatcher {
             }
         };
         let outcome = exec::run_until(plan, options, stop).await;
-        events::run_finished(&self.metrics, &job.hook.id, &job.id, &outcome);
+        let cancelled = matches!(job.stop.reason(), Some(Stop::Cancelled { .. }));
+        events::run_finished(&self.metrics, &job.hook.id, &job.id, &outcome, cancelled);
         match outcome.cut {
             Some(Cut::TimedOut) => tracing::warn!(run = %job.id, "timed out"),
             Some(Cut::Stopped) => tracing::info!(run = %job.id, "stopped"),

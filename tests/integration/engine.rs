@@ -217,6 +217,14 @@ fn cancel_kills_the_running_run_and_starts_the_newest() {
     assert_eq!(status(&s, &second), "succeeded");
     assert!(stamp(&s, "end", "c1").is_none(), "c1 ran to its end");
     assert!(stamp(&s, "start", "c2").is_some());
+    let metrics = s.get("/-/metrics").text();
+    for counted in [
+        "hookwire_runs_total{hook=\"cancel\",outcome=\"cancelled\"} 1",
+        "hookwire_runs_total{hook=\"cancel\",outcome=\"succeeded\"} 1",
+    ] {
+        assert!(metrics.contains(counted), "no `{counted}` in:\n{metrics}");
+    }
+    assert!(!metrics.contains("outcome=\"killed\""), "{metrics}");
 }
 
 #[test]
