@@ -768,11 +768,7 @@ fn fold_new_runs<'e>(batch: &[&'e Event]) -> (HashMap<&'e str, Fresh<'e>>, Vec<O
                 ..
             } => {
                 if let Some(row) = rows.get_mut(id.as_str()) {
-                    row.status = if retry_at.is_some() {
-                        Status::Queued
-                    } else {
-                        result.status
-                    };
+                    row.status = status_after(result, *retry_at);
                     row.ended = Some((result, *at));
                     row.next_attempt_at = *retry_at;
                     folded[index] = accepted_at.get(id.as_str()).copied();
@@ -849,11 +845,7 @@ fn write(
             retry_at,
             ..
         } => {
-            let status = if retry_at.is_some() {
-                Status::Queued
-            } else {
-                result.status
-            };
+            let status = status_after(result, *retry_at);
             transaction
                 .prepare_cached(
                     "UPDATE runs SET status = ?2, exit_code = ?3, signal = ?4, reason = ?5,
@@ -874,6 +866,15 @@ fn write(
         }
     }
     Ok(())
+}
+
+/// A run's status once an attempt ended: waiting again when a retry is scheduled.
+fn status_after(result: &RunResult, retry_at: Option<SystemTime>) -> Status {
+    if retry_at.is_some() {
+        Status::Queued
+    } else {
+        result.status
+    }
 }
 
 /// The output as stored: a line saying what was dropped, then the tail.
