@@ -76,14 +76,14 @@ impl Prepared {
 }
 
 /// Runs every stage before execution for `hook`, with the default body limits.
-pub async fn prepare(hook: &Hook, received: Received, traced: bool) -> Prepared {
+pub async fn prepare(hook: &Hook, received: &Received, traced: bool) -> Prepared {
     prepare_with(hook, received, traced, &BodyLimits::default()).await
 }
 
 /// [`prepare`] with the server's body limits.
 pub async fn prepare_with(
     hook: &Hook,
-    received: Received,
+    received: &Received,
     traced: bool,
     limits: &BodyLimits,
 ) -> Prepared {
@@ -123,8 +123,8 @@ pub async fn prepare_with(
         Err(error) => return Prepared::early(Verdict::Malformed(error)),
     };
     let mut request = Request {
-        id: received.id,
-        method: received.method,
+        id: received.id.clone(),
+        method: received.method.clone(),
         remote_addr: received.remote_addr,
         headers: request::headers_map(
             received
@@ -134,7 +134,7 @@ pub async fn prepare_with(
         ),
         query: request::query_map(&received.query),
         content_type,
-        body: received.body,
+        body: received.body.clone(),
         payload,
     };
     let mut notes: Vec<String> = request

@@ -117,7 +117,7 @@ pub fn explain(args: &ExplainArgs) -> Result<(String, Conclusion), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|error| format!("error: cannot start the runtime: {error}\n"))?;
-    let prepared = runtime.block_on(pipeline::prepare(hook, received, true));
+    let prepared = runtime.block_on(pipeline::prepare(hook, &received, true));
     let conclusion = write_prepared(&mut out, hook, &prepared);
     out.push_str("nothing was run.\n");
     Ok((out, conclusion))

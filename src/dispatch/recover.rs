@@ -47,7 +47,7 @@ impl Dispatcher {
         let mut recorded = Vec::new();
         for stored in self.journal.unfinished()? {
             let span = tracing::info_span!("request", id = %stored.request.id);
-            let (hook, plan, key) = match self.replan(&stored.hook, stored.request).await {
+            let (hook, plan, key) = match self.replan(&stored.hook, &stored.request).await {
                 Ok(planned) => planned,
                 Err(reason) => {
                     tracing::warn!("run {} of {} skipped: {reason}", stored.id, stored.hook);
@@ -136,13 +136,13 @@ impl Dispatcher {
             .map_err(|error| RerunError::Journal(JournalError::Store(error.to_string())))?
             .map_err(RerunError::Journal)?
             .ok_or_else(|| RerunError::NotFound(id.to_owned()))?;
-        let (hook, plan, key) = self
-            .replan(&stored.hook, stored.request.clone())
-            .await
-            .map_err(|reason| RerunError::NotRunnable {
-                id: id.to_owned(),
-                reason,
-            })?;
+        let (hook, plan, key) =
+            self.replan(&stored.hook, &stored.request)
+                .await
+                .map_err(|reason| RerunError::NotRunnable {
+                    id: id.to_owned(),
+                    reason,
+                })?;
         let new_id = uuid::Uuid::now_v7().to_string();
         tracing::info!("rerunning run {id} of {} as run {new_id}", hook.id);
         self.submit(Submission {
@@ -164,7 +164,7 @@ impl Dispatcher {
     async fn replan(
         &self,
         hook_id: &str,
-        request: Received,
+        request: &Received,
     ) -> Result<(Arc<Hook>, Plan, Option<String>), String> {
         let hooks = self.hooks.load();
         let hook = hooks

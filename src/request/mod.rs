@@ -46,7 +46,8 @@ pub fn canonical_header_key(name: &str) -> String {
         return name.to_owned();
     }
     let mut upper = true;
-    name.bytes()
+    let key: Vec<u8> = name
+        .bytes()
         .map(|b| {
             let c = if upper {
                 b.to_ascii_uppercase()
@@ -54,9 +55,11 @@ pub fn canonical_header_key(name: &str) -> String {
                 b.to_ascii_lowercase()
             };
             upper = c == b'-';
-            char::from(c)
+            c
         })
-        .collect()
+        .collect();
+    // Token bytes are ASCII: changing their case keeps the text valid.
+    String::from_utf8(key).unwrap_or_else(|_| name.to_owned())
 }
 
 /// RFC 7230 `tchar`, Go's `validHeaderFieldByte`.

@@ -138,9 +138,7 @@ async fn handle_hook(
         query: parts.uri.query().unwrap_or_default().to_string(),
         body,
     };
-    // Kept as received for the journal: a recovered run is planned again from it.
-    let journaled = received.clone();
-    let prepared = pipeline::prepare_with(hook, received, false, &settings.body_limits).await;
+    let prepared = pipeline::prepare_with(hook, &received, false, &settings.body_limits).await;
     for note in &prepared.notes {
         tracing::info!("{note}");
     }
@@ -203,7 +201,8 @@ async fn handle_hook(
         key: dispatch::concurrency_key(hook, prepared.request.as_ref()),
         hook: hook.clone(),
         plan,
-        request: journaled,
+        // Kept as received for the journal: a recovered run is planned again from it.
+        request: received,
         wait: hook.include_command_output_in_response,
         rerun_of: None,
     };
