@@ -1097,7 +1097,7 @@ struct Reference {
 }
 
 impl Reference {
-    fn start(hooks: &str, args: &[&str]) -> Reference {
+    fn start(hooks: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Reference {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("records")).unwrap();
         let hooks_path = dir.path().join("hooks.yaml");
@@ -1120,7 +1120,7 @@ impl Reference {
             .arg(&hooks_path)
             .args(["-ip", "127.0.0.1", "-port", &port.to_string(), "-verbose"])
             .args(args)
-            .envs(ENV.iter().copied())
+            .envs(ENV.iter().chain(extra_env).copied())
             .env("RECORD_DIR", dir.path().join("records"))
             .current_dir(dir.path())
             .stdin(Stdio::null())
@@ -1234,9 +1234,20 @@ fn differ(
     cases: &[Case],
     divergences: &[Divergence],
 ) -> (usize, String) {
-    let reference = Reference::start(hooks, args);
+    differ_with_env(hooks, args, &[], cases, divergences)
+}
+
+/// [`differ`], with `extra_env` given to both servers besides [`ENV`].
+fn differ_with_env(
+    hooks: &str,
+    args: &[&str],
+    extra_env: &[(&str, &str)],
+    cases: &[Case],
+    divergences: &[Divergence],
+) -> (usize, String) {
+    let reference = Reference::start(hooks, args, extra_env);
     let mut ours = Server::builder(hooks).args(args);
-    for (name, value) in ENV {
+    for (name, value) in ENV.iter().chain(extra_env) {
         ours = ours.env(name, value);
     }
     let ours = ours.start();
@@ -1428,4 +1439,126 @@ fn hookwire_answers_like_webhook_2_8_with_a_prefix_and_default_methods() {
         "{mismatches} of {} requests differ from webhook 2.8.0:{report}",
         cases.len()
     );
+}
+
+/// `-template`: one templated hooks file using every construct hookwire's renderer supports
+/// (if/else if/else, with/else, variables and their scopes, `.` and fields of nil data, range
+/// over nil, comparisons, and/or, trim markers around control actions), rendered by both
+/// servers with the environment set two ways, then asked the same questions.
+#[test]
+fn hookwire_renders_templates_like_webhook_2_8() {
+    if !reference_available() {
+        return;
+    }
+    let hooks = r#"{{- /* Rendered by both servers: every construct hookwire's -template supports. */ -}}
+{{- $mode := getenv "TMPL_MODE" -}}
+{{- $token := or (getenv "TMPL_TOKEN") "fallback" -}}
+{{- $unset := getenv "TMPL_UNSET" -}}
+{{- $count := 0 -}}
+{{- if $mode }}{{ $count = len $mode }}{{ $inner := "gone at end" }}{{ end }}
+- id: mode
+  execute-command: /bin/true
+  response-message: '{{ if eq $mode "dev" "test" }}non-prod{{ else if eq $mode "prod" }}production{{ else }}unknown{{ end }}'
+- id: fallback
+  execute-command: /bin/true
+  response-message: '{{ or $unset "fallback used" }}|{{ or (getenv "TMPL_ALSO_UNSET") 0 }}|{{ and 1 "x" $mode }}|{{ and $mode $unset "never" }}|{{ print (and 0 .) }}'
+- id: truth
+  execute-command: /bin/true
+  response-message: '{{ if 0 }}0{{ end }}{{ if "" }}empty{{ end }}{{ if "0" }}zero-string{{ end }} {{ if $unset }}unset{{ end }}{{ if not . }}nil-data{{ end }} {{ if -1 }}minus-one{{ end }} {{ not $mode }}'
+- id: compare
+  execute-command: /bin/true
+  response-message: '{{ lt 1 2 }} {{ le "a" "b" }} {{ gt (len $mode) 3 }} {{ ge 2 2 }} {{ ne $mode "dev" }} {{ eq . nil }} {{ eq 1 2 3 1 }} {{ eq $mode "a" "b" }}'
+- id: scoping
+  execute-command: /bin/true
+  response-message: '{{ $count }} {{ with "x" }}{{ $count := 2 }}{{ $count }} {{ . }}{{ end }} {{ $count }} {{ with $w := $mode }}{{ $w }}{{ $count = 7 }}{{ end }} {{ $count }}'
+- id: nil-data
+  execute-command: /bin/true
+  response-message: '{{ .Foo }} {{ $.Foo.Bar }} {{ print . }} {{ . }} {{ html . }} {{ printf "%v %s" . $ }}'
+- id: functions
+  execute-command: /bin/true
+  response-message: '{{ $token | printf "%q" }} {{ html "<b>&" }} {{ urlquery "a b&c" }} {{ js "<x>" }} {{ print 1 2 "s" 0x10 }} {{ printf "%d-%s-%t" (len $token) $mode (eq 1 1) }}'
+- id: secret-rule
+  execute-command: /bin/true
+  response-message: allowed
+  trigger-rule:
+    match:
+      type: value
+      value: '{{ $token }}'
+      parameter: {source: url, name: token}
+{{- if eq $mode "prod" }}
+- id: prod-only
+  execute-command: /bin/true
+  response-message: only in production
+{{- else }}
+- id: dev-only
+  execute-command: /bin/true
+  response-message: only outside production
+{{- end }}
+{{- with getenv "TMPL_PORT" }}
+- id: with-value
+  execute-command: /bin/true
+  response-message: 'port {{ . }}{{ if lt (len .) 5 }} (short){{ end }}'
+{{- end }}
+{{- with $unset }}
+- id: never
+{{- else }}
+- id: with-else
+  execute-command: /bin/true
+  response-message: 'else: {{ . }}'
+{{- end }}
+{{- range . }}
+- id: never-ranged
+{{- else }}
+- id: range-else
+  execute-command: /bin/true
+  response-message: nothing to range over
+{{- end }}
+{{- range $i, $e := $ }}{{ break }}{{ end }}
+"#;
+    let cases: Vec<Case> = [
+        "mode",
+        "fallback",
+        "truth",
+        "compare",
+        "scoping",
+        "nil-data",
+        "functions",
+        "secret-rule?token=s3cret",
+        "secret-rule?token=fallback",
+        "prod-only",
+        "dev-only",
+        "with-value",
+        "with-else",
+        "range-else",
+        "never",
+        "never-ranged",
+    ]
+    .iter()
+    .map(|id| Case::get(&format!("/hooks/{id}")))
+    .collect();
+    let environments: [&[(&str, &str)]; 2] = [
+        &[
+            ("TMPL_MODE", "prod"),
+            ("TMPL_TOKEN", "s3cret"),
+            ("TMPL_PORT", "8080"),
+        ],
+        &[("TMPL_MODE", "test"), ("TMPL_PORT", "")],
+    ];
+    // The file renders (not merely fails alike in both).
+    let mut ours = Server::builder(hooks).arg("-template");
+    for (name, value) in environments[0] {
+        ours = ours.env(name, value);
+    }
+    let ours = ours.start();
+    assert_eq!(ours.get("/hooks/mode").text(), "production");
+    assert_eq!(ours.get("/hooks/scoping").text(), "4 2 x 4 prod 7");
+    drop(ours);
+    for env in environments {
+        let (mismatches, report) = differ_with_env(hooks, &["-template"], env, &cases, &[]);
+        assert!(
+            mismatches == 0,
+            "{mismatches} of {} requests differ from webhook 2.8.0 with {env:?}:{report}",
+            cases.len()
+        );
+    }
 }
