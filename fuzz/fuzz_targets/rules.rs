@@ -86,8 +86,9 @@ fn hooks() -> &'static [Hook] {
 
 fuzz_target!(|request: FuzzRequest| {
     assert!(!hooks().is_empty(), "the fixture hooks load");
+    let received = request.received();
     for hook in hooks() {
-        let prepared = futures_executor::block_on(prepare(hook, request.received(), true));
+        let prepared = futures_executor::block_on(prepare(hook, &received, true));
         // The trace renders for `hookwire explain`.
         let _ = format!("{:?}", prepared.trace);
     }
