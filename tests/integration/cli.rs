@@ -145,6 +145,8 @@ fn unix_socket() {
             "-socket",
             socket.to_str().unwrap(),
         ])
+        // The run journal goes to ./.hookwire: keep it out of the repository.
+        .current_dir(dir.path())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -197,6 +199,7 @@ fn systemd_socket_activation() {
         .arg(env!("CARGO_BIN_EXE_hookwire"))
         // -ip/-port are ignored when a socket is passed.
         .args(["-hooks", hooks.to_str().unwrap(), "-port", "1", "-verbose"])
+        .current_dir(dir.path())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
