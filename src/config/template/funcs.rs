@@ -316,13 +316,8 @@ pub(super) fn js_escape(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\'' => out.push_str("\\'"),
             '"' => out.push_str("\\\""),
-            '<' | '>' | '&' | '=' => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c if c.is_control() => {
+            // Control characters include everything below U+0020.
+            c if matches!(c, '<' | '>' | '&' | '=') || c.is_control() => {
                 let _ = write!(out, "\\u{:04X}", c as u32);
             }
             c => out.push(c),
