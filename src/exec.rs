@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag};
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::{SigSet, Signal, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt as _;
@@ -221,7 +221,7 @@ async fn spawn_and_wait(
         }
     };
     let ended: Result<std::io::Result<ExitStatus>, Cut> = tokio::select! {
-        status = child.wait() => Ok(status),
+        status = wait_for_exit(&mut child) => Ok(status),
         () = time_limit => Err(Cut::TimedOut),
         () = stop => Err(Cut::Stopped),
     };
@@ -230,13 +230,14 @@ async fn spawn_and_wait(
         Err(cut) => {
             let terminated_at = Instant::now();
             signal_group(group, Signal::SIGTERM);
-            let status = match tokio::time::timeout(options.kill_grace, child.wait()).await {
-                Ok(status) => status,
-                Err(_) => {
-                    signal_group(group, Signal::SIGKILL);
-                    child.wait().await
-                }
-            };
+            let status =
+                match tokio::time::timeout(options.kill_grace, wait_for_exit(&mut child)).await {
+                    Ok(status) => status,
+                    Err(_) => {
+                        signal_group(group, Signal::SIGKILL);
+                        wait_for_exit(&mut child).await
+                    }
+                };
             (status, Some(cut), Some(terminated_at))
         }
     };
@@ -267,6 +268,23 @@ async fn spawn_and_wait(
         truncated,
     })
 }
+
+/// Waits for the leader to exit. Tokio learns of the exit through the child's pidfd; should it
+/// have failed to open one for this child (no file descriptor left), it waits for a SIGCHLD that
+/// [`block_child_signal`] keeps from arriving, so the exit is also checked every second.
+async fn wait_for_exit(child: &mut tokio::process::Child) -> std::io::Result<ExitStatus> {
+    loop {
+        if let Ok(status) = tokio::time::timeout(EXIT_CHECK, child.wait()).await {
+            return status;
+        }
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+    }
+}
+
+/// How often [`wait_for_exit`] checks an exit itself.
+const EXIT_CHECK: Duration = Duration::from_secs(1);
 
 /// The pids of running leaders, which Tokio reaps itself: [`reap_orphans`] leaves them alone.
 static LEADERS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
@@ -346,6 +364,30 @@ async fn clear_group(group: Pid, grace: Duration, terminated_at: Option<Instant>
     tracing::warn!("process group {group} still has members two seconds after SIGKILL");
 }
 
+/// Keeps the exits of commands from waking hookwire's threads. Each exit raises SIGCHLD, whose
+/// default action is to be ignored; but while the thread that started the command has it
+/// blocked (as every thread does inside `posix_spawn`), the kernel delivers it instead, to
+/// whichever thread can take it: an idle worker or the journal writer wakes up for nothing,
+/// about once every other run under load. Tokio waits for its children through pidfds, so no
+/// one needs the signal: it is blocked in every thread (the mask is inherited, so this runs
+/// before any thread starts; std gives commands a clean mask). Where pidfds do not work
+/// (before Linux 5.3, or refused by a seccomp filter) Tokio waits through SIGCHLD, and the
+/// signal is left alone.
+pub fn block_child_signal() {
+    if let Err(error) = rustix::process::pidfd_open(
+        rustix::process::getpid(),
+        rustix::process::PidfdFlags::empty(),
+    ) {
+        tracing::debug!("no pidfds here ({error}): commands' exits are signalled");
+        return;
+    }
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGCHLD);
+    if let Err(error) = signals.thread_block() {
+        tracing::warn!("cannot block SIGCHLD: {error}");
+    }
+}
+
 /// Makes hookwire the reaper of its descendants' orphans (instead of init), so processes that
 /// leave their group with `setsid` can still be reaped. Linux only; elsewhere a warning.
 pub fn become_subreaper() {
@@ -414,7 +456,6 @@ async fn read_tail(
 ) -> (Vec<u8>, u64) {
     let mut output = Vec::new();
     let mut truncated = 0u64;
-    let mut chunk = vec![0u8; 16 * 1024];
     let mut keep_tail = |output: &mut Vec<u8>, slack: usize| {
         if output.len() > limit.saturating_add(slack) {
             let excess = output.len() - limit;
@@ -423,31 +464,34 @@ async fn read_tail(
         }
     };
     loop {
+        // Read straight into the output's spare room: nothing is zeroed or copied.
+        output.reserve(READ_CHUNK);
         let read = tokio::select! {
             // Stop first: a process that left the group may write forever.
             biased;
             _ = &mut stop => {
                 // What is already in the pipe was written before the stop: keep it.
-                while let Ok(n @ 1..) = reader.try_read(&mut chunk) {
-                    output.extend_from_slice(&chunk[..n]);
+                while let Ok(1..) = reader.try_read_buf(&mut output) {
                     keep_tail(&mut output, 0);
+                    output.reserve(READ_CHUNK);
                 }
                 break;
             }
-            read = reader.read(&mut chunk) => read,
+            read = reader.read_buf(&mut output) => read,
         };
         match read {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
-                output.extend_from_slice(&chunk[..n]);
-                // Trim in large steps so a chatty command costs amortised O(1) per byte.
-                keep_tail(&mut output, limit.max(64 * 1024));
-            }
+            // Trim in large steps so a chatty command costs amortised O(1) per byte.
+            Ok(_) => keep_tail(&mut output, limit.max(64 * 1024)),
         }
     }
     keep_tail(&mut output, 0);
+    output.shrink_to_fit();
     (output, truncated)
 }
+
+/// The most a single read of a command's output takes from the pipe.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Writes the plan's files (mode 0600) in the working directory, else the temp directory, and
 /// returns them with the variables naming their paths. A file that cannot be written is logged

@@ -237,7 +237,7 @@ impl<'de> Visitor<'de> for Selected<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
         let mut map = Map::new();
-        while let Some(key) = access.next_key::<String>()? {
+        while let Some(key) = access.next_key_seed(Key)? {
             // With arbitrary_precision, serde_json hands a number over as a one-entry map.
             if key == ARBITRARY_PRECISION_NUMBER {
                 let digits = access.next_value::<String>()?;
@@ -249,7 +249,7 @@ impl<'de> Visitor<'de> for Selected<'_> {
             match self.0.child(&key) {
                 Some(child) => {
                     let value = access.next_value_seed(Selected(child))?;
-                    map.insert(key, value);
+                    map.insert(key.into_owned(), value);
                 }
                 None => {
                     access.next_value::<IgnoredAny>()?;
@@ -300,6 +300,41 @@ impl<'de> Visitor<'de> for Selected<'_> {
 
     fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
         Ok(Value::Null)
+    }
+}
+
+/// An object's key, borrowed from the body when it has no escapes: most keys of a payload are
+/// only compared with the selection, so copying each would be wasted.
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, value: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(value))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(value.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, value: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(value))
     }
 }
 

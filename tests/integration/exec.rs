@@ -53,6 +53,12 @@ const HOOKS: &str = r#"
   pass-arguments-to-command:
     - {source: string, name: -c}
     - {source: string, name: 'cut -d" " -f5 /proc/$$/stat; cut -d" " -f5 /proc/$PPID/stat'}
+- id: signals
+  execute-command: /bin/sh
+  include-command-output-in-response: true
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'grep "^SigBlk" /proc/$$/status'}
 - id: escape
   execute-command: /bin/sh
   include-command-output-in-response: true
@@ -148,6 +154,25 @@ fn each_run_has_its_own_process_group() {
         groups[0], groups[1],
         "the command's group differs from hookwire's"
     );
+}
+
+#[test]
+fn commands_start_with_no_signal_blocked_while_hookwire_blocks_sigchld() {
+    let s = Server::start(HOOKS);
+    let r = s.get("/hooks/signals");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text().trim(), "SigBlk:\t0000000000000000");
+    // Every thread of hookwire blocks SIGCHLD (signal 17, bit 16), so that commands' exits do
+    // not wake them; the runtime waits for commands through pidfds.
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", s.pid())).expect("hookwire's tasks");
+    for task in tasks.filter_map(Result::ok) {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let Some(blocked) = status.lines().find_map(|line| line.strip_prefix("SigBlk:")) else {
+            continue;
+        };
+        let mask = u64::from_str_radix(blocked.trim(), 16).expect("a signal mask");
+        assert_ne!(mask & (1 << 16), 0, "{:?} does not block SIGCHLD", task.path());
+    }
 }
 
 /// The children of `pid`, with their state letters.
