@@ -171,7 +171,12 @@ fn commands_start_with_no_signal_blocked_while_hookwire_blocks_sigchld() {
             continue;
         };
         let mask = u64::from_str_radix(blocked.trim(), 16).expect("a signal mask");
-        assert_ne!(mask & (1 << 16), 0, "{:?} does not block SIGCHLD", task.path());
+        assert_ne!(
+            mask & (1 << 16),
+            0,
+            "{:?} does not block SIGCHLD",
+            task.path()
+        );
     }
 }
 
