@@ -490,7 +490,7 @@ async fn read_tail(
     (output, truncated)
 }
 
-/// The most a single read of a command's output takes from the pipe.
+/// The room made in the output buffer before each read from the pipe.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Writes the plan's files (mode 0600) in the working directory, else the temp directory, and
