@@ -211,46 +211,61 @@ async fn spawn_and_wait(
     drop(command);
     let group = Pid::from_raw(leader.0);
 
+    // The output is read alongside, in this same task: a task of its own would cost every run
+    // a spawn and a cross-thread wake-up.
     let (stop_reading, reading_stopped) = oneshot::channel();
-    let mut reading = tokio::spawn(read_tail(reader, options.output_limit, reading_stopped));
-
-    let time_limit = async {
-        match options.timeout.filter(|t| !t.is_zero()) {
-            Some(limit) => tokio::time::sleep(limit).await,
-            None => std::future::pending().await,
-        }
-    };
-    let ended: Result<std::io::Result<ExitStatus>, Cut> = tokio::select! {
-        status = wait_for_exit(&mut child) => Ok(status),
-        () = time_limit => Err(Cut::TimedOut),
-        () = stop => Err(Cut::Stopped),
-    };
-    let (status, cut, terminated_at) = match ended {
-        Ok(status) => (status, None, None),
-        Err(cut) => {
-            let terminated_at = Instant::now();
-            signal_group(group, Signal::SIGTERM);
-            let status =
-                match tokio::time::timeout(options.kill_grace, wait_for_exit(&mut child)).await {
+    let reading = read_tail(reader, options.output_limit, reading_stopped);
+    let lifetime = async {
+        let time_limit = async {
+            match options.timeout.filter(|t| !t.is_zero()) {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
+        let ended: Result<std::io::Result<ExitStatus>, Cut> = tokio::select! {
+            status = wait_for_exit(&mut child) => Ok(status),
+            () = time_limit => Err(Cut::TimedOut),
+            () = stop => Err(Cut::Stopped),
+        };
+        let (status, cut, terminated_at) = match ended {
+            Ok(status) => (status, None, None),
+            Err(cut) => {
+                let terminated_at = Instant::now();
+                signal_group(group, Signal::SIGTERM);
+                let grace = tokio::time::timeout(options.kill_grace, wait_for_exit(&mut child));
+                let status = match grace.await {
                     Ok(status) => status,
                     Err(_) => {
                         signal_group(group, Signal::SIGKILL);
                         wait_for_exit(&mut child).await
                     }
                 };
-            (status, Some(cut), Some(terminated_at))
+                (status, Some(cut), Some(terminated_at))
+            }
+        };
+        // Tokio has reaped the leader: from now on the group's leftovers are ours to reap.
+        drop(leader);
+        clear_group(group, options.kill_grace, terminated_at).await;
+        (status, cut)
+    };
+    tokio::pin!(reading, lifetime);
+    let mut read = None;
+    let (status, cut) = loop {
+        tokio::select! {
+            ended = &mut lifetime => break ended,
+            output = &mut reading, if read.is_none() => read = Some(output),
         }
     };
-    // Tokio has reaped the leader: from now on the group's leftovers are ours to reap.
-    drop(leader);
-    clear_group(group, options.kill_grace, terminated_at).await;
-
-    let (output, truncated) = match tokio::time::timeout(DRAIN, &mut reading).await {
-        Ok(read) => read.unwrap_or_default(),
-        Err(_) => {
-            let _ = stop_reading.send(());
-            reading.await.unwrap_or_default()
-        }
+    // Output may still arrive for a moment once the group is gone (`DRAIN`).
+    let (output, truncated) = match read {
+        Some(output) => output,
+        None => match tokio::time::timeout(DRAIN, &mut reading).await {
+            Ok(output) => output,
+            Err(_) => {
+                let _ = stop_reading.send(());
+                reading.await
+            }
+        },
     };
     let status = status?;
     let termination = match (
