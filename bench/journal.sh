@@ -13,10 +13,11 @@ seconds=${1:-10}
 rounds=${2:-2}
 connections=16
 root=$(cd "$(dirname "$0")/.." && pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
 
 command -v wrk >/dev/null || { echo "bench/journal.sh needs wrk (apt-get install wrk)" >&2; exit 1; }
-(cd "$root" && cargo build --release --quiet)
+# Cargo's last message names the built executable (its path depends on the configured target).
+binary=$(cd "$root" && cargo build --release --bin hookwire --message-format=json-render-diagnostics \
+    | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
 
 work=$(mktemp -d)
 server=
@@ -25,7 +26,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-cp "$target/release/hookwire" "$work/hookwire"
+cp "$binary" "$work/hookwire"
 cat >"$work/hooks.yaml" <<'HOOKS'
 - id: bench
   execute-command: /bin/true
