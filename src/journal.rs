@@ -10,7 +10,12 @@
 //! same transaction are folded into one write of its row. A later backend (a distributed queue)
 //! implements the same trait; nothing else changes.
 //!
-//! [`History`] opens the same file for reading only, for `hookwire runs`.
+//! [`History`] opens the same file for reading only, for `hookwire runs`. The request bodies of
+//! runs whose client waits are kept beside the file ([`bodies`]).
+
+mod bodies;
+
+use bodies::{BodyRef, Segments};
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -40,7 +45,7 @@ const MAX_BATCH: usize = 4096;
 const VOLATILE_LINGER: Duration = Duration::from_millis(25);
 
 /// The schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -65,10 +70,20 @@ CREATE TABLE IF NOT EXISTS runs (
     remote_addr     TEXT NOT NULL,
     headers         BLOB NOT NULL,      -- 'Name: value' lines, as on the wire
     query           TEXT NOT NULL,
-    body            BLOB NOT NULL
+    body            BLOB NOT NULL,      -- empty when kept in a segment:
+    body_segment    INTEGER,            -- bodies/<segment>.seg,
+    body_offset     INTEGER,            -- from this byte,
+    body_length     INTEGER             -- this many
 );
 CREATE INDEX IF NOT EXISTS runs_by_hook ON runs (hook, id);
 CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (status) WHERE status IN ('queued', 'running');
+";
+
+/// From schema 1: bodies may live in segments.
+const ADD_BODY_SEGMENTS: &str = "
+ALTER TABLE runs ADD COLUMN body_segment INTEGER;
+ALTER TABLE runs ADD COLUMN body_offset INTEGER;
+ALTER TABLE runs ADD COLUMN body_length INTEGER;
 ";
 
 /// Where a run stands.
@@ -253,6 +268,8 @@ pub struct StoredRun {
     pub background: bool,
     pub next_attempt_at: Option<SystemTime>,
     pub request: Received,
+    /// Why the request body could not be read back (`request.body` is then empty).
+    pub body_lost: Option<String>,
 }
 
 /// Which runs to list.
@@ -308,6 +325,9 @@ pub struct RequestView {
     pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// Why the body could not be read back (`body` is then empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_lost: Option<String>,
 }
 
 /// The journal as the engine sees it. Implementations must keep events of one run in the order
@@ -378,6 +398,7 @@ impl Job {
 #[derive(Debug)]
 pub struct SqliteJournal {
     path: PathBuf,
+    state_dir: PathBuf,
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The writer, to unpark when an urgent job is sent while it lingers.
@@ -425,6 +446,12 @@ impl SqliteJournal {
             )
             .map_err(|error| fail("configure", &error))?;
         migrate(&writer).map_err(|error| fail("set up", &error))?;
+        let segments = referenced_segments(&writer)
+            .map_err(|error| fail("read", &error))
+            .and_then(|referenced| {
+                Segments::open(state_dir, &referenced)
+                    .map_err(|error| fail("create the body segments of", &error))
+            })?;
         let reader = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -434,10 +461,11 @@ impl SqliteJournal {
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("hookwire-journal".into())
-            .spawn(move || write_loop(writer, &receiver, Retention::new(keep_runs)))
+            .spawn(move || write_loop(writer, &receiver, Retention::new(keep_runs), segments))
             .map_err(|error| fail("start the writer of", &error))?;
         Ok(Self {
             path,
+            state_dir: state_dir.to_owned(),
             sender: Mutex::new(Some(sender)),
             writer_thread: thread.thread().clone(),
             writer: Mutex::new(Some(thread)),
@@ -510,7 +538,9 @@ impl Journal for SqliteJournal {
             let mut statement = c.prepare(&format!(
                 "SELECT {STORED_COLUMNS} FROM runs WHERE status IN ('queued', 'running') ORDER BY id"
             ))?;
-            statement.query_map([], stored_run)?.collect()
+            statement
+                .query_map([], |row| stored_run(row, &self.state_dir))?
+                .collect()
         })
     }
 
@@ -519,7 +549,7 @@ impl Journal for SqliteJournal {
             c.query_row(
                 &format!("SELECT {STORED_COLUMNS} FROM runs WHERE id = ?1"),
                 [id],
-                stored_run,
+                |row| stored_run(row, &self.state_dir),
             )
             .optional()
         })
@@ -530,7 +560,7 @@ impl Journal for SqliteJournal {
     }
 
     fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
-        self.read(|c| query_run(c, id))
+        self.read(|c| query_run(c, id, STORED_COLUMNS, &self.state_dir))
     }
 
     fn close(&self) {
@@ -564,6 +594,9 @@ impl Drop for SqliteJournal {
 #[derive(Debug)]
 pub struct History {
     connection: Connection,
+    state_dir: PathBuf,
+    /// The request columns this file has (it is not migrated by a reader).
+    stored_columns: &'static str,
 }
 
 impl History {
@@ -581,7 +614,20 @@ impl History {
             .map_err(|error| {
                 JournalError::Open(format!("cannot open {}: {error}", path.display()))
             })?;
-        Ok(Self { connection })
+        let version: i64 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|error| {
+                JournalError::Open(format!("cannot read {}: {error}", path.display()))
+            })?;
+        Ok(Self {
+            connection,
+            state_dir: state_dir.to_owned(),
+            stored_columns: if version < 2 {
+                STORED_COLUMNS_V1
+            } else {
+                STORED_COLUMNS
+            },
+        })
     }
 
     /// The history, newest first.
@@ -591,7 +637,12 @@ impl History {
 
     /// One run with its output and request.
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
-        Ok(query_run(&self.connection, id)?)
+        Ok(query_run(
+            &self.connection,
+            id,
+            self.stored_columns,
+            &self.state_dir,
+        )?)
     }
 }
 
@@ -602,14 +653,26 @@ fn migrate(connection: &Connection) -> rusqlite::Result<()> {
             "the journal was written by a newer hookwire (schema {version}, this one knows {SCHEMA_VERSION})"
         )));
     }
-    if version == SCHEMA_VERSION {
+    let upgrade = match version {
+        0 => SCHEMA,
+        1 => ADD_BODY_SEGMENTS,
         // Nothing to write: a start does not wait for the disk.
-        return Ok(());
-    }
+        _ => return Ok(()),
+    };
     // One transaction, one sync.
     connection.execute_batch(&format!(
-        "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        "BEGIN; {upgrade} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
     ))
+}
+
+/// The segments some run's body is in.
+fn referenced_segments(connection: &Connection) -> rusqlite::Result<BTreeSet<u64>> {
+    let mut statement = connection
+        .prepare("SELECT DISTINCT body_segment FROM runs WHERE body_segment IS NOT NULL")?;
+    statement
+        .query_map([], |row| row.get::<_, i64>(0))?
+        .map(|segment| segment.map(|s| u64::try_from(s).unwrap_or(0)))
+        .collect()
 }
 
 /// The writer thread: takes what is waiting, commits it in one transaction, acknowledges.
@@ -619,6 +682,7 @@ fn write_loop(
     mut connection: Connection,
     receiver: &mpsc::Receiver<Job>,
     mut retention: Retention,
+    mut segments: Segments,
 ) {
     // The connection opens with synchronous=FULL.
     let mut synced = true;
@@ -663,7 +727,7 @@ fn write_loop(
             }
         }
         let events: Vec<&Event> = records.iter().map(|(event, _, _)| event).collect();
-        let results = commit(&mut connection, &events, &mut retention);
+        let results = commit(&mut connection, &events, &mut retention, &mut segments);
         for ((_, ack, _), result) in records.into_iter().zip(results) {
             let _ = ack.send(result);
         }
@@ -681,6 +745,7 @@ fn commit(
     connection: &mut Connection,
     batch: &[&Event],
     retention: &mut Retention,
+    segments: &mut Segments,
 ) -> Vec<Result<(), JournalError>> {
     if batch.is_empty() {
         return Vec::new();
@@ -703,16 +768,22 @@ fn commit(
         results[index] = match folded[index] {
             // Written with its run's row, earlier in this loop: it shares that row's fate.
             Some(accepted) => results[accepted].clone(),
-            None => write(&transaction, event, &rows),
+            None => write(&transaction, event, &rows, segments),
         };
     }
+    segments.close_files();
+    let mut unused = Vec::new();
     for hook in retention.due(ended_hooks) {
-        if let Err(error) = prune(&transaction, &hook, retention.keep) {
-            tracing::warn!("cannot prune the history of {hook}: {error}");
+        match prune(&transaction, &hook, retention.keep, segments) {
+            Ok(dead) => unused.extend(dead.into_iter().map(|segment| (hook.clone(), segment))),
+            Err(error) => tracing::warn!("cannot prune the history of {hook}: {error}"),
         }
     }
     match transaction.commit() {
-        Ok(()) => results,
+        Ok(()) => {
+            segments.delete(&unused);
+            results
+        }
         Err(error) => failed(error),
     }
 }
@@ -779,18 +850,41 @@ fn fold_new_runs<'e>(batch: &[&'e Event]) -> (HashMap<&'e str, Fresh<'e>>, Vec<O
     (rows, folded)
 }
 
-fn insert(transaction: &rusqlite::Transaction<'_>, row: &Fresh<'_>) -> Result<(), JournalError> {
+fn insert(
+    transaction: &rusqlite::Transaction<'_>,
+    row: &Fresh<'_>,
+    segments: &mut Segments,
+) -> Result<(), JournalError> {
     let run = row.run;
     let request = &run.request;
     let result = row.ended.map(|(result, _)| result);
+    // A background run's body stays in its row, synced with it: recovery needs it.
+    let segment = if run.background || request.body.len() <= bodies::INLINE_MAX {
+        None
+    } else {
+        segments
+            .append(&run.hook, &request.body)
+            .inspect_err(|error| {
+                tracing::warn!(
+                    "cannot write a request body to its segment, keeping it in the journal: {error}"
+                );
+            })
+            .ok()
+    };
+    let body: &[u8] = if segment.is_some() {
+        &[]
+    } else {
+        &request.body
+    };
+    let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     transaction
         .prepare_cached(
             "INSERT INTO runs (id, hook, status, concurrency_key, background, rerun_of,
              accepted_at, request_id, method, remote_addr, headers, query, body,
              attempts, started_at, exit_code, signal, reason, output, truncated, finished_at,
-             next_attempt_at)
+             next_attempt_at, body_segment, body_offset, body_length)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21, ?22)",
+             ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
         )?
         .execute(params![
             run.id,
@@ -805,7 +899,7 @@ fn insert(transaction: &rusqlite::Transaction<'_>, row: &Fresh<'_>) -> Result<()
             request.remote_addr.to_string(),
             encode_headers(&request.headers),
             request.query,
-            request.body.as_ref(),
+            body,
             row.attempts,
             row.started_at.map(millis),
             result.and_then(|r| r.exit_code),
@@ -815,6 +909,9 @@ fn insert(transaction: &rusqlite::Transaction<'_>, row: &Fresh<'_>) -> Result<()
             result.map_or(0, |r| i64::try_from(r.truncated).unwrap_or(i64::MAX)),
             row.ended.map(|(_, at)| millis(at)),
             row.next_attempt_at.map(millis),
+            segment.map(|s| to_i64(s.segment)),
+            segment.map(|s| to_i64(s.offset)),
+            segment.map(|s| to_i64(s.length)),
         ])?;
     Ok(())
 }
@@ -824,9 +921,10 @@ fn write(
     transaction: &rusqlite::Transaction<'_>,
     event: &Event,
     fresh: &HashMap<&str, Fresh<'_>>,
+    segments: &mut Segments,
 ) -> Result<(), JournalError> {
     match event {
-        Event::Accepted(run) => insert(transaction, &fresh[run.id.as_str()])?,
+        Event::Accepted(run) => insert(transaction, &fresh[run.id.as_str()], segments)?,
         Event::Started { id, attempt, at } => {
             let changed = transaction
                 .prepare_cached(
@@ -927,21 +1025,53 @@ impl Retention {
 }
 
 /// Keeps the newest `keep` runs of `hook`; waiting and running ones are never removed.
-fn prune(transaction: &rusqlite::Transaction<'_>, hook: &str, keep: usize) -> rusqlite::Result<()> {
-    transaction
+/// Returns the body segments no run of `hook` points into any more.
+fn prune(
+    transaction: &rusqlite::Transaction<'_>,
+    hook: &str,
+    keep: usize,
+    segments: &Segments,
+) -> rusqlite::Result<Vec<u64>> {
+    let pruned: Vec<Option<i64>> = transaction
         .prepare_cached(
             "DELETE FROM runs WHERE hook = ?1 AND status NOT IN ('queued', 'running')
-             AND id NOT IN (SELECT id FROM runs WHERE hook = ?1 ORDER BY id DESC LIMIT ?2)",
+             AND id NOT IN (SELECT id FROM runs WHERE hook = ?1 ORDER BY id DESC LIMIT ?2)
+             RETURNING body_segment",
         )?
-        .execute(params![hook, i64::try_from(keep).unwrap_or(i64::MAX)])?;
-    Ok(())
+        .query_map(
+            params![hook, i64::try_from(keep).unwrap_or(i64::MAX)],
+            |row| row.get(0),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    let pruned = pruned
+        .into_iter()
+        .flatten()
+        .filter_map(|s| u64::try_from(s).ok());
+    let mut in_use = transaction.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM runs WHERE hook = ?1 AND body_segment = ?2)",
+    )?;
+    let mut unused = Vec::new();
+    for segment in segments.candidates(hook, pruned) {
+        let used: bool = in_use.query_row(
+            params![hook, i64::try_from(segment).unwrap_or(i64::MAX)],
+            |row| row.get(0),
+        )?;
+        if !used {
+            unused.push(segment);
+        }
+    }
+    Ok(unused)
 }
 
 const SUMMARY_COLUMNS: &str = "id, hook, status, concurrency_key, background, rerun_of, attempts,
     exit_code, signal, reason, accepted_at, started_at, finished_at, next_attempt_at, truncated";
 
 const STORED_COLUMNS: &str = "id, hook, status, attempts, background, next_attempt_at,
-    request_id, method, remote_addr, headers, query, body";
+    request_id, method, remote_addr, headers, query, body, body_segment, body_offset, body_length";
+
+/// The same, from a file of schema 1 that no server has upgraded yet.
+const STORED_COLUMNS_V1: &str = "id, hook, status, attempts, background, next_attempt_at,
+    request_id, method, remote_addr, headers, query, body, NULL, NULL, NULL";
 
 fn query_runs(connection: &Connection, filter: &Filter) -> rusqlite::Result<Vec<RunRecord>> {
     let mut conditions = Vec::new();
@@ -975,17 +1105,22 @@ fn query_runs(connection: &Connection, filter: &Filter) -> rusqlite::Result<Vec<
         .collect()
 }
 
-fn query_run(connection: &Connection, id: &str) -> rusqlite::Result<Option<RunRecord>> {
+fn query_run(
+    connection: &Connection,
+    id: &str,
+    stored_columns: &str,
+    state_dir: &Path,
+) -> rusqlite::Result<Option<RunRecord>> {
     connection
         .query_row(
-            &format!("SELECT {SUMMARY_COLUMNS}, output, {STORED_COLUMNS} FROM runs WHERE id = ?1"),
+            &format!("SELECT {SUMMARY_COLUMNS}, output, {stored_columns} FROM runs WHERE id = ?1"),
             [id],
             |row| {
                 let mut record = summary(row)?;
                 let output: Option<Vec<u8>> = row.get(15)?;
                 record.output =
                     Some(String::from_utf8_lossy(&output.unwrap_or_default()).into_owned());
-                let request = stored_request(row, 16 + 6)?;
+                let (request, body_lost) = stored_request(row, 16 + 6, state_dir)?;
                 record.request = Some(RequestView {
                     id: request.id,
                     method: request.method,
@@ -1002,6 +1137,7 @@ fn query_run(connection: &Connection, id: &str) -> rusqlite::Result<Option<RunRe
                         })
                         .collect(),
                     body: String::from_utf8_lossy(&request.body).into_owned(),
+                    body_lost,
                 });
                 Ok(record)
             },
@@ -1039,8 +1175,9 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     })
 }
 
-fn stored_run(row: &Row<'_>) -> rusqlite::Result<StoredRun> {
+fn stored_run(row: &Row<'_>, state_dir: &Path) -> rusqlite::Result<StoredRun> {
     let status: String = row.get(2)?;
+    let (request, body_lost) = stored_request(row, 6, state_dir)?;
     Ok(StoredRun {
         id: row.get(0)?,
         hook: row.get(1)?,
@@ -1048,16 +1185,37 @@ fn stored_run(row: &Row<'_>) -> rusqlite::Result<StoredRun> {
         attempts: row.get(3)?,
         background: row.get(4)?,
         next_attempt_at: row.get::<_, Option<i64>>(5)?.map(from_millis),
-        request: stored_request(row, 6)?,
+        request,
+        body_lost,
     })
 }
 
-/// The request columns, starting at column `first`.
-fn stored_request(row: &Row<'_>, first: usize) -> rusqlite::Result<Received> {
+/// The request columns, starting at column `first`, and why its body is missing, if it is.
+fn stored_request(
+    row: &Row<'_>,
+    first: usize,
+    state_dir: &Path,
+) -> rusqlite::Result<(Received, Option<String>)> {
     let remote: String = row.get(first + 2)?;
     let headers: Vec<u8> = row.get(first + 3)?;
-    let body: Vec<u8> = row.get(first + 5)?;
-    Ok(Received {
+    let mut body: Vec<u8> = row.get(first + 5)?;
+    let mut body_lost = None;
+    if let Some(segment) = row.get::<_, Option<i64>>(first + 6)? {
+        let number = |column: usize| {
+            row.get::<_, Option<i64>>(column)
+                .map(|n| n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+        };
+        let stored = BodyRef {
+            segment: u64::try_from(segment).unwrap_or(0),
+            offset: number(first + 7)?,
+            length: number(first + 8)?,
+        };
+        match bodies::read(state_dir, stored) {
+            Ok(bytes) => body = bytes,
+            Err(reason) => body_lost = Some(reason),
+        }
+    }
+    let request = Received {
         id: row.get(first)?,
         method: row.get(first + 1)?,
         remote_addr: remote
@@ -1066,7 +1224,8 @@ fn stored_request(row: &Row<'_>, first: usize) -> rusqlite::Result<Received> {
         headers: decode_headers(&headers),
         query: row.get(first + 4)?,
         body: Bytes::from(body),
-    })
+    };
+    Ok((request, body_lost))
 }
 
 /// Headers as `Name: value` lines: exact (values are bytes) and readable in the `sqlite3` shell.
@@ -1116,6 +1275,8 @@ fn timestamp(millis: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn received(body: &str) -> Received {
@@ -1400,6 +1561,169 @@ mod tests {
                 .len(),
             2
         );
+    }
+
+    /// A run with a body of `size` bytes, waiting (`background: false`) or not.
+    fn new_run(id: &str, hook: &str, size: usize, background: bool) -> Event {
+        let mut request = received("");
+        request.body = Bytes::from(vec![b'a' + (id.len() % 26) as u8; size]);
+        Event::Accepted(Box::new(NewRun {
+            id: id.into(),
+            hook: hook.into(),
+            concurrency_key: None,
+            background,
+            rerun_of: None,
+            accepted_at: SystemTime::now(),
+            request,
+        }))
+    }
+
+    /// Where each run's body is: its segment, or `None` when it is in the row.
+    fn body_segments(dir: &Path) -> BTreeMap<String, Option<i64>> {
+        let connection = Connection::open(dir.join(FILE_NAME)).unwrap();
+        let mut statement = connection
+            .prepare("SELECT id, body_segment FROM runs")
+            .unwrap();
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_large_bodies_of_waiting_runs_go_to_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = SqliteJournal::open(dir.path(), 100).unwrap();
+        let runs = [
+            ("waiting-large", 9000, false),
+            ("waiting-small", bodies::INLINE_MAX, false),
+            ("background-large", 9000, true),
+        ];
+        for (id, size, background) in runs {
+            let event = new_run(id, "deploy", size, background);
+            let ack = if background {
+                journal.record(event)
+            } else {
+                journal.record_volatile(event)
+            };
+            ack.committed().await.unwrap();
+        }
+        for (id, size, _) in runs {
+            let stored = journal.stored(id).unwrap().unwrap();
+            assert_eq!(stored.request.body.len(), size, "{id}");
+            assert!(
+                stored
+                    .request
+                    .body
+                    .iter()
+                    .all(|b| *b == stored.request.body[0])
+            );
+            assert_eq!(stored.body_lost, None);
+        }
+        let segments = body_segments(dir.path());
+        assert!(segments["waiting-large"].is_some());
+        assert_eq!(segments["waiting-small"], None);
+        assert_eq!(segments["background-large"], None);
+    }
+
+    #[tokio::test]
+    async fn pruning_deletes_the_segments_no_kept_run_points_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = SqliteJournal::open(dir.path(), 1).unwrap();
+        let segment_files = || {
+            std::fs::read_dir(dir.path().join(bodies::DIR_NAME))
+                .unwrap()
+                .count()
+        };
+        // Two 3 MiB bodies fill a segment; the third starts the next one.
+        for id in ["r1", "r2", "r3"] {
+            journal
+                .record_volatile(new_run(id, "big", 3 << 20, false))
+                .committed()
+                .await
+                .unwrap();
+            journal
+                .record_volatile(ended(id, "big", Status::Succeeded))
+                .committed()
+                .await
+                .unwrap();
+        }
+        let ids: Vec<_> = journal
+            .runs(&Filter {
+                limit: 10,
+                ..Filter::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|run| run.id)
+            .collect();
+        assert_eq!(ids, ["r3"]);
+        assert_eq!(segment_files(), 1, "the first segment holds no kept run");
+        assert_eq!(
+            journal.stored("r3").unwrap().unwrap().request.body.len(),
+            3 << 20
+        );
+        journal.close();
+        // A segment no row points to (a crash between its append and the commit) goes at start.
+        std::fs::write(
+            dir.path().join(bodies::DIR_NAME).join("0000000099.seg"),
+            "x",
+        )
+        .unwrap();
+        let _reopened = SqliteJournal::open(dir.path(), 1).unwrap();
+        assert_eq!(segment_files(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_schema_1_journal_is_read_and_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let connection = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+            let schema_1 = SCHEMA.replace(
+                "body            BLOB NOT NULL,      -- empty when kept in a segment:
+    body_segment    INTEGER,            -- bodies/<segment>.seg,
+    body_offset     INTEGER,            -- from this byte,
+    body_length     INTEGER             -- this many",
+                "body            BLOB NOT NULL",
+            );
+            assert_ne!(schema_1, SCHEMA);
+            connection
+                .execute_batch(&format!("{schema_1} PRAGMA user_version = 1;"))
+                .unwrap();
+            connection
+                .execute(
+                    "INSERT INTO runs (id, hook, status, background, accepted_at, request_id,
+                     method, remote_addr, headers, query, body)
+                     VALUES ('old', 'deploy', 'queued', 1, 0, 'q', 'POST', '127.0.0.1:1', X'', '',
+                     CAST('old body' AS BLOB))",
+                    [],
+                )
+                .unwrap();
+        }
+        let before = History::open(dir.path())
+            .unwrap()
+            .run("old")
+            .unwrap()
+            .unwrap();
+        assert_eq!(before.request.unwrap().body, "old body");
+        let journal = SqliteJournal::open(dir.path(), 100).unwrap();
+        let stored = journal.stored("old").unwrap().unwrap();
+        assert_eq!(&stored.request.body[..], b"old body");
+        journal
+            .record_volatile(new_run("new", "deploy", 5000, false))
+            .committed()
+            .await
+            .unwrap();
+        assert_eq!(
+            journal.stored("new").unwrap().unwrap().request.body.len(),
+            5000
+        );
+        let version: i64 = Connection::open(dir.path().join(FILE_NAME))
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
     }
 
     #[test]

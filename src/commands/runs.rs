@@ -186,6 +186,9 @@ fn details(run: &RunRecord) -> String {
                 }
             ),
         ));
+        if let Some(lost) = &request.body_lost {
+            fields.push(("body", lost.clone()));
+        }
     }
     let mut out: String = fields
         .iter()

@@ -47,7 +47,11 @@ impl Dispatcher {
         let mut recorded = Vec::new();
         for stored in self.journal.unfinished()? {
             let span = tracing::info_span!("request", id = %stored.request.id);
-            let (hook, plan, key) = match self.replan(&stored.hook, &stored.request).await {
+            let replanned = match &stored.body_lost {
+                Some(lost) => Err(lost.clone()),
+                None => self.replan(&stored.hook, &stored.request).await,
+            };
+            let (hook, plan, key) = match replanned {
                 Ok(planned) => planned,
                 Err(reason) => {
                     tracing::warn!("run {} of {} skipped: {reason}", stored.id, stored.hook);
@@ -136,6 +140,12 @@ impl Dispatcher {
             .map_err(|error| RerunError::Journal(JournalError::Store(error.to_string())))?
             .map_err(RerunError::Journal)?
             .ok_or_else(|| RerunError::NotFound(id.to_owned()))?;
+        if let Some(reason) = stored.body_lost {
+            return Err(RerunError::NotRunnable {
+                id: id.to_owned(),
+                reason,
+            });
+        }
         let (hook, plan, key) =
             self.replan(&stored.hook, &stored.request)
                 .await

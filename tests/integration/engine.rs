@@ -3,6 +3,8 @@
 //! retries, retention, the runs API and CLI, and shutdown.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -484,6 +486,54 @@ fn runs_api_and_cli_show_history_and_rerun() {
     assert!(!ok && err.contains("-state-dir"), "{err}");
 }
 
+/// A waiting run's body above 2 KiB is kept in a segment file beside the journal: read back by
+/// the API, the CLI and a rerun, and reported, not guessed, once the file is gone.
+#[test]
+fn large_bodies_of_waiting_runs_live_in_segments_and_a_lost_one_is_reported() {
+    let hooks = r#"
+- id: echo
+  execute-command: /bin/echo
+  include-command-output-in-response: true
+  pass-arguments-to-command:
+    - {source: payload, name: word}
+"#;
+    let s = start(hooks, &[]);
+    let body = format!(r#"{{"word":"large","padding":"{}"}}"#, "x".repeat(5000));
+    let r = s.post("/hooks/echo", "application/json", body.as_str());
+    assert_eq!((r.status, r.text().as_str()), (200, "large\n"));
+    let id = run_id(&r);
+    assert_eq!(finished(&s, &id)["request"]["body"], body.as_str());
+
+    let segments = s.dir.path().join("state/bodies");
+    let files: Vec<_> = std::fs::read_dir(&segments)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), body);
+    let url = format!("http://{}", s.addr());
+    let (ok, new_id, err) = hookwire(&["runs", "rerun", &id, "-url", &url]);
+    assert!(ok, "{err}");
+    assert_eq!(finished(&s, new_id.trim())["output"], "large\n");
+
+    std::fs::remove_file(&files[0]).unwrap();
+    let lost = run(&s, &id)["request"].clone();
+    assert_eq!(lost["body"], "");
+    assert!(
+        lost["body_lost"].as_str().unwrap().contains("lost"),
+        "{lost}"
+    );
+    let state = s.dir.path().join("state");
+    let (ok, shown, err) = hookwire(&["runs", "show", &id, "-state-dir", state.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        shown.contains("body      the stored request body is lost"),
+        "{shown}"
+    );
+    let (ok, _, err) = hookwire(&["runs", "rerun", &id, "-url", &url]);
+    assert!(!ok && err.contains("lost"), "{err}");
+}
+
 #[test]
 fn an_admin_token_is_required_when_configured() {
     // The token file must exist before the server starts, so it lives outside the server's dir.
@@ -623,6 +673,63 @@ fn runs_of_a_removed_hook_are_skipped_at_start() {
             "hook `gone` is no longer defined in the hooks files"
         );
     }
+}
+
+/// Runs left waiting or running when hookwire died, whose bodies' segment is gone by the next
+/// start, are recorded as skipped with the reason rather than run with an empty body.
+#[test]
+fn runs_whose_bodies_were_lost_are_skipped_at_start() {
+    let hooks = r#"
+- id: waited
+  execute-command: {fixtures}/span.sh
+  include-command-output-in-response: true
+  concurrency: queue
+  pass-arguments-to-command:
+    - {source: url, name: label}
+    - {source: url, name: sleep}
+"#;
+    let first = start(hooks, &[]);
+    let body = "x".repeat(5000);
+    // Sent on open connections that are never read: hookwire is killed before it answers.
+    let _clients: Vec<TcpStream> = [("w1", "5"), ("w2", "0")]
+        .into_iter()
+        .map(|(label, sleep)| {
+            let request = crate::harness::Request::new(
+                first.addr(),
+                "POST",
+                &format!("/hooks/waited?label={label}&sleep={sleep}"),
+            )
+            .header("Content-Type", "text/plain")
+            .body(body.as_str());
+            let mut client = TcpStream::connect(first.addr()).unwrap();
+            client.write_all(&request.to_bytes()).unwrap();
+            assert!(wait_until(Duration::from_secs(10), || started(
+                &first, "w1"
+            )));
+            client
+        })
+        .collect();
+    let queued = wait_until(Duration::from_secs(10), || {
+        runs(&first, "hook=waited&status=queued").len() == 1
+    });
+    assert!(queued, "{}", first.logs());
+    first.signal("KILL");
+    let state = first.dir.path().join("state");
+    for segment in std::fs::read_dir(state.join("bodies")).unwrap() {
+        std::fs::remove_file(segment.unwrap().path()).unwrap();
+    }
+    let second = start(hooks, &["-state-dir", state.to_str().unwrap()]);
+    let recorded = runs(&second, "hook=waited");
+    assert_eq!(recorded.len(), 2);
+    for run in recorded {
+        assert_eq!(run["status"], "skipped", "{run}");
+        let reason = run["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with("the stored request body is lost"),
+            "{run}"
+        );
+    }
+    assert!(!started(&second, "w2"));
 }
 
 #[test]
