@@ -512,6 +512,9 @@ const READ_CHUNK: usize = 16 * 1024;
 /// returns them with the variables naming their paths. A file that cannot be written is logged
 /// and left out, as adnanh does.
 fn write_files(plan: &Plan) -> (Vec<tempfile::NamedTempFile>, Vec<(String, String)>) {
+    if plan.files.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
     let directory = plan
         .working_directory
         .clone()
