@@ -1034,8 +1034,10 @@ fn prune(
 ) -> rusqlite::Result<Vec<u64>> {
     let pruned: Vec<Option<i64>> = transaction
         .prepare_cached(
+            // Older than the `keep`-th newest: a range of the (hook, id) index, no temporary
+            // table of the kept ids.
             "DELETE FROM runs WHERE hook = ?1 AND status NOT IN ('queued', 'running')
-             AND id NOT IN (SELECT id FROM runs WHERE hook = ?1 ORDER BY id DESC LIMIT ?2)
+             AND id < (SELECT id FROM runs WHERE hook = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2 - 1)
              RETURNING body_segment",
         )?
         .query_map(
@@ -1513,9 +1515,27 @@ mod tests {
         acks.push(accept(&journal, "b0", "b"));
         acks.push(accept(&journal, "b1", "b"));
         acks.push(journal.record(ended("b1", "b", Status::TimedOut)));
+        // A waiting run is kept however old; it still counts among the newest.
+        acks.push(accept(&journal, "c0", "c"));
+        for n in 1..5 {
+            let id = format!("c{n}");
+            acks.push(accept(&journal, &id, "c"));
+            acks.push(journal.record(ended(&id, "c", Status::Failed)));
+        }
         for ack in acks {
             ack.committed().await.unwrap();
         }
+        let kept: Vec<_> = journal
+            .runs(&Filter {
+                hook: Some("c".into()),
+                limit: 100,
+                ..Filter::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|run| run.id)
+            .collect();
+        assert_eq!(kept, ["c4", "c3", "c2", "c0"]);
         let all = journal
             .runs(&Filter {
                 limit: 100,
@@ -1524,7 +1544,7 @@ mod tests {
             .unwrap();
         let ids: Vec<_> = all.iter().map(|r| r.id.as_str()).collect();
         // Only the newest 3 of `a` are kept; `b0` is queued and would be kept anyway.
-        assert_eq!(ids, ["b1", "b0", "a4", "a3", "a2"]);
+        assert_eq!(ids, ["c4", "c3", "c2", "c0", "b1", "b0", "a4", "a3", "a2"]);
         let timed_out = journal
             .runs(&Filter {
                 hook: Some("b".into()),
