@@ -78,53 +78,51 @@ impl Segments {
         })
     }
 
-    /// Appends `body` to the current segment of `hook`.
+    /// Appends `body` to the current segment of `hook`. After a failure the segment is retired:
+    /// the next body starts a new one, so no offset can point at bytes it did not write.
     pub fn append(&mut self, hook: &str, body: &[u8]) -> io::Result<BodyRef> {
         let length = body.len() as u64;
         let full = self
             .current
             .get(hook)
             .is_some_and(|current| current.length > 0 && current.length + length > SEGMENT_SIZE);
-        if full && let Some(filled) = self.current.remove(hook) {
+        if full {
+            self.retire(hook);
+        }
+        let current = self.current.entry(hook.to_owned()).or_insert_with(|| {
+            let segment = self.next;
+            self.next += 1;
+            Current {
+                segment,
+                length: 0,
+                file: None,
+            }
+        });
+        let appended = write_at_end(&self.dir, current, body);
+        match appended {
+            Ok(offset) => {
+                current.length += length;
+                Ok(BodyRef {
+                    segment: current.segment,
+                    offset,
+                    length,
+                })
+            }
+            Err(error) => {
+                self.retire(hook);
+                Err(error)
+            }
+        }
+    }
+
+    /// Ends the current segment of `hook`; it is deleted once no run points into it.
+    fn retire(&mut self, hook: &str) {
+        if let Some(current) = self.current.remove(hook) {
             self.retired
                 .entry(hook.to_owned())
                 .or_default()
-                .insert(filled.segment);
+                .insert(current.segment);
         }
-        let current = match self.current.entry(hook.to_owned()) {
-            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                let segment = self.next;
-                self.next += 1;
-                entry.insert(Current {
-                    segment,
-                    length: 0,
-                    file: None,
-                })
-            }
-        };
-        let file = match &mut current.file {
-            Some(file) => file,
-            None => current.file.insert(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .mode(0o600)
-                    .open(segment_path(&self.dir, current.segment))?,
-            ),
-        };
-        if let Err(error) = file.write_all(body) {
-            // A partial write leaves bytes no row points to; the next body goes after them.
-            current.length = file.metadata().map_or(u64::MAX / 2, |m| m.len());
-            return Err(error);
-        }
-        let offset = current.length;
-        current.length += length;
-        Ok(BodyRef {
-            segment: current.segment,
-            offset,
-            length,
-        })
     }
 
     /// Closes the files appended to; the segments stay current.
@@ -153,6 +151,33 @@ impl Segments {
             }
         }
     }
+}
+
+/// Writes `body` at the end of `current`'s file and returns where it starts. A new segment's
+/// file must not exist yet, and an open one must still hold what was written to it (not deleted
+/// or truncated behind hookwire's back).
+fn write_at_end(dir: &Path, current: &mut Current, body: &[u8]) -> io::Result<u64> {
+    let file = match &mut current.file {
+        Some(file) => file,
+        None => {
+            let mut options = std::fs::OpenOptions::new();
+            options
+                .append(true)
+                .create_new(current.length == 0)
+                .mode(0o600);
+            let file = options.open(segment_path(dir, current.segment))?;
+            let found = file.metadata()?.len();
+            if found != current.length {
+                return Err(io::Error::other(format!(
+                    "segment {} holds {found} bytes, {} were written to it",
+                    current.segment, current.length
+                )));
+            }
+            current.file.insert(file)
+        }
+    };
+    file.write_all(body)?;
+    Ok(current.length)
 }
 
 /// Reads a body back, or says why it cannot.
@@ -258,6 +283,22 @@ mod tests {
         assert!(dir.path().join(DIR_NAME).join("notes.txt").exists());
         let fresh = reopened.append("a", b"new").unwrap();
         assert!(fresh.segment > orphan.segment);
+    }
+
+    #[test]
+    fn a_segment_deleted_behind_hookwire_is_not_written_to_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut segments = Segments::open(dir.path(), &BTreeSet::new()).unwrap();
+        let old = segments.append("a", b"old body").unwrap();
+        segments.close_files();
+        std::fs::remove_file(segment_path(&dir.path().join(DIR_NAME), old.segment)).unwrap();
+        // Recreated, the file would hand `old`'s offset to a newer body.
+        assert!(segments.append("a", b"newer").is_err());
+        let newer = segments.append("a", b"newer").unwrap();
+        assert_ne!(newer.segment, old.segment);
+        assert!(read(dir.path(), old).unwrap_err().contains("lost"));
+        assert_eq!(read(dir.path(), newer).unwrap(), b"newer");
+        assert!(segments.candidates("a", []).contains(&old.segment));
     }
 
     #[test]
