@@ -433,16 +433,18 @@ fn hookwire(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-#[test]
-fn runs_api_and_cli_show_history_and_rerun() {
-    let hooks = r#"
+/// A hook whose client waits: it answers with the payload's `word`.
+const ECHO: &str = r#"
 - id: echo
   execute-command: /bin/echo
   include-command-output-in-response: true
   pass-arguments-to-command:
     - {source: payload, name: word}
 "#;
-    let s = start(hooks, &[]);
+
+#[test]
+fn runs_api_and_cli_show_history_and_rerun() {
+    let s = start(ECHO, &[]);
     let r = s.post("/hooks/echo", "application/json", r#"{"word":"hello"}"#);
     assert_eq!((r.status, r.text().as_str()), (200, "hello\n"));
     let id = run_id(&r);
@@ -490,14 +492,7 @@ fn runs_api_and_cli_show_history_and_rerun() {
 /// the API, the CLI and a rerun, and reported, not guessed, once the file is gone.
 #[test]
 fn large_bodies_of_waiting_runs_live_in_segments_and_a_lost_one_is_reported() {
-    let hooks = r#"
-- id: echo
-  execute-command: /bin/echo
-  include-command-output-in-response: true
-  pass-arguments-to-command:
-    - {source: payload, name: word}
-"#;
-    let s = start(hooks, &[]);
+    let s = start(ECHO, &[]);
     let body = format!(r#"{{"word":"large","padding":"{}"}}"#, "x".repeat(5000));
     let r = s.post("/hooks/echo", "application/json", body.as_str());
     assert_eq!((r.status, r.text().as_str()), (200, "large\n"));
