@@ -1,8 +1,9 @@
 //! Request bodies of runs whose client waits for the outcome, kept beside the database in
 //! append-only segment files (`bodies/<n>.seg` in the state directory) instead of in their row.
 //!
-//! Such a run is recorded for the history only. In SQLite its body was written twice (to the
-//! WAL, then by the checkpoint) as a chain of overflow pages; a segment takes it in one append.
+//! Such a run is recorded for the history only. In the database its body would be written twice
+//! (to the WAL, then by the checkpoint) as a chain of overflow pages; a segment takes it in one
+//! append.
 //! Each segment holds the runs of one hook, so one hook's retained history never keeps another
 //! hook's segments alive, and a segment is deleted whole once the last run it holds is pruned.
 //! Appends are not synced, like the rows that point at them: a power cut may lose such a body,
