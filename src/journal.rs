@@ -669,10 +669,7 @@ fn migrate(connection: &Connection) -> rusqlite::Result<()> {
 fn referenced_segments(connection: &Connection) -> rusqlite::Result<BTreeSet<u64>> {
     let mut statement = connection
         .prepare("SELECT DISTINCT body_segment FROM runs WHERE body_segment IS NOT NULL")?;
-    statement
-        .query_map([], |row| row.get::<_, i64>(0))?
-        .map(|segment| segment.map(|s| u64::try_from(s).unwrap_or(0)))
-        .collect()
+    statement.query_map([], |row| row.get(0))?.collect()
 }
 
 /// The writer thread: takes what is waiting, commits it in one transaction, acknowledges.
@@ -876,7 +873,6 @@ fn insert(
     } else {
         &request.body
     };
-    let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     transaction
         .prepare_cached(
             "INSERT INTO runs (id, hook, status, concurrency_key, background, rerun_of,
@@ -909,9 +905,9 @@ fn insert(
             result.map_or(0, |r| i64::try_from(r.truncated).unwrap_or(i64::MAX)),
             row.ended.map(|(_, at)| millis(at)),
             row.next_attempt_at.map(millis),
-            segment.map(|s| to_i64(s.segment)),
-            segment.map(|s| to_i64(s.offset)),
-            segment.map(|s| to_i64(s.length)),
+            segment.map(|s| s.segment),
+            segment.map(|s| s.offset),
+            segment.map(|s| s.length),
         ])?;
     Ok(())
 }
@@ -1032,7 +1028,7 @@ fn prune(
     keep: usize,
     segments: &Segments,
 ) -> rusqlite::Result<Vec<u64>> {
-    let pruned: Vec<Option<i64>> = transaction
+    let pruned: Vec<Option<u64>> = transaction
         .prepare_cached(
             // Older than the `keep`-th newest: a range of the (hook, id) index, no temporary
             // table of the kept ids.
@@ -1045,19 +1041,12 @@ fn prune(
             |row| row.get(0),
         )?
         .collect::<rusqlite::Result<_>>()?;
-    let pruned = pruned
-        .into_iter()
-        .flatten()
-        .filter_map(|s| u64::try_from(s).ok());
     let mut in_use = transaction.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM runs WHERE hook = ?1 AND body_segment = ?2)",
     )?;
     let mut unused = Vec::new();
-    for segment in segments.candidates(hook, pruned) {
-        let used: bool = in_use.query_row(
-            params![hook, i64::try_from(segment).unwrap_or(i64::MAX)],
-            |row| row.get(0),
-        )?;
+    for segment in segments.candidates(hook, pruned.into_iter().flatten()) {
+        let used: bool = in_use.query_row(params![hook, segment], |row| row.get(0))?;
         if !used {
             unused.push(segment);
         }
@@ -1202,15 +1191,11 @@ fn stored_request(
     let headers: Vec<u8> = row.get(first + 3)?;
     let mut body: Vec<u8> = row.get(first + 5)?;
     let mut body_lost = None;
-    if let Some(segment) = row.get::<_, Option<i64>>(first + 6)? {
-        let number = |column: usize| {
-            row.get::<_, Option<i64>>(column)
-                .map(|n| n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
-        };
+    if let Some(segment) = row.get(first + 6)? {
         let stored = BodyRef {
-            segment: u64::try_from(segment).unwrap_or(0),
-            offset: number(first + 7)?,
-            length: number(first + 8)?,
+            segment,
+            offset: row.get(first + 7)?,
+            length: row.get(first + 8)?,
         };
         match bodies::read(state_dir, stored) {
             Ok(bytes) => body = bytes,
