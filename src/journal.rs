@@ -15,7 +15,7 @@
 
 mod bodies;
 
-use bodies::{BodyRef, Segments};
+use bodies::{Append, BodyRef, Segments};
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -758,6 +758,7 @@ fn commit(
     let (rows, folded) = fold_new_runs(batch);
     let mut results: Vec<Result<(), JournalError>> = vec![Ok(()); batch.len()];
     let mut ended_hooks = Vec::new();
+    let mut appends = Vec::new();
     for (index, event) in batch.iter().enumerate() {
         if let Event::Ended { hook, .. } = event {
             ended_hooks.push(hook.as_str());
@@ -765,10 +766,14 @@ fn commit(
         results[index] = match folded[index] {
             // Written with its run's row, earlier in this loop: it shares that row's fate.
             Some(accepted) => results[accepted].clone(),
-            None => write(&transaction, event, &rows, segments),
+            None => write(&transaction, event, &rows, segments, &mut appends),
         };
     }
-    segments.close_files();
+    for append in segments.write(&appends) {
+        if let Err(error) = keep_body_in_row(&transaction, append) {
+            tracing::error!("cannot write the run journal: {error}");
+        }
+    }
     let mut unused = Vec::new();
     for hook in retention.due(ended_hooks) {
         match prune(&transaction, &hook, retention.keep, segments) {
@@ -778,7 +783,7 @@ fn commit(
     }
     match transaction.commit() {
         Ok(()) => {
-            segments.delete(&unused);
+            segments.release(&unused);
             results
         }
         Err(error) => failed(error),
@@ -847,27 +852,18 @@ fn fold_new_runs<'e>(batch: &[&'e Event]) -> (HashMap<&'e str, Fresh<'e>>, Vec<O
     (rows, folded)
 }
 
-fn insert(
+fn insert<'e>(
     transaction: &rusqlite::Transaction<'_>,
-    row: &Fresh<'_>,
+    row: &Fresh<'e>,
     segments: &mut Segments,
+    appends: &mut Vec<Append<'e>>,
 ) -> Result<(), JournalError> {
     let run = row.run;
     let request = &run.request;
     let result = row.ended.map(|(result, _)| result);
     // A background run's body stays in its row, synced with it: recovery needs it.
-    let segment = if run.background || request.body.len() <= bodies::INLINE_MAX {
-        None
-    } else {
-        segments
-            .append(&run.hook, &request.body)
-            .inspect_err(|error| {
-                tracing::warn!(
-                    "cannot write a request body to its segment, keeping it in the journal: {error}"
-                );
-            })
-            .ok()
-    };
+    let segment = (!run.background && request.body.len() > bodies::INLINE_MAX)
+        .then(|| segments.reserve(&run.hook, request.body.len() as u64));
     let body: &[u8] = if segment.is_some() {
         &[]
     } else {
@@ -909,18 +905,41 @@ fn insert(
             segment.map(|s| s.offset),
             segment.map(|s| s.length),
         ])?;
+    if let Some(at) = segment {
+        appends.push(Append {
+            run: &run.id,
+            hook: &run.hook,
+            at,
+            body: &request.body,
+        });
+    }
+    Ok(())
+}
+
+/// Puts back in its row a body its segment could not take.
+fn keep_body_in_row(
+    transaction: &rusqlite::Transaction<'_>,
+    append: &Append<'_>,
+) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached(
+            "UPDATE runs SET body = ?2, body_segment = NULL, body_offset = NULL,
+             body_length = NULL WHERE id = ?1",
+        )?
+        .execute(params![append.run, append.body])?;
     Ok(())
 }
 
 /// Writes a new run's row, or the start or end of a run written by an earlier batch.
-fn write(
+fn write<'e>(
     transaction: &rusqlite::Transaction<'_>,
     event: &Event,
-    fresh: &HashMap<&str, Fresh<'_>>,
+    fresh: &HashMap<&str, Fresh<'e>>,
     segments: &mut Segments,
+    appends: &mut Vec<Append<'e>>,
 ) -> Result<(), JournalError> {
     match event {
-        Event::Accepted(run) => insert(transaction, &fresh[run.id.as_str()], segments)?,
+        Event::Accepted(run) => insert(transaction, &fresh[run.id.as_str()], segments, appends)?,
         Event::Started { id, attempt, at } => {
             let changed = transaction
                 .prepare_cached(
@@ -1633,14 +1652,52 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn pruning_deletes_the_segments_no_kept_run_points_into() {
+    async fn a_body_its_segment_cannot_take_stays_in_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = SqliteJournal::open(dir.path(), 100).unwrap();
+        let record = |id: &'static str| {
+            journal
+                .record_volatile(new_run(id, "deploy", 5000, false))
+                .committed()
+        };
+        record("r1").await.unwrap();
+        let first = body_segments(dir.path())["r1"].unwrap();
+        std::fs::remove_file(
+            dir.path()
+                .join(bodies::DIR_NAME)
+                .join(format!("{first:010}.seg")),
+        )
+        .unwrap();
+        record("r2").await.unwrap();
+        record("r3").await.unwrap();
+        let segments = body_segments(dir.path());
+        assert_eq!(segments["r2"], None, "kept in its row");
+        assert!(segments["r3"].is_some_and(|s| s != first), "{segments:?}");
+        for id in ["r2", "r3"] {
+            let stored = journal.stored(id).unwrap().unwrap();
+            assert_eq!(stored.request.body.len(), 5000, "{id}");
+            assert_eq!(stored.body_lost, None);
+        }
+        assert!(journal.stored("r1").unwrap().unwrap().body_lost.is_some());
+    }
+
+    #[tokio::test]
+    async fn pruning_releases_the_segments_no_kept_run_points_into() {
         let dir = tempfile::tempdir().unwrap();
         let journal = SqliteJournal::open(dir.path(), 1).unwrap();
-        let segment_files = || {
+        let files = |suffix: &str| {
             std::fs::read_dir(dir.path().join(bodies::DIR_NAME))
                 .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .to_string_lossy()
+                        .ends_with(suffix)
+                })
                 .count()
         };
+        let segment_files = || files(".seg");
         // Two 3 MiB bodies fill a segment; the third starts the next one.
         for id in ["r1", "r2", "r3"] {
             journal
@@ -1665,6 +1722,7 @@ mod tests {
             .collect();
         assert_eq!(ids, ["r3"]);
         assert_eq!(segment_files(), 1, "the first segment holds no kept run");
+        assert_eq!(files(""), 2, "it is kept as a spare");
         assert_eq!(
             journal.stored("r3").unwrap().unwrap().request.body.len(),
             3 << 20
