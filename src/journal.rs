@@ -440,9 +440,12 @@ impl SqliteJournal {
             );
         }
         let writer = Connection::open(&path).map_err(|error| fail("open", &error))?;
+        // temp_store: the ephemeral tables of the pruning `DELETE ... RETURNING` stay in memory
+        // rather than costing each commit a temporary file.
         writer
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
+                 PRAGMA temp_store = MEMORY;",
             )
             .map_err(|error| fail("configure", &error))?;
         migrate(&writer).map_err(|error| fail("set up", &error))?;
