@@ -14,7 +14,7 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -27,8 +27,14 @@ use tokio::sync::oneshot;
 
 use crate::plan::Plan;
 
-/// Variables of hookwire's own supervisor that a hook command must not inherit.
-const PRIVATE_ENV: &[&str] = &["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+/// Variables of hookwire's own supervisor that a hook command must not inherit: those set in
+/// hookwire's environment (which it never changes), looked up once.
+static PRIVATE_ENV: LazyLock<Vec<&str>> = LazyLock::new(|| {
+    ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]
+        .into_iter()
+        .filter(|name| std::env::var_os(name).is_some())
+        .collect()
+});
 
 /// How long output may still arrive once the group is gone: a process that left the group can
 /// hold the pipe open forever, and must not hold the run with it.
@@ -186,10 +192,7 @@ async fn spawn_and_wait(
         // A backstop if the run is abandoned (runtime shut down): the leader at least dies.
         .kill_on_drop(true);
     // Only names that are set: any change to the environment makes every spawn copy it whole.
-    for name in PRIVATE_ENV
-        .iter()
-        .filter(|name| std::env::var_os(name).is_some())
-    {
+    for name in PRIVATE_ENV.iter() {
         command.env_remove(name);
     }
     if let Some(directory) = &plan.working_directory {
@@ -479,8 +482,13 @@ async fn read_tail(
         }
     };
     loop {
-        // Read straight into the output's spare room: nothing is zeroed or copied.
-        output.reserve(READ_CHUNK);
+        // Read straight into the output's spare room: nothing is zeroed or copied. The first
+        // read gets a small buffer: many commands say little, and a large one costs every run.
+        output.reserve(if output.capacity() == 0 {
+            FIRST_READ
+        } else {
+            READ_CHUNK
+        });
         let read = tokio::select! {
             // Stop first: a process that left the group may write forever.
             biased;
@@ -505,8 +513,9 @@ async fn read_tail(
     (output, truncated)
 }
 
-/// The room made in the output buffer before each read from the pipe.
+/// The room made in the output buffer before each read from the pipe, and before the first.
 const READ_CHUNK: usize = 16 * 1024;
+const FIRST_READ: usize = 1024;
 
 /// Writes the plan's files (mode 0600) in the working directory, else the temp directory, and
 /// returns them with the variables naming their paths. A file that cannot be written is logged
