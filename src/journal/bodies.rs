@@ -79,7 +79,10 @@ impl Segments {
         for entry in std::fs::read_dir(&dir)? {
             let name = entry?.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with(SPARE_PREFIX) {
+            if let Some(number) = name.strip_prefix(SPARE_PREFIX) {
+                // Numbered after its old segment: new segments are numbered past it, so a
+                // release never renames onto a spare that is kept.
+                last = last.max(number.parse().unwrap_or(0));
                 spares.push(dir.join(&*name));
                 continue;
             }
@@ -481,6 +484,10 @@ mod tests {
         };
         assert_eq!(spares(), MAX_SPARES);
         let body = append(&mut segments, "a", b"x").unwrap();
+        assert!(
+            body.segment > (MAX_SPARES + 1) as u64,
+            "numbered past the spares"
+        );
         assert_eq!(spares(), MAX_SPARES - 1);
         assert_eq!(read(dir.path(), body).unwrap(), b"x");
     }
