@@ -331,7 +331,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_segment_is_retired_and_a_candidate_until_deleted() {
+    fn a_full_segment_is_retired_and_a_candidate_until_released() {
         let dir = tempfile::tempdir().unwrap();
         let mut segments = Segments::open(dir.path(), &BTreeSet::new()).unwrap();
         let big = vec![b'x'; (SEGMENT_SIZE / 2) as usize + 1];
