@@ -774,7 +774,10 @@ fn commit(
     }
     for append in segments.write(&appends) {
         if let Err(error) = keep_body_in_row(&transaction, append) {
-            tracing::error!("cannot write the run journal: {error}");
+            tracing::error!(
+                "cannot keep the request body of run {} in the journal either: {error}",
+                append.run
+            );
         }
     }
     let mut unused = Vec::new();
