@@ -7,7 +7,6 @@ mod engine;
 mod examples;
 mod exec;
 mod harness;
-mod layout;
 mod limits;
 mod ops;
 mod quirks;
