@@ -16,7 +16,7 @@ use crate::logging;
 use crate::metrics::Metrics;
 use crate::privilege::{self, PidFile};
 use crate::reload::{self, HookStore, Reloader, Trigger};
-use crate::server::{self, Settings, State};
+use crate::server::{self, Settings, State, Surface};
 use crate::systemd;
 
 /// Runs hookwire with a parsed command line; returns the process exit status.
@@ -51,6 +51,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     exec::block_child_signal();
 
     let (listener, address) = server::listener::open(&args)?;
+    let admin = open_admin(&args)?;
+    let (admin_listener, admin_socket) = match admin {
+        Some(admin) => (Some((admin.listener, admin.transport)), admin.socket_file),
+        None => (None, None),
+    };
     if args.setuid != 0 {
         privilege::drop_privileges(args.setuid, args.setgid)?;
     }
@@ -100,6 +105,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         metrics,
         dedupe: crate::dedupe::Deduper::new(args.state_directory()),
         rate_limits: crate::rate_limit::RateLimiter::default(),
+        admin_failures: server::admin::FailedAttempts::default(),
     });
     // Orphans of commands that leave their process group come to us, not to init.
     exec::become_subreaper();
@@ -145,13 +151,34 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         };
         systemd::ready(&status());
         systemd::spawn_heartbeat(status);
+        // Both listeners stop on the same signal.
+        let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
         let shutdown = async {
             shutdown.await;
             systemd::stopping();
+            let _ = stop_admin.send(true);
         };
-        server::serve(listener, tls, state.clone(), shutdown)
+        let admin_server = async {
+            let Some((listener, transport)) = admin_listener else {
+                return Ok(());
+            };
+            let mut stopped = admin_stopped;
+            let stop = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            server::serve(
+                listener,
+                Surface::Admin(transport),
+                None,
+                state.clone(),
+                stop,
+            )
             .await
-            .map_err(|error| format!("server error: {error}"))?;
+        };
+        let hooks_server = server::serve(listener, Surface::Hooks, tls, state.clone(), shutdown);
+        let (hooks, admin) = tokio::join!(hooks_server, admin_server);
+        hooks.map_err(|error| format!("server error: {error}"))?;
+        admin.map_err(|error| format!("admin server error: {error}"))?;
         engine.finish().await;
         Ok::<(), String>(())
     });
@@ -163,6 +190,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(socket) = &args.socket
         && !socket.to_string_lossy().starts_with('@')
     {
+        let _ = std::fs::remove_file(socket);
+    }
+    if let Some(socket) = admin_socket {
         let _ = std::fs::remove_file(socket);
     }
     // Do not wait for blocked reads of stdin-less helpers and the like.
@@ -189,12 +219,52 @@ fn settings(args: &ServeArgs) -> Result<Settings, String> {
             max_multipart_parts: args.max_multipart_parts,
         },
         admin_token: args
-            .engine
             .admin_token_file
             .as_deref()
             .map(server::admin::AdminToken::read)
             .transpose()?,
     })
+}
+
+/// Opens the admin listener of `-admin-listen` (by default `admin.sock` in the state
+/// directory). A TCP address that other machines reach needs `-admin-token-file`. The default
+/// socket may fail where the default state directory is not writable: then hookwire serves
+/// without admin routes and says so; an address that was asked for must work.
+fn open_admin(args: &ServeArgs) -> Result<Option<server::listener::AdminListener>, String> {
+    use server::listener::{AdminAddress, open_admin};
+    let state_dir = args.state_directory();
+    let Some(address) = AdminAddress::parse(args.admin_listen.as_deref(), &state_dir)? else {
+        tracing::info!("no admin listener (-admin-listen is empty)");
+        return Ok(None);
+    };
+    let admin = match open_admin(&address) {
+        Ok(admin) => admin,
+        Err(error) if args.admin_listen.is_none() => {
+            tracing::warn!("{error}; serving without the admin routes (set -admin-listen)");
+            return Ok(None);
+        }
+        Err(error) => return Err(error),
+    };
+    if matches!(address, AdminAddress::Tcp { .. })
+        && !admin.loopback_only
+        && args.admin_token_file.is_none()
+    {
+        return Err(format!(
+            "-admin-listen {} is reachable from other machines, and the admin routes show \
+             requests and rerun commands: give -admin-token-file too, or listen on a loopback \
+             address such as 127.0.0.1:9001",
+            admin.display
+        ));
+    }
+    if args.setuid != 0 {
+        // The user hookwire becomes must be able to remove the socket file, and to write
+        // the journal into the state directory created here for the socket.
+        for path in admin.socket_file.iter().chain(&admin.created_dir) {
+            privilege::hand_over(path, args.setuid, args.setgid)?;
+        }
+    }
+    tracing::info!("admin listener on {}", admin.display);
+    Ok(Some(admin))
 }
 
 /// The run journal in the state directory. A state directory that was asked for (`-state-dir`,

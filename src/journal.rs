@@ -33,6 +33,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::pipeline::Received;
+use crate::redact;
 
 /// The database's file name inside the state directory.
 pub const FILE_NAME: &str = "hookwire.db";
@@ -1137,18 +1138,20 @@ fn query_run(
                 record.output =
                     Some(String::from_utf8_lossy(&output.unwrap_or_default()).into_owned());
                 let (request, body_lost) = stored_request(row, 16 + 6, state_dir)?;
+                // Shown, not replayed: credentials are masked (a rerun reads `stored`).
                 record.request = Some(RequestView {
                     id: request.id,
                     method: request.method,
                     remote_addr: request.remote_addr.to_string(),
-                    query: request.query,
+                    query: redact::query(&request.query),
                     headers: request
                         .headers
                         .iter()
                         .map(|(name, value)| {
+                            let value = String::from_utf8_lossy(value.as_bytes());
                             (
                                 name.as_str().to_owned(),
-                                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                                redact::header_value(name.as_str(), &value).into_owned(),
                             )
                         })
                         .collect(),

@@ -18,7 +18,8 @@
 //! - [`dedupe`]: delivery ids seen recently, kept in SQLite across restarts.
 //! - [`plan`]: a hook plus a request turned into the exact process invocation.
 //! - [`dispatch`]: concurrency policies, retries, recovery and shutdown of runs.
-//! - [`journal`]: the durable run journal (SQLite) and the run history.
+//! - [`journal`]: the durable run journal (SQLite) and the run history, shown through
+//!   [`redact`], which masks credentials.
 //! - [`exec`]: spawning a plan in its own process group, timeouts, and capturing its output.
 //! - [`server`]: sockets, TLS, hyper, routing and adnanh's responses.
 //! - [`reload`]: hot reload by file watching and signals.
@@ -44,6 +45,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod privilege;
 pub mod rate_limit;
+pub mod redact;
 pub mod reload;
 pub mod request;
 pub mod rules;

@@ -18,6 +18,17 @@ use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::{Gid, Pid, Uid, getegid, geteuid, getgid, getuid, setgid, setgroups, setuid};
 
+/// Gives a file made before dropping privileges (the admin socket, the state directory) to the
+/// user and group hookwire is about to become.
+pub fn hand_over(path: &Path, uid: u32, gid: u32) -> Result<(), String> {
+    nix::unistd::chown(path, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(|error| {
+        format!(
+            "cannot give {} to user {uid} and group {gid}: {error}",
+            path.display()
+        )
+    })
+}
+
 /// Switches the whole process to `uid`/`gid` and clears the supplementary groups, as adnanh
 /// 2.8.2 does on Linux. Order matters: groups and gid first, while still root. Running as
 /// that user already (not root) is accepted as is, since there is nothing left to drop.

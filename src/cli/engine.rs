@@ -39,11 +39,6 @@ pub struct EngineArgs {
     #[arg(long = "shutdown-timeout", default_value = "30s", value_parser = parse_flag_duration, value_name = "DURATION", help_heading = ENGINE)]
     pub shutdown_timeout: Duration,
 
-    /// File holding a token for the admin routes (/-/...): clients must send
-    /// `Authorization: Bearer TOKEN`; without it only loopback clients are served
-    #[arg(long = "admin-token-file", value_name = "FILE", help_heading = ENGINE)]
-    pub admin_token_file: Option<PathBuf>,
-
     /// Keep the run journal; false loses accepted runs in a crash (for measuring its cost)
     #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", value_parser = goflags::parse_bool, value_name = "BOOL")]
     pub journal: bool,
@@ -105,17 +100,22 @@ pub enum RunsAction {
         #[command(flatten)]
         location: StateLocation,
     },
-    /// Run the request of a stored run again, as a new run, on the server at -url (which plans
-    /// it with its current hooks and answers with the new run's id)
+    /// Run the request of a stored run again, as a new run, on the running server (which plans
+    /// it with its current hooks and answers with the new run's id); the server is reached
+    /// through its admin socket in the state directory, or at -url
     Rerun {
         /// The run id (X-Hookwire-Run)
         run: String,
-        /// The running server's base URL (http only)
-        #[arg(long, default_value = "http://127.0.0.1:9000", value_name = "URL")]
-        url: String,
+        /// The server's admin listener as a URL, when it is on TCP (-admin-listen
+        /// 127.0.0.1:9001: http://127.0.0.1:9001) [default: the admin socket in the state
+        /// directory]
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
         /// The server's -admin-token-file, when it has one
         #[arg(long = "admin-token-file", value_name = "FILE")]
         admin_token_file: Option<PathBuf>,
+        #[command(flatten)]
+        location: StateLocation,
     },
 }
 
@@ -158,7 +158,7 @@ mod tests {
         assert_eq!(defaults.max_output, 1 << 20);
         assert_eq!(defaults.keep_runs, 100);
         assert_eq!(defaults.shutdown_timeout, Duration::from_secs(30));
-        assert!(defaults.journal && defaults.admin_token_file.is_none());
+        assert!(defaults.journal);
         let set = parse(&[
             "-max-concurrent-runs",
             "4",
@@ -172,8 +172,6 @@ mod tests {
             "-shutdown-timeout",
             "1m",
             "-journal=false",
-            "-admin-token-file",
-            "/etc/hookwire/token",
         ])
         .unwrap()
         .serve
@@ -184,10 +182,6 @@ mod tests {
         assert_eq!((set.max_output, set.keep_runs), (4096, 7));
         assert_eq!(set.shutdown_timeout, Duration::from_secs(60));
         assert!(!set.journal);
-        assert_eq!(
-            set.admin_token_file,
-            Some(PathBuf::from("/etc/hookwire/token"))
-        );
     }
 
     #[test]
@@ -236,8 +230,12 @@ mod tests {
                 run,
                 url,
                 admin_token_file,
+                ..
             }) => {
-                assert_eq!((run.as_str(), url.as_str()), ("0190-ab", "http://h:1"));
+                assert_eq!(
+                    (run.as_str(), url.as_deref()),
+                    ("0190-ab", Some("http://h:1"))
+                );
                 assert!(admin_token_file.is_none());
             }
             other => panic!("{other:?}"),

@@ -73,6 +73,7 @@ const TLS: &str = "TLS";
 const LOGGING: &str = "Logging";
 const PROCESS: &str = "Process";
 const LIMITS: &str = "Limits (hookwire)";
+const ADMIN: &str = "Admin (hookwire)";
 
 /// Flags of the server: adnanh/webhook 2.8's, then hookwire's own limits.
 ///
@@ -224,6 +225,18 @@ pub struct ServeArgs {
     /// $STATE_DIRECTORY under systemd, else ./.hookwire]
     #[arg(long = "state-dir", value_name = "DIR", help_heading = PROCESS)]
     pub state_dir: Option<PathBuf>,
+
+    /// Where the admin routes (/-/health, /-/metrics, /-/runs) are served: an address such as
+    /// 127.0.0.1:9001, a Unix socket path (/run/hookwire/admin.sock) or @NAME (abstract socket);
+    /// empty: nowhere. The hooks listener never serves them [default: admin.sock in the state
+    /// directory]
+    #[arg(long = "admin-listen", value_name = "ADDR", help_heading = ADMIN)]
+    pub admin_listen: Option<String>,
+
+    /// File holding a token that every admin request must carry (`Authorization: Bearer
+    /// TOKEN`); required when -admin-listen is not a loopback address
+    #[arg(long = "admin-token-file", value_name = "FILE", help_heading = ADMIN)]
+    pub admin_token_file: Option<PathBuf>,
 
     /// The execution engine's flags (concurrency cap, timeouts, output cap, journal).
     #[command(flatten)]

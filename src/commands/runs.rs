@@ -3,14 +3,16 @@
 //! reruns, which go through a running server (`POST /-/runs/{id}/rerun`) so the run is planned
 //! with the server's current hooks and scheduled under its concurrency policy.
 
-use std::io::{Read as _, Write as _};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::cli::engine::{RunsAction, RunsArgs, StateLocation};
 use crate::journal::{Filter, History, RunRecord, Status};
+use crate::server::listener::ADMIN_SOCKET;
 
 /// Runs `hookwire runs ...`.
 pub fn run(args: &RunsArgs) -> ExitCode {
@@ -42,7 +44,19 @@ fn runs(args: &RunsArgs) -> Result<(), String> {
             run,
             url,
             admin_token_file,
-        }) => rerun(run, url, admin_token_file.as_deref()),
+            location,
+        }) => {
+            let location = if location.state_dir.is_some() {
+                location
+            } else {
+                &args.location
+            };
+            let server = match url {
+                Some(url) => Admin::Tcp(split_url(url)?),
+                None => Admin::Socket(location.directory().join(ADMIN_SOCKET)),
+            };
+            rerun(run, &server, admin_token_file.as_deref())
+        }
     }
 }
 
@@ -210,8 +224,29 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
     Ok(())
 }
 
-/// Asks the server at `url` to rerun `id`, and prints the new run's id.
-fn rerun(id: &str, url: &str, token_file: Option<&Path>) -> Result<(), String> {
+/// How long the server has to answer a rerun.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the running server's admin routes are.
+#[derive(Debug)]
+enum Admin {
+    /// Its admin socket (the default: `admin.sock` in the state directory).
+    Socket(PathBuf),
+    /// `-url`: `host:port` and a base path.
+    Tcp((String, String)),
+}
+
+impl std::fmt::Display for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Socket(path) => write!(f, "the admin socket {}", path.display()),
+            Self::Tcp((host, base)) => write!(f, "http://{host}{base}"),
+        }
+    }
+}
+
+/// Asks the running server to rerun `id`, and prints the new run's id.
+fn rerun(id: &str, server: &Admin, token_file: Option<&Path>) -> Result<(), String> {
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
         return Err(format!("{id:?} is not a run id (see `hookwire runs`)"));
     }
@@ -222,13 +257,28 @@ fn rerun(id: &str, url: &str, token_file: Option<&Path>) -> Result<(), String> {
         ),
         None => String::new(),
     };
-    let (host, base) = split_url(url)?;
-    let path = format!("{base}/-/runs/{id}/rerun");
+    let (host, base) = match server {
+        Admin::Socket(_) => ("localhost", ""),
+        Admin::Tcp((host, base)) => (host.as_str(), base.as_str()),
+    };
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\n{authorization}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "POST {base}/-/runs/{id}/rerun HTTP/1.1\r\nHost: {host}\r\n{authorization}Content-Length: 0\r\nConnection: close\r\n\r\n"
     );
-    let (status, body) = exchange(&host, request.as_bytes()).map_err(|error| {
-        format!("cannot reach the server at {url}: {error} (is it running? set -url)")
+    let answer = match server {
+        Admin::Socket(path) => UnixStream::connect(path).and_then(|stream| {
+            stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
+            exchange(stream, request.as_bytes())
+        }),
+        Admin::Tcp((host, _)) => TcpStream::connect(host).and_then(|stream| {
+            stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
+            exchange(stream, request.as_bytes())
+        }),
+    };
+    let (status, body) = answer.map_err(|error| {
+        format!(
+            "cannot reach the server at {server}: {error} (is it running? give its --state-dir, \
+             or --url for an admin listener on TCP)"
+        )
     })?;
     match status {
         202 => {
@@ -242,7 +292,7 @@ fn rerun(id: &str, url: &str, token_file: Option<&Path>) -> Result<(), String> {
             Ok(())
         }
         401 | 403 => Err(format!(
-            "the server refused the admin request ({status}): give its -admin-token-file, or run this on the server's host"
+            "the server refused the admin request ({status}): give its --admin-token-file"
         )),
         _ => {
             let message = serde_json::from_slice::<serde_json::Value>(&body)
@@ -257,13 +307,11 @@ fn rerun(id: &str, url: &str, token_file: Option<&Path>) -> Result<(), String> {
 /// `http://host:port/base` → (`host:port`, `/base` without a trailing slash).
 fn split_url(url: &str) -> Result<(String, String), String> {
     let rest = url.strip_prefix("http://").ok_or_else(|| {
-        format!(
-            "-url {url:?} must start with http:// (run this on the server's host for TLS servers)"
-        )
+        format!("--url {url:?} must start with http:// (the admin listener serves plain HTTP)")
     })?;
     let (host, base) = rest.split_once('/').unwrap_or((rest, ""));
     if host.is_empty() {
-        return Err(format!("-url {url:?} has no host"));
+        return Err(format!("--url {url:?} has no host"));
     }
     let host = if host.contains(':') && !host.ends_with(']') {
         host.to_owned()
@@ -282,9 +330,7 @@ fn split_url(url: &str) -> Result<(String, String), String> {
 }
 
 /// One HTTP/1.1 exchange with `Connection: close`: the status and the body.
-fn exchange(host: &str, request: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect(host)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+fn exchange(mut stream: impl Read + Write, request: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
     stream.write_all(request)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
@@ -320,9 +366,13 @@ mod tests {
     #[test]
     fn rerun_checks_the_id() {
         assert!(
-            rerun("../x", "http://127.0.0.1:1", None)
-                .unwrap_err()
-                .contains("not a run id")
+            rerun(
+                "../x",
+                &Admin::Tcp(("127.0.0.1:1".into(), String::new())),
+                None
+            )
+            .unwrap_err()
+            .contains("not a run id")
         );
     }
 }

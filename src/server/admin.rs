@@ -1,38 +1,66 @@
-//! hookwire's own routes under `/-/`: `/-/health`, `/-/metrics`, `/-/runs`. They answer only
-//! clients on loopback unless an admin token is configured, in which case every client must
-//! present it as a Bearer token.
+//! The admin surface: hookwire's own routes (`/-/health`, `/-/metrics`, `/-/runs`), served only
+//! on the admin listener (`-admin-listen`), never on the hooks listener, so no reverse proxy in
+//! front of the hooks can expose them.
+//!
+//! Who may use it:
+//! - with `-admin-token-file`, every request must carry the token (`Authorization: Bearer`);
+//! - without one, on a Unix socket, whoever the socket file's permissions let in; on TCP, only
+//!   loopback peers whose request carries no forwarding header (a local reverse proxy forwards
+//!   internet clients from a loopback address) and names a loopback host (a web page whose
+//!   name was rebound to 127.0.0.1 names its own host).
+//!
+//! A state-changing request (anything but GET and HEAD) is refused when a browser says it
+//! comes from a page of another origin (`Origin`, `Sec-Fetch-Site`): any website can make a
+//! browser POST to a local port. API clients (`hookwire runs rerun`, curl) send no `Origin`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use hyper::body::Incoming;
 use subtle::ConstantTimeEq as _;
 
 use super::State;
 use super::respond::{self, HttpResponse};
 
-/// Answers a request for `/-/<path>`.
+/// How the admin listener is reached, which decides who is trusted without a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A Unix socket: its file permissions decide.
+    Unix,
+    /// TCP: loopback peers only, unless a token is required.
+    Tcp,
+}
+
+/// Answers a request on the admin listener.
 pub async fn handle(
     state: &State,
     http: hyper::Request<Incoming>,
     peer: SocketAddr,
-    path: &str,
+    transport: Transport,
 ) -> HttpResponse {
-    if let Some(refusal) = refuse(state, &http, peer) {
+    if let Some(refusal) = refuse(state, http.method(), http.headers(), peer, transport) {
         return refusal;
     }
-    match path {
-        "health" => health(state),
-        _ if path == "runs" || path.starts_with("runs/") => {
+    // The raw path, not percent-decoded: `/-/%68ealth` is not `/-/health`.
+    match admin_path(http.uri().path()) {
+        Some("health") => health(state),
+        Some("metrics") => metrics(state),
+        Some(path) if path == "runs" || path.starts_with("runs/") => {
             super::runs_api::handle(state, http.method(), path, http.uri().query()).await
         }
-        "metrics" => metrics(state),
         _ => respond::plain(StatusCode::NOT_FOUND, "404 page not found\n"),
     }
 }
 
-/// The token of `--admin-token-file`. Never printed.
+/// The part of an admin path after `/-/`; `None` for anything else.
+pub fn admin_path(raw_path: &str) -> Option<&str> {
+    raw_path.strip_prefix("/-/")
+}
+
+/// The token of `-admin-token-file`. Never printed.
 #[derive(Clone)]
 pub struct AdminToken(String);
 
@@ -75,27 +103,136 @@ impl std::fmt::Debug for AdminToken {
     }
 }
 
-/// `None` when the client may use the admin routes; otherwise the answer. With a token
-/// configured, every client must present it; without one, only local clients are served
-/// (Unix-socket clients, reported as `0.0.0.0:0`, are local).
-fn refuse(
-    state: &State,
-    http: &hyper::Request<Incoming>,
-    peer: SocketAddr,
-) -> Option<HttpResponse> {
-    match &state.settings.admin_token {
-        Some(token) if token.accepts(http.headers().get(header::AUTHORIZATION)) => None,
-        Some(_) => Some(respond::build(
-            StatusCode::UNAUTHORIZED,
-            [("WWW-Authenticate", "Bearer")],
-            "Unauthorized.\n",
-        )),
-        None => {
-            let ip = peer.ip().to_canonical();
-            (!(ip.is_loopback() || ip.is_unspecified()))
-                .then(|| respond::plain(StatusCode::FORBIDDEN, "Forbidden.\n"))
+/// Logs failed token attempts, at most one line per interval, with the count of the others:
+/// a guessing client must not flood the log.
+#[derive(Debug, Default)]
+pub struct FailedAttempts(Mutex<Option<(Instant, u64)>>);
+
+impl FailedAttempts {
+    const INTERVAL: Duration = Duration::from_secs(10);
+
+    fn record(&self, peer: SocketAddr, transport: Transport) {
+        let mut state = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        let now = Instant::now();
+        match &mut *state {
+            Some((since, suppressed)) if now.duration_since(*since) < Self::INTERVAL => {
+                *suppressed += 1;
+            }
+            last => {
+                let suppressed = last.map_or(0, |(_, count)| count);
+                let from = match transport {
+                    Transport::Tcp => peer.to_string(),
+                    Transport::Unix => "the admin socket".to_owned(),
+                };
+                tracing::warn!(
+                    "admin request from {from} refused: missing or wrong admin token \
+                     ({suppressed} more refused in the previous {}s)",
+                    Self::INTERVAL.as_secs()
+                );
+                *last = Some((now, 0));
+            }
         }
     }
+}
+
+/// Headers a reverse proxy adds: a request with one was forwarded for another client.
+const FORWARDING_HEADERS: [&str; 3] = ["x-forwarded-for", "forwarded", "x-real-ip"];
+
+/// `None` when the request may proceed; otherwise the answer.
+fn refuse(
+    state: &State,
+    method: &Method,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    transport: Transport,
+) -> Option<HttpResponse> {
+    match &state.settings.admin_token {
+        Some(token) if token.accepts(headers.get(header::AUTHORIZATION)) => {}
+        Some(_) => {
+            state.admin_failures.record(peer, transport);
+            return Some(respond::build(
+                StatusCode::UNAUTHORIZED,
+                [("WWW-Authenticate", "Bearer")],
+                "Unauthorized: this admin listener needs its token (Authorization: Bearer).\n",
+            ));
+        }
+        None if transport == Transport::Unix => {}
+        None => {
+            if let Some(reason) = untrusted_without_token(headers, peer) {
+                tracing::warn!("admin request from {peer} refused: {reason}");
+                return Some(respond::build(
+                    StatusCode::FORBIDDEN,
+                    [],
+                    format!("Forbidden: {reason}; set -admin-token-file to serve such clients.\n"),
+                ));
+            }
+        }
+    }
+    if *method != Method::GET && *method != Method::HEAD && is_cross_site(headers) {
+        tracing::warn!(
+            "admin {method} request from {peer} refused: sent by a page of another site"
+        );
+        return Some(respond::plain(
+            StatusCode::FORBIDDEN,
+            "Forbidden: a page of another site cannot change hookwire's state.\n",
+        ));
+    }
+    None
+}
+
+/// Why a TCP request without a token is not served, if it is not.
+fn untrusted_without_token(headers: &HeaderMap, peer: SocketAddr) -> Option<&'static str> {
+    if !peer.ip().to_canonical().is_loopback() {
+        return Some("not a loopback client");
+    }
+    if FORWARDING_HEADERS
+        .iter()
+        .any(|name| headers.contains_key(*name))
+    {
+        return Some("forwarded by a proxy for another client");
+    }
+    // Every one, should a client send several.
+    let mut hosts = headers.get_all(header::HOST).iter();
+    if !hosts.all(|host| host.to_str().is_ok_and(is_loopback_host)) {
+        return Some("the Host header names another host");
+    }
+    None
+}
+
+/// `localhost`, or a loopback IP, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
+/// Whether a browser says the request comes from a page of another origin: `Sec-Fetch-Site:
+/// cross-site` or `same-site`, or an `Origin` that is not this listener's own (`http://` and
+/// the `Host` the request was sent to).
+fn is_cross_site(headers: &HeaderMap) -> bool {
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default();
+    if fetch_site.eq_ignore_ascii_case(b"cross-site")
+        || fetch_site.eq_ignore_ascii_case(b"same-site")
+    {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let host = headers
+        .get(header::HOST)
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default();
+    let own = [b"http://".as_slice(), host].concat();
+    !origin.as_bytes().eq_ignore_ascii_case(&own) || host.is_empty()
 }
 
 /// `{"status":"ok","hooks":N,"generation":G}`: the generation grows by one with each hook set
@@ -118,6 +255,18 @@ fn metrics(state: &State) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| {
+                (
+                    http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_str(value).unwrap(),
+                )
+            })
+            .collect()
+    }
 
     #[test]
     fn bearer_tokens_are_checked_exactly() {
@@ -142,5 +291,65 @@ mod tests {
         std::fs::write(&path, "\n").unwrap();
         assert!(AdminToken::read(&path).unwrap_err().contains("is empty"));
         assert!(AdminToken::read(&dir.path().join("none")).is_err());
+    }
+
+    #[test]
+    fn only_direct_loopback_clients_naming_a_loopback_host_are_trusted() {
+        let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let local6: SocketAddr = "[::1]:5000".parse().unwrap();
+        let host = |h: &str| headers(&[("host", h)]);
+        assert_eq!(
+            untrusted_without_token(&host("127.0.0.1:9001"), local),
+            None
+        );
+        assert_eq!(
+            untrusted_without_token(&host("localhost:9001"), local),
+            None
+        );
+        assert_eq!(untrusted_without_token(&host("[::1]:9001"), local6), None);
+        assert_eq!(untrusted_without_token(&HeaderMap::new(), local), None);
+        assert!(
+            untrusted_without_token(&host("127.0.0.1"), "10.0.0.1:1".parse().unwrap()).is_some()
+        );
+        assert!(untrusted_without_token(&host("rebound.example:9001"), local).is_some());
+        for forwarded in ["X-Forwarded-For", "Forwarded", "X-Real-IP"] {
+            let with = headers(&[("host", "127.0.0.1:9001"), (forwarded, "203.0.113.9")]);
+            assert!(
+                untrusted_without_token(&with, local).is_some(),
+                "{forwarded}"
+            );
+        }
+    }
+
+    #[test]
+    fn pages_of_other_sites_are_cross_site() {
+        let host = ("host", "127.0.0.1:9001");
+        assert!(!is_cross_site(&headers(&[host])));
+        assert!(!is_cross_site(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:9001")
+        ])));
+        assert!(!is_cross_site(&headers(&[
+            host,
+            ("sec-fetch-site", "same-origin")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            host,
+            ("origin", "https://evil.example")
+        ])));
+        assert!(is_cross_site(&headers(&[host, ("origin", "null")])));
+        assert!(is_cross_site(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:9002")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            host,
+            ("sec-fetch-site", "cross-site")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            host,
+            ("sec-fetch-site", "same-site")
+        ])));
+        assert!(is_cross_site(&headers(&[("origin", "http://")])));
     }
 }

@@ -36,7 +36,6 @@ pub async fn handle(
             "OK",
         ),
         Route::Redirect(location) => respond::redirect(&location),
-        Route::Admin(path) => super::admin::handle(&state, http, peer, &path).await,
         Route::NotFound => respond::page_not_found(),
         Route::BadPath => respond::plain(StatusCode::BAD_REQUEST, "400 Bad Request"),
         Route::Hook(id) => {

@@ -17,9 +17,9 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{DirBuilderExt as _, FileTypeExt, PermissionsExt as _};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use listenfd::ListenFd;
 
@@ -156,6 +156,142 @@ fn open_unix(path: &Path) -> Result<(Listener, String), String> {
     }
     let listener = UnixListener::bind(path).map_err(fail)?;
     Ok((Listener::Unix(listener), format!("{{unix:{shown}}}")))
+}
+
+/// Where `-admin-listen` asks the admin routes to be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminAddress {
+    /// A socket file (owner-only) or, for `@NAME`, an abstract socket.
+    Unix(PathBuf),
+    /// `HOST:PORT`, IPv6 in brackets.
+    Tcp { host: String, port: u16 },
+}
+
+impl AdminAddress {
+    /// Reads `-admin-listen`: `None` for empty (no admin listener); a value starting with `/`,
+    /// `.` or `@` is a Unix socket, anything else `HOST:PORT`. Without the flag the admin
+    /// socket is `admin.sock` in `state_dir`.
+    pub fn parse(flag: Option<&str>, state_dir: &Path) -> Result<Option<Self>, String> {
+        let Some(value) = flag else {
+            return Ok(Some(Self::Unix(state_dir.join(ADMIN_SOCKET))));
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if value.starts_with(['/', '.', '@']) {
+            return Ok(Some(Self::Unix(PathBuf::from(value))));
+        }
+        let bad = || {
+            format!(
+                "-admin-listen {value:?} is neither HOST:PORT (127.0.0.1:9001, [::1]:9001) nor \
+                 a Unix socket path (/run/hookwire/admin.sock, ./admin.sock, @name)"
+            )
+        };
+        let (host, port) = value.rsplit_once(':').ok_or_else(bad)?;
+        let port = port.parse::<u16>().map_err(|_| bad())?;
+        if host.is_empty() {
+            return Err(format!(
+                "-admin-listen {value:?} names no host: the admin routes need a deliberate \
+                 address, such as 127.0.0.1:{port}"
+            ));
+        }
+        Ok(Some(Self::Tcp {
+            host: host.to_owned(),
+            port,
+        }))
+    }
+}
+
+/// The admin socket's name in the state directory.
+pub const ADMIN_SOCKET: &str = "admin.sock";
+
+/// An open admin listener.
+#[derive(Debug)]
+pub struct AdminListener {
+    pub listener: Listener,
+    /// For the log: `http://127.0.0.1:9001` or `{unix:PATH}`.
+    pub display: String,
+    /// Every address it listens on is a loopback address (false for Unix sockets).
+    pub loopback_only: bool,
+    pub transport: super::admin::Transport,
+    /// The socket file to remove at exit.
+    pub socket_file: Option<PathBuf>,
+    /// The directory created for the socket file, if it was missing.
+    pub created_dir: Option<PathBuf>,
+}
+
+/// Opens the admin listener. A socket file is made owner-only, in a directory created
+/// owner-only when it is missing (the state directory).
+pub fn open_admin(address: &AdminAddress) -> Result<AdminListener, String> {
+    match address {
+        AdminAddress::Unix(path) => {
+            let is_file = !path.as_os_str().as_bytes().starts_with(b"@");
+            let mut created_dir = None;
+            if is_file
+                && let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty())
+                && !dir.exists()
+            {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|err| {
+                        format!(
+                            "cannot create {} for the admin socket: {err}",
+                            dir.display()
+                        )
+                    })?;
+                created_dir = Some(dir.to_owned());
+            }
+            let (listener, display) =
+                open_unix(path).map_err(|err| err.replace("-socket", "-admin-listen"))?;
+            if is_file {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |err| {
+                        format!(
+                            "cannot make the admin socket {} owner-only: {err}",
+                            path.display()
+                        )
+                    },
+                )?;
+            }
+            Ok(AdminListener {
+                listener,
+                display,
+                loopback_only: false,
+                transport: super::admin::Transport::Unix,
+                socket_file: is_file.then(|| path.clone()),
+                created_dir,
+            })
+        }
+        AdminAddress::Tcp { host, port } => {
+            let addrs =
+                tcp_addrs(host, *port).map_err(|err| err.replace("-ip", "-admin-listen"))?;
+            let addr = addrs.first().ok_or_else(|| {
+                format!("-admin-listen {host}:{port}: the name resolves to no address")
+            })?;
+            let listener = TcpListener::bind(addr).map_err(|err| {
+                let hint = if err.kind() == ErrorKind::AddrInUse {
+                    "; another process uses this port: choose another -admin-listen port"
+                } else {
+                    ""
+                };
+                format!("cannot serve the admin routes on {addr}: {err}{hint}")
+            })?;
+            let local = listener
+                .local_addr()
+                .map_err(|err| format!("cannot read the admin listener's address: {err}"))?;
+            Ok(AdminListener {
+                listener: Listener::Tcp(listener),
+                display: format!("http://{local}"),
+                loopback_only: local.ip().to_canonical().is_loopback(),
+                transport: super::admin::Transport::Tcp,
+                socket_file: None,
+                created_dir: None,
+            })
+        }
+    }
 }
 
 /// TCP on `ip:port`, with Go's `net.Listen("tcp", ip+":"+port)` address rules.

@@ -58,7 +58,7 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Where hookwire keeps its state (run journal, seen deliveries).
     pub state_dir: std::path::PathBuf,
-    /// `--admin-token-file`: the admin routes then need `Authorization: Bearer <token>`.
+    /// `-admin-token-file`: every admin request then needs `Authorization: Bearer <token>`.
     pub admin_token: Option<admin::AdminToken>,
     /// `-trusted-proxies`: whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::client_ip::TrustedProxies,
@@ -79,12 +79,24 @@ pub struct State {
     pub dedupe: crate::dedupe::Deduper,
     /// Request budgets of hooks with `rate-limit`.
     pub rate_limits: crate::rate_limit::RateLimiter,
+    /// Refused admin token attempts, for a rate-limited log line.
+    pub admin_failures: admin::FailedAttempts,
+}
+
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// The hooks, as adnanh/webhook serves them.
+    Hooks,
+    /// hookwire's admin routes, reached over this transport.
+    Admin(admin::Transport),
 }
 
 /// Accepts connections until `shutdown` resolves, then stops accepting and lets requests in
 /// flight finish (up to the shutdown timeout).
 pub async fn serve(
     listener: Listener,
+    surface: Surface,
     tls: Option<Arc<rustls::ServerConfig>>,
     state: Arc<State>,
     shutdown: impl Future<Output = ()>,
@@ -130,11 +142,11 @@ pub async fn serve(
         tokio::spawn(async move {
             let _permit = permit;
             match tls {
-                None => serve_connection(&http, watcher, stream, state, peer).await,
+                None => serve_connection(&http, watcher, stream, state, peer, surface).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
-                            serve_connection(&http, watcher, stream, state, peer).await;
+                            serve_connection(&http, watcher, stream, state, peer, surface).await;
                         }
                         Ok(Err(error)) => {
                             tracing::debug!("TLS handshake with {peer} failed: {error}")
@@ -161,12 +173,18 @@ async fn serve_connection<S>(
     stream: S,
     state: Arc<State>,
     peer: SocketAddr,
+    surface: Surface,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |request| {
         let state = state.clone();
-        async move { Ok::<_, Infallible>(handler::handle(state, request, peer).await) }
+        async move {
+            Ok::<_, Infallible>(match surface {
+                Surface::Hooks => handler::handle(state, request, peer).await,
+                Surface::Admin(transport) => admin::handle(&state, request, peer, transport).await,
+            })
+        }
     });
     let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
     if let Err(error) = connection.await {

@@ -14,8 +14,6 @@ pub enum Route {
     NotFound,
     /// The path has an invalid percent-escape.
     BadPath,
-    /// hookwire's own routes under `/-/` (health, metrics, runs): the part after `/-/`.
-    Admin(String),
 }
 
 /// Routes a raw request path (still percent-encoded) and query.
@@ -36,10 +34,6 @@ pub fn route(raw_path: &str, query: Option<&str>, urlprefix: &str) -> Route {
     }
     if path == "/" {
         return Route::Root;
-    }
-    // `-` is not a valid URL prefix character in practice, so `/-/` never shadows hooks.
-    if let Some(admin) = path.strip_prefix("/-/") {
-        return Route::Admin(admin.to_string());
     }
     let base = if urlprefix.is_empty() {
         "/".to_string()
@@ -140,8 +134,10 @@ mod tests {
             ("/hooks/./x", "hooks", Route::Redirect("/hooks/x".into())),
             ("/hooks/a/../x", "hooks", Route::Redirect("/hooks/x".into())),
             ("/hooks/%zz", "hooks", Route::BadPath),
-            ("/-/health", "hooks", Route::Admin("health".into())),
-            ("/-/runs/abc", "", Route::Admin("runs/abc".into())),
+            // The admin routes have their own listener: here they are paths like any other.
+            ("/-/health", "hooks", Route::NotFound),
+            ("/%2d/health", "hooks", Route::NotFound),
+            ("/-/runs/abc", "", Route::Hook("-/runs/abc".into())),
         ];
         for (path, prefix, expected) in cases {
             assert_eq!(

@@ -111,14 +111,14 @@ fn overlap(a: (u128, u128), b: (u128, u128)) -> bool {
 
 /// `GET /-/runs?QUERY`.
 fn runs(s: &Server, query: &str) -> Vec<Value> {
-    let r = s.get(&format!("/-/runs?{query}"));
+    let r = s.admin_get(&format!("/-/runs?{query}"));
     assert_eq!(r.status, 200, "{}", r.text());
     let value: Value = serde_json::from_slice(&r.body).unwrap();
     value["runs"].as_array().cloned().unwrap_or_default()
 }
 
 fn run(s: &Server, id: &str) -> Value {
-    let r = s.get(&format!("/-/runs/{id}"));
+    let r = s.admin_get(&format!("/-/runs/{id}"));
     assert_eq!(r.status, 200, "{}", r.text());
     serde_json::from_slice(&r.body).unwrap()
 }
@@ -219,7 +219,7 @@ fn cancel_kills_the_running_run_and_starts_the_newest() {
     assert_eq!(status(&s, &second), "succeeded");
     assert!(stamp(&s, "end", "c1").is_none(), "c1 ran to its end");
     assert!(stamp(&s, "start", "c2").is_some());
-    let metrics = s.get("/-/metrics").text();
+    let metrics = s.admin_get("/-/metrics").text();
     for counted in [
         "hookwire_runs_total{hook=\"cancel\",outcome=\"cancelled\"} 1",
         "hookwire_runs_total{hook=\"cancel\",outcome=\"succeeded\"} 1",
@@ -418,7 +418,7 @@ fn history_keeps_the_last_runs_of_each_hook() {
     assert_eq!(runs(&s, "hook=quick").len(), 3);
     assert_eq!(runs(&s, "hook=other").len(), 1);
     assert_eq!(runs(&s, "limit=2").len(), 2);
-    assert_eq!(s.get("/-/runs?status=bogus").status, 400);
+    assert_eq!(s.admin_get("/-/runs?status=bogus").status, 400);
 }
 
 fn hookwire(args: &[&str]) -> (bool, String, String) {
@@ -453,7 +453,7 @@ fn runs_api_and_cli_show_history_and_rerun() {
     assert_eq!(record["background"], false);
     assert_eq!(record["request"]["method"], "POST");
     assert_eq!(record["request"]["body"], r#"{"word":"hello"}"#);
-    assert_eq!(s.get("/-/runs/nope").status, 404);
+    assert_eq!(s.admin_get("/-/runs/nope").status, 404);
 
     let state = s.dir.path().join("state");
     let state = state.to_str().unwrap();
@@ -477,7 +477,7 @@ fn runs_api_and_cli_show_history_and_rerun() {
     ]);
     assert!(!ok && err.contains("no run"), "{err}");
 
-    let url = format!("http://{}", s.addr());
+    let url = format!("http://{}", s.admin_addr());
     let (ok, new_id, err) = hookwire(&["runs", "rerun", &id, "-url", &url]);
     assert!(ok, "{err}");
     let rerun = finished(&s, new_id.trim());
@@ -506,7 +506,7 @@ fn large_bodies_of_waiting_runs_live_in_segments_and_a_lost_one_is_reported() {
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), body);
-    let url = format!("http://{}", s.addr());
+    let url = format!("http://{}", s.admin_addr());
     let (ok, new_id, err) = hookwire(&["runs", "rerun", &id, "-url", &url]);
     assert!(ok, "{err}");
     assert_eq!(finished(&s, new_id.trim())["output"], "large\n");
@@ -540,20 +540,20 @@ fn an_admin_token_is_required_when_configured() {
         &["-admin-token-file", token.to_str().unwrap()],
     );
     let id = run_id(&s.get("/hooks/quick"));
-    let denied = s.get("/-/runs");
+    let denied = s.admin_get("/-/runs");
     assert_eq!(denied.status, 401);
     assert_eq!(denied.header("WWW-Authenticate"), Some("Bearer"));
     let wrong = s
-        .request("GET", "/-/runs")
+        .admin("GET", "/-/runs")
         .header("Authorization", "Bearer nope")
         .send();
     assert_eq!(wrong.status, 401);
     let allowed = s
-        .request("GET", &format!("/-/runs/{id}"))
+        .admin("GET", &format!("/-/runs/{id}"))
         .header("Authorization", "Bearer t0ken")
         .send();
     assert_eq!(allowed.status, 200, "{}", allowed.text());
-    let url = format!("http://{}", s.addr());
+    let url = format!("http://{}", s.admin_addr());
     let (ok, _, err) = hookwire(&["runs", "rerun", &id, "-url", &url]);
     assert!(!ok && err.contains("-admin-token-file"), "{err}");
     let token = token.to_str().unwrap();

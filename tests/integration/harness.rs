@@ -28,6 +28,7 @@ pub struct Builder {
     args: Vec<String>,
     env: Vec<(String, String)>,
     wait_for_port: bool,
+    admin_port: bool,
     setup: Vec<Setup>,
 }
 
@@ -62,6 +63,13 @@ impl Builder {
         self
     }
 
+    /// Leaves the admin listener at its default (the socket in the state directory) instead of
+    /// a loopback port.
+    pub fn default_admin(mut self) -> Self {
+        self.admin_port = false;
+        self
+    }
+
     /// Starts without waiting for the listening line (for start-up failures).
     pub fn no_wait(mut self) -> Self {
         self.wait_for_port = false;
@@ -81,7 +89,12 @@ impl Builder {
         command
             .arg("-hooks")
             .arg(&hooks_path)
-            .args(["-ip", "127.0.0.1", "-port", "0", "-verbose"])
+            .args(["-ip", "127.0.0.1", "-port", "0", "-verbose"]);
+        // The admin routes on a loopback port the tests can reach, unless a test chooses.
+        if self.admin_port && !self.args.iter().any(|arg| arg.contains("admin-listen")) {
+            command.args(["-admin-listen", "127.0.0.1:0"]);
+        }
+        command
             .args(self.args.iter().map(|a| expand(a, dir.path())))
             .env("RECORD_DIR", &records)
             .env("NO_COLOR", "1")
@@ -94,11 +107,12 @@ impl Builder {
         }
         let mut child = command.spawn().expect("spawn hookwire");
         let logs = Arc::new(Mutex::new(String::new()));
+        let admin_addr = Arc::new(Mutex::new(None));
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().expect("stderr");
         let stdout = child.stdout.take().expect("stdout");
-        forward(stdout, logs.clone(), None);
-        forward(stderr, logs.clone(), Some(port_tx));
+        forward(stdout, logs.clone(), None, admin_addr.clone());
+        forward(stderr, logs.clone(), Some(port_tx), admin_addr.clone());
         let addr = if self.wait_for_port {
             match port_rx.recv_timeout(Duration::from_secs(20)) {
                 Ok(addr) => Some(addr),
@@ -115,6 +129,7 @@ impl Builder {
         Server {
             child,
             addr,
+            admin_addr,
             logs,
             dir,
             hooks_path,
@@ -122,12 +137,13 @@ impl Builder {
     }
 }
 
-/// Copies a child's output into `logs`, and reports the address from the "serving hooks on"
-/// line.
+/// Copies a child's output into `logs`, notes the admin listener's TCP address, and reports
+/// the address from the "serving hooks on" line (logged after the admin listener's).
 fn forward(
     stream: impl Read + Send + 'static,
     logs: Arc<Mutex<String>>,
     port: Option<std::sync::mpsc::Sender<SocketAddr>>,
+    admin: Arc<Mutex<Option<SocketAddr>>>,
 ) {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
@@ -137,6 +153,11 @@ fn forward(
             }
             // Logged before the address is reported, so a test sees the line it waited for.
             logs.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(rest) = line.split("admin listener on http://").nth(1)
+                && let Ok(addr) = rest.trim().parse()
+            {
+                *admin.lock().unwrap() = Some(addr);
+            }
             if let Some(port) = &port
                 && let Some(rest) = line.split("serving hooks on ").nth(1)
                 && let Some(after) = rest.split("://").nth(1)
@@ -153,6 +174,7 @@ fn forward(
 pub struct Server {
     child: Child,
     addr: Option<SocketAddr>,
+    admin_addr: Arc<Mutex<Option<SocketAddr>>>,
     logs: Arc<Mutex<String>>,
     pub dir: tempfile::TempDir,
     pub hooks_path: PathBuf,
@@ -177,6 +199,7 @@ impl Server {
             args: Vec::new(),
             env: Vec::new(),
             wait_for_port: true,
+            admin_port: true,
             setup: Vec::new(),
         }
     }
@@ -195,6 +218,24 @@ impl Server {
 
     pub fn get(&self, path: &str) -> Response {
         self.request("GET", path).send()
+    }
+
+    /// The admin listener's TCP address (the harness asks for one on a loopback port).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+            .lock()
+            .unwrap()
+            .expect("the admin listener's address in the log")
+    }
+
+    /// A request to the admin listener.
+    pub fn admin(&self, method: &str, path: &str) -> Request {
+        Request::new(self.admin_addr(), method, path)
+    }
+
+    /// `GET` on the admin listener.
+    pub fn admin_get(&self, path: &str) -> Response {
+        self.admin("GET", path).send()
     }
 
     /// POST with a content type and body.
@@ -368,6 +409,20 @@ impl Request {
     pub fn send(&self) -> Response {
         send_raw(self.addr, &self.to_bytes())
     }
+}
+
+/// A request over a Unix socket (the admin socket): `Connection: close`, the response read to
+/// the end.
+pub fn send_unix(socket: &Path, request: &Request) -> Response {
+    let mut stream = std::os::unix::net::UnixStream::connect(socket)
+        .unwrap_or_else(|error| panic!("connect to {}: {error}", socket.display()));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(&request.to_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    Response::parse(&raw)
 }
 
 /// Sends raw bytes and reads the response until the server closes the connection.

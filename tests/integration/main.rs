@@ -1,5 +1,6 @@
 //! Integration tests: the real `hookwire` binary on loopback, one test binary (one link).
 
+mod admin;
 mod bodies;
 mod cli;
 mod differential;

@@ -580,7 +580,7 @@ fn metrics_count_a_known_sequence() {
     assert_eq!(server.get("/hooks/no-such-hook").status, 404);
     assert_eq!(server.get("/hooks/nope-either").status, 404);
     let scrape = || {
-        let response = server.get("/-/metrics");
+        let response = server.admin_get("/-/metrics");
         assert_eq!(response.status, 200);
         assert!(
             response
@@ -646,16 +646,16 @@ fn metrics_count_a_known_sequence() {
     assert!(!m.keys().any(|k| k.contains("hook=\"-\"")));
 
     // A reload that works bumps the generation; one that fails is counted as a failure.
-    let health = server.get("/-/health").text();
+    let health = server.admin_get("/-/health").text();
     assert_eq!(health, "{\"status\":\"ok\",\"hooks\":3,\"generation\":1}\n");
     server.replace_hooks("- {id: ok, execute-command: /bin/true}\n");
     server.signal("HUP");
     assert!(wait_until(Duration::from_secs(5), || server
-        .get("/-/health")
+        .admin_get("/-/health")
         .text()
         .contains("\"generation\":2")));
     assert_eq!(
-        server.get("/-/health").text(),
+        server.admin_get("/-/health").text(),
         "{\"status\":\"ok\",\"hooks\":1,\"generation\":2}\n"
     );
     server.replace_hooks("- {id: ok, execute-command: [");
