@@ -245,16 +245,21 @@ fn open_admin(args: &ServeArgs) -> Result<Option<server::listener::AdminListener
         }
         Err(error) => return Err(error),
     };
-    if matches!(address, AdminAddress::Tcp { .. })
-        && !admin.loopback_only
-        && args.admin_token_file.is_none()
-    {
-        return Err(format!(
-            "-admin-listen {} is reachable from other machines, and the admin routes show \
-             requests and rerun commands: give -admin-token-file too, or listen on a loopback \
-             address such as 127.0.0.1:9001",
-            admin.display
-        ));
+    if args.admin_token_file.is_none() {
+        let open_to = match &address {
+            AdminAddress::Tcp { .. } if !admin.loopback_only => Some("other machines"),
+            // An abstract socket has no file, so no permissions: any local user connects.
+            AdminAddress::Unix(_) if admin.socket_file.is_none() => Some("every local user"),
+            _ => None,
+        };
+        if let Some(open_to) = open_to {
+            return Err(format!(
+                "-admin-listen {} is reachable from {open_to}, and the admin routes show \
+                 requests and rerun commands: give -admin-token-file too, or listen on a \
+                 loopback address such as 127.0.0.1:9001",
+                admin.display
+            ));
+        }
     }
     if args.setuid != 0 {
         // The user hookwire becomes must be able to remove the socket file, and to write

@@ -155,17 +155,24 @@ fn without_a_token_tcp_serves_only_direct_loopback_clients() {
 }
 
 #[test]
-fn an_admin_listener_other_machines_reach_needs_a_token() {
-    let mut refused = Server::builder(QUICK)
-        .args(&["-admin-listen", "0.0.0.0:0"])
-        .no_wait()
-        .start();
-    assert_eq!(refused.wait_exit(Duration::from_secs(20)), Some(1));
-    let logs = refused.logs();
-    assert!(
-        logs.contains("reachable from other machines") && logs.contains("-admin-token-file"),
-        "{logs}"
-    );
+fn an_admin_listener_other_machines_or_users_reach_needs_a_token() {
+    let abstract_name = format!("@hookwire-admin-test-{}", std::process::id());
+    for (address, open_to) in [
+        ("0.0.0.0:0", "other machines"),
+        (abstract_name.as_str(), "every local user"),
+    ] {
+        let mut refused = Server::builder(QUICK)
+            .args(&["-admin-listen", address])
+            .no_wait()
+            .start();
+        assert_eq!(refused.wait_exit(Duration::from_secs(20)), Some(1));
+        let logs = refused.logs();
+        assert!(
+            logs.contains(&format!("reachable from {open_to}"))
+                && logs.contains("-admin-token-file"),
+            "{logs}"
+        );
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
