@@ -106,6 +106,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         dedupe: crate::dedupe::Deduper::new(args.state_directory()),
         rate_limits: crate::rate_limit::RateLimiter::default(),
         admin_failures: server::admin::FailedAttempts::default(),
+        sessions: crate::console::Sessions::default(),
     });
     // Orphans of commands that leave their process group come to us, not to init.
     exec::become_subreaper();
@@ -213,6 +214,7 @@ fn settings(args: &ServeArgs) -> Result<Settings, String> {
         x_request_id_limit: args.x_request_id_limit,
         shutdown_timeout: args.engine.shutdown_timeout,
         state_dir: args.state_directory(),
+        journal: args.engine.journal,
         trusted_proxies: args.trusted_proxies.clone(),
         body_limits: crate::request::body::BodyLimits {
             max_json_depth: args.max_json_depth,

@@ -281,6 +281,21 @@ pub struct Filter {
     pub statuses: Vec<Status>,
     /// Most runs returned, newest first.
     pub limit: usize,
+    /// Only runs older than this run id (ids sort by arrival): the next page.
+    pub before: Option<String>,
+}
+
+/// What the history says of one hook, for the console.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HookStats {
+    pub hook: String,
+    /// Runs kept in the history.
+    pub runs: u64,
+    /// Of those, the ones that ended, and those that succeeded.
+    pub ended: u64,
+    pub succeeded: u64,
+    /// The newest run.
+    pub last: Option<RunRecord>,
 }
 
 /// A run for the history (API and CLI).
@@ -349,6 +364,8 @@ pub trait Journal: Send + Sync + fmt::Debug {
     fn runs(&self, filter: &Filter) -> Result<Vec<RunRecord>, JournalError>;
     /// One run with its output and request.
     fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError>;
+    /// Per hook: runs kept, ended and succeeded, and the newest run.
+    fn hook_stats(&self) -> Result<Vec<HookStats>, JournalError>;
     /// Commits what is pending and stops writing.
     fn close(&self);
 }
@@ -372,6 +389,9 @@ impl Journal for NoJournal {
     }
     fn run(&self, _id: &str) -> Result<Option<RunRecord>, JournalError> {
         Ok(None)
+    }
+    fn hook_stats(&self) -> Result<Vec<HookStats>, JournalError> {
+        Ok(Vec::new())
     }
     fn close(&self) {}
 }
@@ -565,6 +585,10 @@ impl Journal for SqliteJournal {
 
     fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
         self.read(|c| query_run(c, id, STORED_COLUMNS, &self.state_dir))
+    }
+
+    fn hook_stats(&self) -> Result<Vec<HookStats>, JournalError> {
+        self.read(query_hook_stats)
     }
 
     fn close(&self) {
@@ -1097,6 +1121,10 @@ fn query_runs(connection: &Connection, filter: &Filter) -> rusqlite::Result<Vec<
         values.push(hook.clone());
         conditions.push(format!("hook = ?{}", values.len()));
     }
+    if let Some(before) = &filter.before {
+        values.push(before.clone());
+        conditions.push(format!("id < ?{}", values.len()));
+    }
     if !filter.statuses.is_empty() {
         let placeholders: Vec<String> = filter
             .statuses
@@ -1119,6 +1147,38 @@ fn query_runs(connection: &Connection, filter: &Filter) -> rusqlite::Result<Vec<
     ))?;
     statement
         .query_map(params_from_iter(values), summary)?
+        .collect()
+}
+
+fn query_hook_stats(connection: &Connection) -> rusqlite::Result<Vec<HookStats>> {
+    let mut statement = connection.prepare(
+        "SELECT hook, COUNT(*),
+                SUM(status NOT IN ('queued', 'running')),
+                SUM(status = 'succeeded'),
+                MAX(id)
+         FROM runs GROUP BY hook ORDER BY hook",
+    )?;
+    let rows: Vec<(HookStats, String)> = statement
+        .query_map([], |row| {
+            Ok((
+                HookStats {
+                    hook: row.get(0)?,
+                    runs: row.get(1)?,
+                    ended: row.get(2)?,
+                    succeeded: row.get(3)?,
+                    last: None,
+                },
+                row.get(4)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut last =
+        connection.prepare(&format!("SELECT {SUMMARY_COLUMNS} FROM runs WHERE id = ?1"))?;
+    rows.into_iter()
+        .map(|(mut stats, newest)| {
+            stats.last = last.query_row([newest], summary).optional()?;
+            Ok(stats)
+        })
         .collect()
 }
 
@@ -1558,11 +1618,42 @@ mod tests {
         let ids: Vec<_> = all.iter().map(|r| r.id.as_str()).collect();
         // Only the newest 3 of `a` are kept; `b0` is queued and would be kept anyway.
         assert_eq!(ids, ["c4", "c3", "c2", "c0", "b1", "b0", "a4", "a3", "a2"]);
+        let next_page: Vec<_> = journal
+            .runs(&Filter {
+                limit: 3,
+                before: Some("b1".into()),
+                ..Filter::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|run| run.id)
+            .collect();
+        assert_eq!(next_page, ["b0", "a4", "a3"]);
+        let stats = journal.hook_stats().unwrap();
+        let hooks: Vec<_> = stats
+            .iter()
+            .map(|s| {
+                (
+                    s.hook.as_str(),
+                    s.runs,
+                    s.last.as_ref().map(|r| r.id.as_str()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            hooks,
+            [
+                ("a", 3, Some("a4")),
+                ("b", 2, Some("b1")),
+                ("c", 4, Some("c4"))
+            ]
+        );
         let timed_out = journal
             .runs(&Filter {
                 hook: Some("b".into()),
                 statuses: vec![Status::TimedOut],
                 limit: 10,
+                before: None,
             })
             .unwrap();
         assert_eq!(timed_out.len(), 1);

@@ -21,7 +21,8 @@
 //! - [`journal`]: the durable run journal (SQLite) and the run history, shown through
 //!   [`redact`], which masks credentials.
 //! - [`exec`]: spawning a plan in its own process group, timeouts, and capturing its output.
-//! - [`server`]: sockets, TLS, hyper, routing and adnanh's responses.
+//! - [`server`]: sockets, TLS, hyper, routing and adnanh's responses; the admin listener.
+//! - [`console`]: the admin listener's web pages (runs, hooks, health, login).
 //! - [`reload`]: hot reload by file watching and signals.
 //! - [`app`]: start-up order and shutdown.
 //! - [`commands`]: the operating subcommands (`check`, `explain`, `sign`, `completions`, `man`,
@@ -34,6 +35,7 @@ pub mod cli;
 pub mod client_ip;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod dedupe;
 pub mod dispatch;
 pub mod events;

@@ -25,6 +25,16 @@ pub struct HookStore {
     /// Hook sets applied so far (`/-/health`'s `generation`): 1 after the first load, +1 per
     /// successful reload, so an operator can tell whether a reload took.
     generation: AtomicU64,
+    /// When the hooks files were last read, and what failed then.
+    last_reload: Mutex<Option<ReloadStatus>>,
+}
+
+/// The outcome of the last reload that read a file, for the console.
+#[derive(Debug, Clone)]
+pub struct ReloadStatus {
+    pub at: std::time::SystemTime,
+    /// Why files failed to load (their hooks stayed as before); empty when all loaded.
+    pub errors: Vec<String>,
 }
 
 impl HookStore {
@@ -32,6 +42,7 @@ impl HookStore {
         Self {
             current: RwLock::new(Arc::new(hooks)),
             generation: AtomicU64::new(1),
+            last_reload: Mutex::default(),
         }
     }
 
@@ -47,6 +58,14 @@ impl HookStore {
     /// How many hook sets have been applied (0 before the first).
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The last reload that read a file, if any.
+    pub fn last_reload(&self) -> Option<ReloadStatus> {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Swaps in `hooks`; returns the new generation.
@@ -123,6 +142,18 @@ impl Reloader {
         }
         let mut attempt = Attempt::default();
         let result = self.reload_files(trigger, &mut attempt);
+        if attempt.read || attempt.failed || trigger != Trigger::Watch {
+            let mut errors = attempt.errors;
+            errors.extend(result.as_ref().err().cloned());
+            *self
+                .store
+                .last_reload
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(ReloadStatus {
+                at: std::time::SystemTime::now(),
+                errors,
+            });
+        }
         if let Some(metrics) = &self.metrics {
             if trigger == Trigger::Signal || (trigger == Trigger::Watch && attempt.read) {
                 metrics.reloaded(attempt.failed || result.is_err());
@@ -184,7 +215,7 @@ impl Reloader {
                             attempt.applied = true;
                         }
                         Err(error) => {
-                            attempt.failed = true;
+                            attempt.fail(format!("{}: {error}", path.display()));
                             let kept = previous.map_or(0, |(_, file)| file.hooks.len());
                             tracing::error!(
                                 "couldn't load hooks from {}: {error}; keeping the {kept} hook(s) loaded before",
@@ -208,7 +239,7 @@ impl Reloader {
                     }
                 }
                 Err(error) => {
-                    attempt.failed = true;
+                    attempt.fail(format!("{}: {error}", path.display()));
                     tracing::error!("couldn't load hooks from file! {}: {error}", path.display());
                 }
             }
@@ -234,7 +265,7 @@ impl Reloader {
             }
             Err(error) if trigger == Trigger::Start => Err(error.to_string()),
             Err(error) => {
-                attempt.failed = true;
+                attempt.fail(error.to_string());
                 tracing::error!("reload rejected, the previous hooks stay in place: {error}");
                 Ok(self.store.load().len())
             }
@@ -251,6 +282,15 @@ struct Attempt {
     failed: bool,
     /// A file loaded or was dropped, so there is a new hook set to apply.
     applied: bool,
+    /// What failed, for the console.
+    errors: Vec<String>,
+}
+
+impl Attempt {
+    fn fail(&mut self, error: String) {
+        self.failed = true;
+        self.errors.push(error);
+    }
 }
 
 /// The directories to watch for `paths`: each file's parent, and the parent of its resolved

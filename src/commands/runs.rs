@@ -78,6 +78,7 @@ fn list(args: &RunsArgs) -> Result<(), String> {
             hook: args.hook.clone(),
             statuses,
             limit: args.limit,
+            before: None,
         })
         .map_err(|e| e.to_string())?;
     if args.json {

@@ -1,5 +1,5 @@
-//! The admin surface: hookwire's own routes (`/-/health`, `/-/metrics`, `/-/runs`), served only
-//! on the admin listener (`-admin-listen`), never on the hooks listener, so no reverse proxy in
+//! The admin surface: hookwire's own routes (`/-/health`, `/-/metrics`, `/-/runs`) and the
+//! console ([`crate::console`]), served only on the admin listener (`-admin-listen`), never on the hooks listener, so no reverse proxy in
 //! front of the hooks can expose them.
 //!
 //! Who may use it:
@@ -24,6 +24,7 @@ use subtle::ConstantTimeEq as _;
 
 use super::State;
 use super::respond::{self, HttpResponse};
+use crate::console::{self, Caller};
 
 /// How the admin listener is reached, which decides who is trusted without a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,21 +35,33 @@ pub enum Transport {
     Tcp,
 }
 
-/// Answers a request on the admin listener.
+/// Answers a request on the admin listener: the API under `/-/`, the console elsewhere.
 pub async fn handle(
     state: &State,
     http: hyper::Request<Incoming>,
     peer: SocketAddr,
     transport: Transport,
 ) -> HttpResponse {
-    if let Some(refusal) = refuse(state, http.method(), http.headers(), peer, transport) {
-        return refusal;
-    }
+    let caller = match admit(state, http.method(), http.headers(), peer, transport) {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal,
+    };
     // The raw path, not percent-decoded: `/-/%68ealth` is not `/-/health`.
-    match admin_path(http.uri().path()) {
-        Some("health") => health(state),
-        Some("metrics") => metrics(state),
-        Some(path) if path == "runs" || path.starts_with("runs/") => {
+    let Some(path) = admin_path(http.uri().path()) else {
+        return console::handle(state, http, caller).await;
+    };
+    if !caller.admitted {
+        state.admin_failures.record(peer, transport);
+        return respond::build(
+            StatusCode::UNAUTHORIZED,
+            [("WWW-Authenticate", "Bearer")],
+            "Unauthorized: this admin listener needs its token (Authorization: Bearer).\n",
+        );
+    }
+    match path {
+        "health" => health(state),
+        "metrics" => metrics(state),
+        _ if path == "runs" || path.starts_with("runs/") => {
             super::runs_api::handle(state, http.method(), path, http.uri().query()).await
         }
         _ => respond::plain(StatusCode::NOT_FOUND, "404 page not found\n"),
@@ -85,7 +98,7 @@ impl AdminToken {
         format!("Bearer {}", self.0)
     }
 
-    /// Whether `Authorization: Bearer <token>` carries this token (compared in constant time).
+    /// Whether `Authorization: Bearer <token>` carries this token.
     fn accepts(&self, authorization: Option<&HeaderValue>) -> bool {
         let Some(value) = authorization.map(HeaderValue::as_bytes) else {
             return false;
@@ -93,7 +106,12 @@ impl AdminToken {
         let Some((scheme, presented)) = value.split_at_checked(7) else {
             return false;
         };
-        scheme.eq_ignore_ascii_case(b"bearer ") && bool::from(presented.ct_eq(self.0.as_bytes()))
+        scheme.eq_ignore_ascii_case(b"bearer ") && self.matches(presented)
+    }
+
+    /// Whether `presented` is this token, compared in constant time.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        bool::from(presented.ct_eq(self.0.as_bytes()))
     }
 }
 
@@ -138,46 +156,55 @@ impl FailedAttempts {
 /// Headers a reverse proxy adds: a request with one was forwarded for another client.
 const FORWARDING_HEADERS: [&str; 3] = ["x-forwarded-for", "forwarded", "x-real-ip"];
 
-/// `None` when the request may proceed; otherwise the answer.
-fn refuse(
+/// Who the caller is, or the answer that turns them away. Without a token everyone who gets
+/// this far is admitted; with one, a caller is admitted with the token or a live console
+/// session, and otherwise may only reach the login page.
+fn admit(
     state: &State,
     method: &Method,
     headers: &HeaderMap,
     peer: SocketAddr,
     transport: Transport,
-) -> Option<HttpResponse> {
-    match &state.settings.admin_token {
-        Some(token) if token.accepts(headers.get(header::AUTHORIZATION)) => {}
-        Some(_) => {
-            state.admin_failures.record(peer, transport);
-            return Some(respond::build(
-                StatusCode::UNAUTHORIZED,
-                [("WWW-Authenticate", "Bearer")],
-                "Unauthorized: this admin listener needs its token (Authorization: Bearer).\n",
-            ));
+) -> Result<Caller, HttpResponse> {
+    let caller = match &state.settings.admin_token {
+        Some(token) => {
+            let session = console::session_cookie(headers)
+                .filter(|session| state.sessions.is_live(session))
+                .map(str::to_owned);
+            Caller {
+                admitted: session.is_some() || token.accepts(headers.get(header::AUTHORIZATION)),
+                session,
+            }
         }
-        None if transport == Transport::Unix => {}
+        None if transport == Transport::Unix => Caller {
+            admitted: true,
+            session: None,
+        },
         None => {
             if let Some(reason) = untrusted_without_token(headers, peer) {
                 tracing::warn!("admin request from {peer} refused: {reason}");
-                return Some(respond::build(
+                return Err(respond::build(
                     StatusCode::FORBIDDEN,
                     [],
                     format!("Forbidden: {reason}; set -admin-token-file to serve such clients.\n"),
                 ));
             }
+            Caller {
+                admitted: true,
+                session: None,
+            }
         }
-    }
+    };
     if *method != Method::GET && *method != Method::HEAD && is_cross_site(headers) {
         tracing::warn!(
             "admin {method} request from {peer} refused: sent by a page of another site"
         );
-        return Some(respond::plain(
+        return Err(respond::plain(
             StatusCode::FORBIDDEN,
             "Forbidden: a page of another site cannot change hookwire's state.\n",
         ));
     }
-    None
+    Ok(caller)
 }
 
 /// Why a TCP request without a token is not served, if it is not.

@@ -60,6 +60,8 @@ pub struct Settings {
     pub state_dir: std::path::PathBuf,
     /// `-admin-token-file`: every admin request then needs `Authorization: Bearer <token>`.
     pub admin_token: Option<admin::AdminToken>,
+    /// Accepted runs are journaled (not `-journal=false`).
+    pub journal: bool,
     /// `-trusted-proxies`: whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::client_ip::TrustedProxies,
     /// `-max-json-depth`, `-max-multipart-parts`.
@@ -81,6 +83,8 @@ pub struct State {
     pub rate_limits: crate::rate_limit::RateLimiter,
     /// Refused admin token attempts, for a rate-limited log line.
     pub admin_failures: admin::FailedAttempts,
+    /// The console's login sessions and CSRF key.
+    pub sessions: crate::console::Sessions,
 }
 
 /// What a listener serves.
