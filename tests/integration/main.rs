@@ -3,6 +3,7 @@
 mod admin;
 mod bodies;
 mod cli;
+mod console;
 mod differential;
 mod engine;
 mod examples;
