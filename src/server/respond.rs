@@ -3,10 +3,22 @@
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, StreamBody};
+
+/// The body of every response: whole (most answers) or streamed as it is produced (live
+/// output).
+pub type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 
 /// The response type of every route.
-pub type HttpResponse = Response<Full<Bytes>>;
+pub type HttpResponse = Response<Body>;
+
+/// A body that sends each chunk of `chunks` as it comes (chunked transfer encoding).
+pub fn streamed(chunks: impl futures_util::Stream<Item = Bytes> + Send + Sync + 'static) -> Body {
+    use futures_util::StreamExt as _;
+    BodyExt::boxed(StreamBody::new(
+        chunks.map(|chunk| Ok(hyper::body::Frame::data(chunk))),
+    ))
+}
 
 pub const HOOK_NOT_FOUND: &str = "Hook not found.";
 pub const RULES_NOT_SATISFIED: &str = "Hook rules were not satisfied.";
@@ -26,7 +38,7 @@ pub fn build<'a>(
     body: impl Into<Bytes>,
 ) -> HttpResponse {
     let body: Bytes = body.into();
-    let mut response = Response::new(Full::new(body.clone()));
+    let mut response = Response::new(Full::new(body.clone()).boxed());
     *response.status_mut() = status;
     let map = response.headers_mut();
     for (name, value) in headers {
