@@ -57,7 +57,7 @@ fn systemd_units_verify() {
     let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
     for unit in ["hookwire.service", "hookwire.socket"] {
         let text = std::fs::read_to_string(units.join(unit)).unwrap();
-        let text = text.replace("/usr/local/bin/hookwire", env!("CARGO_BIN_EXE_hookwire"));
+        let text = text.replace("/usr/bin/hookwire", env!("CARGO_BIN_EXE_hookwire"));
         std::fs::write(dir.path().join(unit), text).unwrap();
     }
     let out = Command::new("systemd-analyze")
