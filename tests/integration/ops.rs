@@ -57,7 +57,7 @@ fn systemd_units_verify() {
     let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
     for unit in ["hookwire.service", "hookwire.socket"] {
         let text = std::fs::read_to_string(units.join(unit)).unwrap();
-        let text = text.replace("/usr/local/bin/hookwire", env!("CARGO_BIN_EXE_hookwire"));
+        let text = text.replace("/usr/bin/hookwire", env!("CARGO_BIN_EXE_hookwire"));
         std::fs::write(dir.path().join(unit), text).unwrap();
     }
     let out = Command::new("systemd-analyze")
@@ -105,6 +105,38 @@ fn service_unit_has_notify_reload_watchdog_and_sandbox() {
         assert!(
             text.lines().any(|l| l.starts_with(line)),
             "{line} missing from hookwire.service"
+        );
+    }
+}
+
+/// The unit is the Debian package's as it is: the packaged binary, hooks file and state
+/// directory, and the admin routes on loopback only.
+#[test]
+fn service_unit_runs_the_packaged_paths_with_a_loopback_admin_listener() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/hookwire.service"),
+    )
+    .unwrap();
+    // ExecStart= continues over lines ending in a backslash.
+    let mut exec_start = String::new();
+    for line in text.lines().skip_while(|l| !l.starts_with("ExecStart=")) {
+        exec_start.push_str(line.trim_end_matches('\\'));
+        exec_start.push(' ');
+        if !line.ends_with('\\') {
+            break;
+        }
+    }
+    let exec_start = exec_start.trim_start_matches("ExecStart=");
+    let words: Vec<&str> = exec_start.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"/usr/bin/hookwire"), "{exec_start}");
+    for pair in [
+        ["-hooks", "/etc/hookwire/hooks.yaml"],
+        ["-state-dir", "/var/lib/hookwire"],
+        ["-admin-listen", "127.0.0.1:9001"],
+    ] {
+        assert!(
+            words.windows(2).any(|w| w == pair),
+            "{pair:?} missing from ExecStart={exec_start}"
         );
     }
 }
