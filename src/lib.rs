@@ -20,7 +20,8 @@
 //! - [`dispatch`]: concurrency policies, retries, recovery and shutdown of runs.
 //! - [`journal`]: the durable run journal (SQLite) and the run history, shown through
 //!   [`redact`], which masks credentials.
-//! - [`exec`]: spawning a plan in its own process group, timeouts, and capturing its output.
+//! - [`exec`]: spawning a plan in its own process group, timeouts, and capturing its output
+//!   into [`output`], which followers read while the run runs.
 //! - [`server`]: sockets, TLS, hyper, routing and adnanh's responses; the admin listener.
 //! - [`console`]: the admin listener's web pages (runs, hooks, health, login).
 //! - [`reload`]: hot reload by file watching and signals.
@@ -43,6 +44,7 @@ pub mod exec;
 pub mod journal;
 pub mod logging;
 pub mod metrics;
+pub mod output;
 pub mod pipeline;
 pub mod plan;
 pub mod privilege;

@@ -101,22 +101,36 @@ pub enum RunsAction {
         location: StateLocation,
     },
     /// Run the request of a stored run again, as a new run, on the running server (which plans
-    /// it with its current hooks and answers with the new run's id); the server is reached
-    /// through its admin socket in the state directory, or at -url
+    /// it with its current hooks and answers with the new run's id)
     Rerun {
         /// The run id (X-Hookwire-Run)
         run: String,
-        /// The server's admin listener as a URL, when it is on TCP (-admin-listen
-        /// 127.0.0.1:9001: http://127.0.0.1:9001) [default: the admin socket in the state
-        /// directory]
-        #[arg(long, value_name = "URL")]
-        url: Option<String>,
-        /// The server's -admin-token-file, when it has one
-        #[arg(long = "admin-token-file", value_name = "FILE")]
-        admin_token_file: Option<PathBuf>,
         #[command(flatten)]
-        location: StateLocation,
+        server: AdminClient,
     },
+    /// Print a run's output as the command writes it, until the run ends; exits 0 when it
+    /// succeeded, 1 otherwise
+    Follow {
+        /// The run id (X-Hookwire-Run)
+        run: String,
+        #[command(flatten)]
+        server: AdminClient,
+    },
+}
+
+/// How `hookwire runs` reaches a running server's admin listener.
+#[derive(Debug, Clone, Args)]
+pub struct AdminClient {
+    /// The server's admin listener as a URL, when it is on TCP (-admin-listen
+    /// 127.0.0.1:9001: http://127.0.0.1:9001) [default: the admin socket in the state
+    /// directory]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The server's -admin-token-file, when it has one
+    #[arg(long = "admin-token-file", value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub location: StateLocation,
 }
 
 impl StateLocation {
@@ -226,17 +240,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match runs(&["runs", "rerun", "0190-ab", "-url", "http://h:1"]).action {
-            Some(RunsAction::Rerun {
-                run,
-                url,
-                admin_token_file,
-                ..
-            }) => {
+            Some(RunsAction::Rerun { run, server }) => {
                 assert_eq!(
-                    (run.as_str(), url.as_deref()),
+                    (run.as_str(), server.url.as_deref()),
                     ("0190-ab", Some("http://h:1"))
                 );
-                assert!(admin_token_file.is_none());
+                assert!(server.admin_token_file.is_none());
             }
             other => panic!("{other:?}"),
         }

@@ -3,14 +3,14 @@
 //! reruns, which go through a running server (`POST /-/runs/{id}/rerun`) so the run is planned
 //! with the server's current hooks and scheduled under its concurrency policy.
 
-use std::io::{Read, Write};
+use std::io::{BufRead as _, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::cli::engine::{RunsAction, RunsArgs, StateLocation};
+use crate::cli::engine::{AdminClient, RunsAction, RunsArgs, StateLocation};
 use crate::journal::{Filter, History, RunRecord, Status};
 use crate::server::listener::ADMIN_SOCKET;
 
@@ -40,23 +40,8 @@ fn runs(args: &RunsArgs) -> Result<(), String> {
             };
             show(run, *json, location)
         }
-        Some(RunsAction::Rerun {
-            run,
-            url,
-            admin_token_file,
-            location,
-        }) => {
-            let location = if location.state_dir.is_some() {
-                location
-            } else {
-                &args.location
-            };
-            let server = match url {
-                Some(url) => Admin::Tcp(split_url(url)?),
-                None => Admin::Socket(location.directory().join(ADMIN_SOCKET)),
-            };
-            rerun(run, &server, admin_token_file.as_deref())
-        }
+        Some(RunsAction::Rerun { run, server }) => rerun(run, &Admin::of(server, args)?),
+        Some(RunsAction::Follow { run, server }) => follow(run, &Admin::of(server, args)?),
     }
 }
 
@@ -225,84 +210,307 @@ fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
     Ok(())
 }
 
-/// How long the server has to answer a rerun.
+/// How long the server has to answer (between two reads, while following).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where the running server's admin routes are.
+/// A running server's admin listener, as `hookwire runs` reaches it.
 #[derive(Debug)]
-enum Admin {
-    /// Its admin socket (the default: `admin.sock` in the state directory).
+struct Admin {
+    place: Place,
+    /// `Authorization: Bearer ...` from `--admin-token-file`.
+    authorization: Option<String>,
+}
+
+/// Where the admin listener is.
+#[derive(Debug)]
+enum Place {
+    /// Its socket (the default: `admin.sock` in the state directory).
     Socket(PathBuf),
-    /// `-url`: `host:port` and a base path.
-    Tcp((String, String)),
+    /// `--url`: `host:port` and a base path.
+    Tcp { host: String, base: String },
+}
+
+/// A connection to the admin listener.
+enum Connection {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Read for Connection {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Unix(stream) => stream.read(buf),
+            Self::Tcp(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Connection {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Unix(stream) => stream.write(buf),
+            Self::Tcp(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Unix(stream) => stream.flush(),
+            Self::Tcp(stream) => stream.flush(),
+        }
+    }
+}
+
+impl Admin {
+    /// The listener `server` names: `--url`, else the socket in the state directory (the
+    /// subcommand's `--state-dir`, else the one given to `runs`).
+    fn of(server: &AdminClient, args: &RunsArgs) -> Result<Self, String> {
+        let place = match &server.url {
+            Some(url) => {
+                let (host, base) = split_url(url)?;
+                Place::Tcp { host, base }
+            }
+            None => {
+                let location = if server.location.state_dir.is_some() {
+                    &server.location
+                } else {
+                    &args.location
+                };
+                Place::Socket(location.directory().join(ADMIN_SOCKET))
+            }
+        };
+        let authorization = server
+            .admin_token_file
+            .as_deref()
+            .map(|path| crate::server::admin::AdminToken::read(path).map(|t| t.authorization()))
+            .transpose()?;
+        Ok(Self {
+            place,
+            authorization,
+        })
+    }
+
+    /// Sends `METHOD path` (with the token, if any) and returns the response's status, its
+    /// head and the connection positioned at the body.
+    fn send(&self, method: &str, path: &str, accept: &str) -> Result<Response, String> {
+        let (host, base) = match &self.place {
+            Place::Socket(_) => ("localhost", ""),
+            Place::Tcp { host, base } => (host.as_str(), base.as_str()),
+        };
+        let authorization = self
+            .authorization
+            .as_ref()
+            .map(|value| format!("Authorization: {value}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "{method} {base}{path} HTTP/1.1\r\nHost: {host}\r\nAccept: {accept}\r\n{authorization}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let connect = || -> std::io::Result<Connection> {
+            let mut connection = match &self.place {
+                Place::Socket(path) => {
+                    let stream = UnixStream::connect(path)?;
+                    stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
+                    Connection::Unix(stream)
+                }
+                Place::Tcp { host, .. } => {
+                    let stream = TcpStream::connect(host)?;
+                    stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
+                    Connection::Tcp(stream)
+                }
+            };
+            connection.write_all(request.as_bytes())?;
+            Ok(connection)
+        };
+        let unreachable = |error: std::io::Error| {
+            format!(
+                "cannot reach the server at {self}: {error} (is it running? give its --state-dir, \
+                 or --url for an admin listener on TCP)"
+            )
+        };
+        let mut reader = BufReader::new(connect().map_err(unreachable)?);
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line).map_err(unreachable)?;
+        let status = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| format!("{self} did not answer with HTTP"))?;
+        let mut chunked = false;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).map_err(unreachable)?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("transfer-encoding")
+                && value.to_ascii_lowercase().contains("chunked")
+            {
+                chunked = true;
+            }
+        }
+        if status == 401 || status == 403 {
+            return Err(format!(
+                "the server refused the admin request ({status}): give its --admin-token-file"
+            ));
+        }
+        Ok(Response {
+            status,
+            body: Body {
+                reader,
+                chunked,
+                left: 0,
+            },
+        })
+    }
 }
 
 impl std::fmt::Display for Admin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Socket(path) => write!(f, "the admin socket {}", path.display()),
-            Self::Tcp((host, base)) => write!(f, "http://{host}{base}"),
+        match &self.place {
+            Place::Socket(path) => write!(f, "the admin socket {}", path.display()),
+            Place::Tcp { host, base } => write!(f, "http://{host}{base}"),
         }
     }
 }
 
-/// Asks the running server to rerun `id`, and prints the new run's id.
-fn rerun(id: &str, server: &Admin, token_file: Option<&Path>) -> Result<(), String> {
+/// An answer of the admin listener.
+struct Response {
+    status: u16,
+    body: Body,
+}
+
+/// A response body, read as it arrives (chunked or until the connection closes).
+struct Body {
+    reader: BufReader<Connection>,
+    chunked: bool,
+    /// Bytes left in the current chunk.
+    left: usize,
+}
+
+impl Read for Body {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.chunked {
+            return self.reader.read(buf);
+        }
+        if self.left == 0 {
+            let mut size = String::new();
+            self.reader.read_line(&mut size)?;
+            let size = size.trim();
+            if size.is_empty() {
+                return Ok(0);
+            }
+            let size = size.split(';').next().unwrap_or_default();
+            self.left = usize::from_str_radix(size, 16)
+                .map_err(|_| std::io::Error::other("a malformed chunk"))?;
+            if self.left == 0 {
+                return Ok(0);
+            }
+        }
+        let wanted = buf.len().min(self.left);
+        let read = self.reader.read(&mut buf[..wanted])?;
+        self.left -= read;
+        if self.left == 0 {
+            let mut crlf = String::new();
+            self.reader.read_line(&mut crlf)?;
+        }
+        Ok(read)
+    }
+}
+
+impl Response {
+    /// The whole body, and the message of a JSON error answer.
+    fn into_text(mut self) -> Result<(u16, String), String> {
+        let mut text = String::new();
+        self.body
+            .read_to_string(&mut text)
+            .map_err(|error| format!("the answer broke off: {error}"))?;
+        Ok((self.status, text))
+    }
+}
+
+/// The `error` of a JSON error answer, else the text.
+fn error_message(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| text.trim().to_owned())
+}
+
+fn check_run_id(id: &str) -> Result<(), String> {
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
         return Err(format!("{id:?} is not a run id (see `hookwire runs`)"));
     }
-    let authorization = match token_file {
-        Some(path) => format!(
-            "Authorization: {}\r\n",
-            crate::server::admin::AdminToken::read(path)?.authorization()
-        ),
-        None => String::new(),
-    };
-    let (host, base) = match server {
-        Admin::Socket(_) => ("localhost", ""),
-        Admin::Tcp((host, base)) => (host.as_str(), base.as_str()),
-    };
-    let request = format!(
-        "POST {base}/-/runs/{id}/rerun HTTP/1.1\r\nHost: {host}\r\n{authorization}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    let answer = match server {
-        Admin::Socket(path) => UnixStream::connect(path).and_then(|stream| {
-            stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
-            exchange(stream, request.as_bytes())
-        }),
-        Admin::Tcp((host, _)) => TcpStream::connect(host).and_then(|stream| {
-            stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
-            exchange(stream, request.as_bytes())
-        }),
-    };
-    let (status, body) = answer.map_err(|error| {
-        format!(
-            "cannot reach the server at {server}: {error} (is it running? give its --state-dir, \
-             or --url for an admin listener on TCP)"
-        )
-    })?;
-    match status {
-        202 => {
-            let answer: serde_json::Value =
-                serde_json::from_slice(&body).map_err(|e| format!("unexpected answer: {e}"))?;
-            let new_id = answer
-                .get("id")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default();
-            println!("{new_id}");
-            Ok(())
+    Ok(())
+}
+
+/// Asks the running server to rerun `id`, and prints the new run's id.
+fn rerun(id: &str, server: &Admin) -> Result<(), String> {
+    check_run_id(id)?;
+    let (status, text) = server
+        .send("POST", &format!("/-/runs/{id}/rerun"), "application/json")?
+        .into_text()?;
+    if status != 202 {
+        return Err(format!(
+            "rerun refused ({status}): {}",
+            error_message(&text)
+        ));
+    }
+    let answer: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("unexpected answer: {e}"))?;
+    println!("{}", answer["id"].as_str().unwrap_or_default());
+    Ok(())
+}
+
+/// Prints the output of run `id` as it comes, until the run ends; fails unless it succeeded.
+fn follow(id: &str, server: &Admin) -> Result<(), String> {
+    check_run_id(id)?;
+    let response = server.send("GET", &format!("/-/runs/{id}/output"), "text/event-stream")?;
+    if response.status != 200 {
+        let (status, text) = response.into_text()?;
+        return Err(format!(
+            "cannot follow run {id} ({status}): {}",
+            error_message(&text)
+        ));
+    }
+    let mut stdout = std::io::stdout().lock();
+    let mut event = String::new();
+    for line in BufReader::new(response.body).lines() {
+        let line = line.map_err(|error| format!("the stream broke off: {error}"))?;
+        if let Some(name) = line.strip_prefix("event: ") {
+            name.clone_into(&mut event);
+            continue;
         }
-        401 | 403 => Err(format!(
-            "the server refused the admin request ({status}): give its --admin-token-file"
-        )),
-        _ => {
-            let message = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_owned());
-            Err(format!("rerun refused ({status}): {message}"))
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        match event.as_str() {
+            "output" => {
+                let text: String = serde_json::from_str(data).unwrap_or_default();
+                let _ = stdout.write_all(text.as_bytes());
+                let _ = stdout.flush();
+            }
+            "missed" => {
+                eprintln!("[{data} bytes of output were dropped before they could be shown]")
+            }
+            "end" => {
+                let end: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+                let status = end["status"].as_str().unwrap_or("unknown");
+                if status == "succeeded" {
+                    return Ok(());
+                }
+                let exit = match (end["exit_code"].as_i64(), end["signal"].as_i64()) {
+                    (Some(code), _) => format!(", exit status {code}"),
+                    (None, Some(signal)) => format!(", signal {signal}"),
+                    _ => String::new(),
+                };
+                return Err(format!("run {id} {status}{exit}"));
+            }
+            _ => {}
         }
     }
+    Err(format!("the stream of run {id} ended before the run did"))
 }
 
 /// `http://host:port/base` → (`host:port`, `/base` without a trailing slash).
@@ -330,23 +538,6 @@ fn split_url(url: &str) -> Result<(String, String), String> {
     ))
 }
 
-/// One HTTP/1.1 exchange with `Connection: close`: the status and the body.
-fn exchange(mut stream: impl Read + Write, request: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-    stream.write_all(request)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("no HTTP response"))?;
-    let status = String::from_utf8_lossy(&raw[..split])
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| std::io::Error::other("no HTTP status"))?;
-    Ok((status, raw[split + 4..].to_vec()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,15 +556,9 @@ mod tests {
     }
 
     #[test]
-    fn rerun_checks_the_id() {
-        assert!(
-            rerun(
-                "../x",
-                &Admin::Tcp(("127.0.0.1:1".into(), String::new())),
-                None
-            )
-            .unwrap_err()
-            .contains("not a run id")
-        );
+    fn run_ids_are_checked_before_they_reach_a_path() {
+        assert!(check_run_id("../x").unwrap_err().contains("not a run id"));
+        assert!(check_run_id("").is_err());
+        assert!(check_run_id("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b").is_ok());
     }
 }

@@ -29,6 +29,7 @@ use crate::events;
 use crate::exec::{self, Cut, ExecOptions, Outcome, Termination};
 use crate::journal::{Event, Journal, JournalError, NewRun, RunResult, Status};
 use crate::metrics::{Metrics, RunOutcome};
+use crate::output::LiveRuns;
 use crate::pipeline::Received;
 use crate::plan::Plan;
 use crate::reload::HookStore;
@@ -242,6 +243,8 @@ pub struct Dispatcher {
     permits: Option<Arc<Semaphore>>,
     runs: RunTracker,
     phase: watch::Sender<Phase>,
+    /// The output of the attempts running now, for followers.
+    live: LiveRuns,
 }
 
 impl Dispatcher {
@@ -261,7 +264,13 @@ impl Dispatcher {
                 .then(|| Arc::new(Semaphore::new(settings.max_concurrent_runs))),
             runs: RunTracker::default(),
             phase: watch::channel(Phase::Serving).0,
+            live: LiveRuns::default(),
         })
+    }
+
+    /// The output of run `id` while an attempt of it runs.
+    pub fn live_output(&self, id: &str) -> Option<Arc<crate::output::LiveOutput>> {
+        self.live.get(id)
     }
 
     /// The run journal, for the history routes.

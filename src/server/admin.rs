@@ -62,7 +62,14 @@ pub async fn handle(
         "health" => health(state),
         "metrics" => metrics(state),
         _ if path == "runs" || path.starts_with("runs/") => {
-            super::runs_api::handle(state, http.method(), path, http.uri().query()).await
+            super::runs_api::handle(
+                state,
+                http.method(),
+                path,
+                http.uri().query(),
+                http.headers(),
+            )
+            .await
         }
         _ => respond::plain(StatusCode::NOT_FOUND, "404 page not found\n"),
     }

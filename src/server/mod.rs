@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod handler;
 pub mod listener;
+pub mod output_stream;
 pub mod respond;
 pub mod route;
 pub mod run;

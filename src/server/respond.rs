@@ -7,15 +7,15 @@ use http_body_util::{BodyExt, Full, StreamBody};
 
 /// The body of every response: whole (most answers) or streamed as it is produced (live
 /// output).
-pub type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::convert::Infallible>;
 
 /// The response type of every route.
 pub type HttpResponse = Response<Body>;
 
 /// A body that sends each chunk of `chunks` as it comes (chunked transfer encoding).
-pub fn streamed(chunks: impl futures_util::Stream<Item = Bytes> + Send + Sync + 'static) -> Body {
+pub fn streamed(chunks: impl futures_util::Stream<Item = Bytes> + Send + 'static) -> Body {
     use futures_util::StreamExt as _;
-    BodyExt::boxed(StreamBody::new(
+    BodyExt::boxed_unsync(StreamBody::new(
         chunks.map(|chunk| Ok(hyper::body::Frame::data(chunk))),
     ))
 }
@@ -38,7 +38,7 @@ pub fn build<'a>(
     body: impl Into<Bytes>,
 ) -> HttpResponse {
     let body: Bytes = body.into();
-    let mut response = Response::new(Full::new(body.clone()).boxed());
+    let mut response = Response::new(Full::new(body.clone()).boxed_unsync());
     *response.status_mut() = status;
     let map = response.headers_mut();
     for (name, value) in headers {

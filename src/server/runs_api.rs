@@ -2,9 +2,15 @@
 //!
 //! - `GET /-/runs?hook=ID&status=failed,timed-out&limit=N`: runs, newest first, without output;
 //! - `GET /-/runs/{id}`: one run with its request and captured output;
+//! - `GET /-/runs/{id}/output`: the output so far, as text; with `Accept: text/event-stream`,
+//!   live: the output so far, then new output as the command writes it, then the outcome;
 //! - `POST /-/runs/{id}/rerun`: the run's request as a new background run (202, its id).
+//!
+//! The event stream: `event: output` whose data is the new text as a JSON string; `event:
+//! missed` whose data is how many bytes were dropped (over `-max-output`) before this client
+//! read them; and last `event: end` whose data is `{"status":..., "exit_code":...}`.
 
-use http::{Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode, header};
 use serde::Serialize;
 
 use super::State;
@@ -23,18 +29,20 @@ pub async fn handle(
     method: &Method,
     path: &str,
     query: Option<&str>,
+    headers: &HeaderMap,
 ) -> HttpResponse {
     let segments: Vec<&str> = path.split('/').collect();
     let reading = method == Method::GET || method == Method::HEAD;
     match segments[..] {
         ["runs"] if reading => list(state, query.unwrap_or_default()).await,
         ["runs", id] if reading && !id.is_empty() => show(state, id).await,
+        ["runs", id, "output"] if reading => output(state, id, wants_events(headers)).await,
         ["runs", id, "rerun"] if method == Method::POST => rerun(state, id).await,
-        ["runs"] | ["runs", _] | ["runs", _, "rerun"] => respond::build(
+        ["runs"] | ["runs", _] | ["runs", _, "rerun" | "output"] => respond::build(
             StatusCode::METHOD_NOT_ALLOWED,
             [(
                 "Allow",
-                if segments.len() == 3 {
+                if segments.get(2) == Some(&"rerun") {
                     "POST"
                 } else {
                     "GET, HEAD"
@@ -129,6 +137,55 @@ async fn rerun(state: &State, id: &str) -> HttpResponse {
         }
         Err(error) => failure(&error.to_string()),
     }
+}
+
+/// Whether the client asked for an event stream.
+fn wants_events(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.contains("text/event-stream"))
+}
+
+async fn output(state: &State, id: &str, events: bool) -> HttpResponse {
+    let live = state.engine.live_output(id);
+    if !events && let Some(live) = &live {
+        return respond::build(
+            StatusCode::OK,
+            [("content-type", "text/plain; charset=utf-8")],
+            live.snapshot().0,
+        );
+    }
+    let journal = state.engine.journal().clone();
+    let owned = id.to_owned();
+    let run = match tokio::task::spawn_blocking(move || journal.run(&owned)).await {
+        Ok(Ok(Some(run))) => run,
+        Ok(Ok(None)) if live.is_none() => return not_found(id),
+        Ok(Ok(None)) => return failure("a live run is missing from the journal"),
+        Ok(Err(error)) => return failure(&error.to_string()),
+        Err(error) => return failure(&error.to_string()),
+    };
+    if !events {
+        return respond::build(
+            StatusCode::OK,
+            [("content-type", "text/plain; charset=utf-8")],
+            run.output.unwrap_or_default(),
+        );
+    }
+    let mut response = respond::build(
+        StatusCode::OK,
+        [
+            ("content-type", "text/event-stream"),
+            ("cache-control", "no-store"),
+            // Proxies (nginx) buffer responses unless told not to.
+            ("x-accel-buffering", "no"),
+        ],
+        "",
+    );
+    *response.body_mut() =
+        respond::streamed(super::output_stream::stream(state.engine.clone(), run));
+    response
 }
 
 #[derive(Serialize)]
