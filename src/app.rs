@@ -47,8 +47,6 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     cli::validate(&args)?;
     logging::init(&logging::LogSettings::from(&args))?;
     tracing::info!("version {} starting", env!("CARGO_PKG_VERSION"));
-    // Before any thread starts: they inherit the signal mask.
-    exec::block_child_signal();
 
     let (listener, address) = server::listener::open(&args)?;
     if args.setuid != 0 {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag};
-use nix::sys::signal::{SigSet, Signal, killpg};
+use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt as _;
@@ -226,7 +226,7 @@ async fn spawn_and_wait(
             }
         };
         let ended: Result<std::io::Result<ExitStatus>, Cut> = tokio::select! {
-            status = wait_for_exit(&mut child) => Ok(status),
+            status = child.wait() => Ok(status),
             () = time_limit => Err(Cut::TimedOut),
             () = stop => Err(Cut::Stopped),
         };
@@ -235,12 +235,12 @@ async fn spawn_and_wait(
             Err(cut) => {
                 let terminated_at = Instant::now();
                 signal_group(group, Signal::SIGTERM);
-                let grace = tokio::time::timeout(options.kill_grace, wait_for_exit(&mut child));
+                let grace = tokio::time::timeout(options.kill_grace, child.wait());
                 let status = match grace.await {
                     Ok(status) => status,
                     Err(_) => {
                         signal_group(group, Signal::SIGKILL);
-                        wait_for_exit(&mut child).await
+                        child.wait().await
                     }
                 };
                 (status, Some(cut), Some(terminated_at))
@@ -286,23 +286,6 @@ async fn spawn_and_wait(
         truncated,
     })
 }
-
-/// Waits for the leader to exit. Tokio learns of the exit through the child's pidfd; should it
-/// have failed to open one for this child (no file descriptor left), it waits for a SIGCHLD that
-/// [`block_child_signal`] keeps from arriving, so the exit is also checked every second.
-async fn wait_for_exit(child: &mut tokio::process::Child) -> std::io::Result<ExitStatus> {
-    loop {
-        if let Ok(status) = tokio::time::timeout(EXIT_CHECK, child.wait()).await {
-            return status;
-        }
-        if let Some(status) = child.try_wait()? {
-            return Ok(status);
-        }
-    }
-}
-
-/// How often [`wait_for_exit`] checks an exit itself.
-const EXIT_CHECK: Duration = Duration::from_secs(1);
 
 /// The pids of running leaders, which Tokio reaps itself: [`reap_orphans`] leaves them alone.
 static LEADERS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
@@ -380,30 +363,6 @@ async fn clear_group(group: Pid, grace: Duration, terminated_at: Option<Instant>
         tokio::time::sleep(POLL).await;
     }
     tracing::warn!("process group {group} still has members two seconds after SIGKILL");
-}
-
-/// Keeps the exits of commands from waking hookwire's threads. Each exit raises SIGCHLD, whose
-/// default action is to be ignored; but while the thread that started the command has it
-/// blocked (as every thread does inside `posix_spawn`), the kernel delivers it instead, to
-/// whichever thread can take it: an idle worker or the journal writer wakes up for nothing,
-/// about once every other run under load. Tokio waits for its children through pidfds, so no
-/// one needs the signal: it is blocked in every thread (the mask is inherited, so this runs
-/// before any thread starts; std gives commands a clean mask). Where pidfds do not work
-/// (before Linux 5.3, or refused by a seccomp filter) Tokio waits through SIGCHLD, and the
-/// signal is left alone.
-pub fn block_child_signal() {
-    if let Err(error) = rustix::process::pidfd_open(
-        rustix::process::getpid(),
-        rustix::process::PidfdFlags::empty(),
-    ) {
-        tracing::debug!("no pidfds here ({error}): commands' exits are signalled");
-        return;
-    }
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGCHLD);
-    if let Err(error) = signals.thread_block() {
-        tracing::warn!("cannot block SIGCHLD: {error}");
-    }
 }
 
 /// Makes hookwire the reaper of its descendants' orphans (instead of init), so processes that
