@@ -223,6 +223,7 @@ fn engine_settings(args: &ServeArgs) -> EngineSettings {
             output_limit: flags.max_output,
             timeout: Some(flags.command_timeout).filter(|t| !t.is_zero()),
             kill_grace: flags.kill_grace,
+            kill_leftovers: false,
         },
         max_concurrent_runs: flags.max_concurrent_runs,
         shutdown_timeout: flags.shutdown_timeout,

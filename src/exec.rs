@@ -43,10 +43,6 @@ const DRAIN: Duration = Duration::from_millis(200);
 /// How often a dying group is checked.
 const POLL: Duration = Duration::from_millis(20);
 
-/// How long processes left in a group after its command exited get to leave it (`setsid`)
-/// before the group is terminated.
-const SETTLE: Duration = Duration::from_millis(100);
-
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Termination {
@@ -96,6 +92,8 @@ pub struct ExecOptions {
     pub timeout: Option<Duration>,
     /// Time between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
+    /// End what the command left running when it exits (`kill-leftovers`).
+    pub kill_leftovers: bool,
 }
 
 impl Default for ExecOptions {
@@ -104,6 +102,7 @@ impl Default for ExecOptions {
             output_limit: 1 << 20,
             timeout: None,
             kill_grace: Duration::from_secs(10),
+            kill_leftovers: false,
         }
     }
 }
@@ -248,7 +247,10 @@ async fn spawn_and_wait(
         };
         // Tokio has reaped the leader: from now on the group's leftovers are ours to reap.
         drop(leader);
-        clear_group(group, options.kill_grace, terminated_at).await;
+        // A command that exits on its own keeps its background processes, as with webhook.
+        if cut.is_some() || options.kill_leftovers {
+            clear_group(group, options.kill_grace, terminated_at).await;
+        }
         (status, cut)
     };
     tokio::pin!(reading, lifetime);
@@ -335,12 +337,6 @@ async fn clear_group(group: Pid, grace: Duration, terminated_at: Option<Instant>
     let terminated_at = match terminated_at {
         Some(at) => at,
         None => {
-            // A command that ends with `setsid daemon &` exits while its child may still be on
-            // its way out of the group: give it a moment to leave.
-            tokio::time::sleep(SETTLE).await;
-            if group_gone(group) {
-                return;
-            }
             tracing::info!(
                 "the command left processes behind in its group {group}; terminating them"
             );
@@ -665,14 +661,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn background_jobs_end_with_the_run() {
+    async fn background_jobs_outlive_the_run_unless_it_kills_leftovers() {
         // As the server does: orphans of the group must come to us to be reaped.
         become_subreaper();
-        let outcome = run(
-            &plan("/bin/sh", &["-c", "sleep 30 & echo $!"]),
-            ExecOptions::default(),
-        )
-        .await;
+        let background = plan("/bin/sh", &["-c", "sleep 30 >/dev/null & echo $!"]);
+        let outcome = run(&background, ExecOptions::default()).await;
+        assert!(outcome.succeeded());
+        let job = String::from_utf8_lossy(&outcome.output).into_owned();
+        assert!(alive(&job), "background job {job} was ended");
+        let _ = nix::sys::signal::kill(Pid::from_raw(job.trim().parse().unwrap()), Signal::SIGKILL);
+
+        let killing = ExecOptions {
+            kill_leftovers: true,
+            ..ExecOptions::default()
+        };
+        let outcome = run(&background, killing).await;
         assert!(outcome.succeeded());
         let job = String::from_utf8_lossy(&outcome.output).into_owned();
         assert!(!alive(&job), "background job {job} survived");

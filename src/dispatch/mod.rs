@@ -434,6 +434,7 @@ impl Dispatcher {
         if let Some(timeout) = job.hook.engine.timeout {
             options.timeout = Some(timeout);
         }
+        options.kill_leftovers = job.hook.engine.kill_leftovers;
         let stop = async {
             let mut phase = self.phase.subscribe();
             tokio::select! {

@@ -273,3 +273,83 @@ fn background_runs_finish_after_the_response() {
     let done = s.dir.path().join("records/done");
     assert!(crate::harness::wait_until(Duration::from_secs(5), || done.exists()));
 }
+
+/// Hooks whose command starts `sleep` in the background (its pid in `$RECORD_DIR/<id>.pid`)
+/// and exits: `leave` as webhook does, `clean` with `kill-leftovers`.
+const LEFTOVERS: &str = r#"
+- id: leave
+  execute-command: /bin/sh
+  include-command-output-in-response: true
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'sleep 1000 >/dev/null 2>&1 & echo $! >"$RECORD_DIR/leave.pid"'}
+- id: clean
+  execute-command: /bin/sh
+  include-command-output-in-response: true
+  kill-leftovers: true
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'sleep 1000 >/dev/null 2>&1 & echo $! >"$RECORD_DIR/clean.pid"'}
+"#;
+
+/// The pid a command wrote to `$RECORD_DIR/<name>.pid`, once it is there.
+pub fn recorded_pid(s: &Server, name: &str) -> i32 {
+    let file = s.dir.path().join(format!("records/{name}.pid"));
+    let mut pid = None;
+    assert!(
+        crate::harness::wait_until(Duration::from_secs(10), || {
+            pid = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|text| text.trim().parse().ok());
+            pid.is_some()
+        }),
+        "no pid in {}",
+        file.display()
+    );
+    pid.unwrap_or_default()
+}
+
+/// Whether `pid` is running (a zombie is not).
+pub fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// Waits until `pid` has ended and been reaped.
+pub fn assert_gone(pid: i32, what: &str) {
+    assert!(
+        crate::harness::wait_until(Duration::from_secs(5), || !std::path::Path::new(&format!(
+            "/proc/{pid}"
+        ))
+        .exists()),
+        "{what} (pid {pid}) is still there"
+    );
+}
+
+/// Ends a process a test left running on purpose.
+pub fn end(pid: i32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+}
+
+#[test]
+fn background_processes_outlive_the_run_as_with_webhook() {
+    let s = Server::start(LEFTOVERS);
+    // The answer comes once the run has ended, cleanup included.
+    assert_eq!(s.get("/hooks/leave").status, 200);
+    let pid = recorded_pid(&s, "leave");
+    let alive = running(pid);
+    end(pid);
+    assert!(alive, "the background process {pid} was ended with the run");
+}
+
+#[test]
+fn kill_leftovers_ends_background_processes_with_the_run() {
+    let s = Server::start(LEFTOVERS);
+    assert_eq!(s.get("/hooks/clean").status, 200);
+    let pid = recorded_pid(&s, "clean");
+    assert_gone(pid, "the background process");
+}
