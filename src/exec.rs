@@ -43,6 +43,9 @@ const DRAIN: Duration = Duration::from_millis(200);
 /// How often a dying group is checked.
 const POLL: Duration = Duration::from_millis(20);
 
+/// The sender's delivery id, when it gave one.
+const DELIVERY_ID_VARIABLE: &str = "HOOKWIRE_DELIVERY_ID";
+
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Termination {
@@ -107,15 +110,30 @@ impl Default for ExecOptions {
     }
 }
 
+/// Which run, and which attempt of it, a process belongs to: told to the command in
+/// `HOOKWIRE_*` variables. The run id also marks every process the run starts, so that the
+/// ones that leave its process group can still be found and ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunIdentity {
+    pub run_id: String,
+    pub hook_id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+/// The variable that names the run in its command's environment, and marks its processes.
+pub const RUN_ID_VARIABLE: &str = "HOOKWIRE_RUN_ID";
+
 /// Runs `plan` to completion (or its timeout).
-pub async fn run(plan: &Plan, options: ExecOptions) -> Outcome {
-    run_until(plan, options, std::future::pending()).await
+pub async fn run(plan: &Plan, identity: &RunIdentity, options: ExecOptions) -> Outcome {
+    run_until(plan, identity, options, std::future::pending()).await
 }
 
 /// Runs `plan` until it ends, times out, or `stop` resolves; in the last two cases the whole
 /// process group is terminated and the outcome says why ([`Outcome::cut`]).
 pub async fn run_until(
     plan: &Plan,
+    identity: &RunIdentity,
     options: ExecOptions,
     stop: impl Future<Output = ()>,
 ) -> Outcome {
@@ -143,7 +161,7 @@ pub async fn run_until(
     // Kept alive until the process has exited; dropping them deletes the files.
     let (_files, file_env) = write_files(plan);
 
-    match spawn_and_wait(plan, &program, file_env, options, stop).await {
+    match spawn_and_wait(plan, identity, &program, file_env, options, stop).await {
         Ok(ended) => finish(ended.termination, ended.cut, ended.output, ended.truncated),
         Err(error) => finish(
             Termination::NotStarted(format!("cannot start {}: {error}", program.display())),
@@ -163,6 +181,7 @@ struct Ended {
 
 async fn spawn_and_wait(
     plan: &Plan,
+    identity: &RunIdentity,
     program: &Path,
     file_env: Vec<(String, String)>,
     options: ExecOptions,
@@ -194,6 +213,15 @@ async fn spawn_and_wait(
     for name in PRIVATE_ENV.iter() {
         command.env_remove(name);
     }
+    // Last, so that no hook variable can replace them.
+    command
+        .env(RUN_ID_VARIABLE, &identity.run_id)
+        .env("HOOKWIRE_HOOK_ID", &identity.hook_id)
+        .env("HOOKWIRE_ATTEMPT", identity.attempt.to_string());
+    match &plan.delivery_id {
+        Some(delivery) => command.env(DELIVERY_ID_VARIABLE, delivery),
+        None => command.env_remove(DELIVERY_ID_VARIABLE),
+    };
     if let Some(directory) = &plan.working_directory {
         command.current_dir(directory);
     }
@@ -211,7 +239,7 @@ async fn spawn_and_wait(
     };
     // Close our copies of the pipe's write end, or reading would never see end-of-file.
     drop(command);
-    let group = Pid::from_raw(leader.0);
+    let processes = RunProcesses::new(Pid::from_raw(leader.0), &identity.run_id);
 
     // The output is read alongside, in this same task: a task of its own would cost every run
     // a spawn and a cross-thread wake-up.
@@ -233,12 +261,12 @@ async fn spawn_and_wait(
             Ok(status) => (status, None, None),
             Err(cut) => {
                 let terminated_at = Instant::now();
-                signal_group(group, Signal::SIGTERM);
+                processes.signal(Signal::SIGTERM);
                 let grace = tokio::time::timeout(options.kill_grace, child.wait());
                 let status = match grace.await {
                     Ok(status) => status,
                     Err(_) => {
-                        signal_group(group, Signal::SIGKILL);
+                        processes.signal(Signal::SIGKILL);
                         child.wait().await
                     }
                 };
@@ -249,7 +277,7 @@ async fn spawn_and_wait(
         drop(leader);
         // A command that exits on its own keeps its background processes, as with webhook.
         if cut.is_some() || options.kill_leftovers {
-            clear_group(group, options.kill_grace, terminated_at).await;
+            processes.end(options.kill_grace, terminated_at).await;
         }
         (status, cut)
     };
@@ -328,37 +356,104 @@ fn group_gone(group: Pid) -> bool {
     killpg(group, None) == Err(Errno::ESRCH)
 }
 
-/// Ends every process left in the group: SIGTERM (unless it was sent at `terminated_at`), then
-/// SIGKILL once the grace period since the SIGTERM is over.
-async fn clear_group(group: Pid, grace: Duration, terminated_at: Option<Instant>) {
-    if group_gone(group) {
-        return;
-    }
-    let terminated_at = match terminated_at {
-        Some(at) => at,
-        None => {
-            tracing::info!(
-                "the command left processes behind in its group {group}; terminating them"
-            );
-            signal_group(group, Signal::SIGTERM);
-            Instant::now()
+/// Everything a run started: its process group, and the processes that left the group
+/// (`setsid`, double forks), found by the marker every one of them inherits in its
+/// environment, `HOOKWIRE_RUN_ID=<run id>`, as CI servers find a build's strays. A process
+/// that clears its environment before leaving the group is not found.
+struct RunProcesses {
+    group: Pid,
+    /// `HOOKWIRE_RUN_ID=<run id>`, as it appears in `/proc/<pid>/environ`.
+    marker: Vec<u8>,
+}
+
+impl RunProcesses {
+    fn new(group: Pid, run_id: &str) -> Self {
+        Self {
+            group,
+            marker: format!("{RUN_ID_VARIABLE}={run_id}").into_bytes(),
         }
+    }
+
+    /// Sends `signal` to the group and to every marked process.
+    fn signal(&self, signal: Signal) {
+        signal_group(self.group, signal);
+        for pid in marked_processes(&self.marker) {
+            if let Err(error) = nix::sys::signal::kill(pid, signal)
+                && error != Errno::ESRCH
+            {
+                tracing::warn!("cannot send {signal} to process {pid}: {error}");
+            }
+        }
+    }
+
+    /// Whether no process of the run is left (reaping the group's zombies on the way).
+    fn gone(&self) -> bool {
+        group_gone(self.group) && marked_processes(&self.marker).is_empty()
+    }
+
+    /// Ends every process of the run: SIGTERM (unless it was sent at `terminated_at`), then
+    /// SIGKILL once the grace period since the SIGTERM is over.
+    async fn end(&self, grace: Duration, terminated_at: Option<Instant>) {
+        if self.gone() {
+            return;
+        }
+        let terminated_at = match terminated_at {
+            Some(at) => at,
+            None => {
+                tracing::info!(
+                    "the command left processes behind (group {}); terminating them",
+                    self.group
+                );
+                self.signal(Signal::SIGTERM);
+                Instant::now()
+            }
+        };
+        let kill_at = terminated_at + grace;
+        while Instant::now() < kill_at {
+            tokio::time::sleep(POLL.min(kill_at.saturating_duration_since(Instant::now()))).await;
+            if self.gone() {
+                return reap_zombie_children();
+            }
+        }
+        for _ in 0..100 {
+            // Again each round: a process may have forked since the last one.
+            self.signal(Signal::SIGKILL);
+            tokio::time::sleep(POLL).await;
+            if self.gone() {
+                return reap_zombie_children();
+            }
+        }
+        tracing::warn!(
+            "processes of group {} are still there two seconds after SIGKILL",
+            self.group
+        );
+    }
+}
+
+/// The live processes of hookwire's own user, other than itself, whose environment holds
+/// `marker` as one entry. Zombies have no environment left, so they are not found.
+fn marked_processes(marker: &[u8]) -> Vec<Pid> {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
     };
-    let kill_at = terminated_at + grace;
-    while Instant::now() < kill_at {
-        tokio::time::sleep(POLL.min(kill_at.saturating_duration_since(Instant::now()))).await;
-        if group_gone(group) {
-            return;
-        }
-    }
-    signal_group(group, Signal::SIGKILL);
-    for _ in 0..100 {
-        if group_gone(group) {
-            return;
-        }
-        tokio::time::sleep(POLL).await;
-    }
-    tracing::warn!("process group {group} still has members two seconds after SIGKILL");
+    let own_uid = nix::unistd::geteuid().as_raw();
+    let own_pid = std::process::id();
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            (pid != own_pid && entry.metadata().ok()?.uid() == own_uid).then_some(pid)
+        })
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                environ
+                    .split(|&byte| byte == 0)
+                    .any(|entry| entry == marker)
+            })
+        })
+        .filter_map(|pid| i32::try_from(pid).ok().map(Pid::from_raw))
+        .collect()
 }
 
 /// Makes hookwire the reaper of its descendants' orphans (instead of init), so processes that
@@ -570,7 +665,22 @@ mod tests {
             args: args.iter().map(|a| a.to_string()).collect(),
             env: vec![],
             files: vec![],
+            delivery_id: None,
             problems: vec![],
+        }
+    }
+
+    /// [`super::run`] as a new run of its own.
+    async fn run(plan: &Plan, options: ExecOptions) -> Outcome {
+        super::run(plan, &identity(), options).await
+    }
+
+    /// A new run of hook `test`: every run has its own id, which marks its processes.
+    fn identity() -> RunIdentity {
+        RunIdentity {
+            run_id: uuid::Uuid::now_v7().to_string(),
+            hook_id: "test".to_owned(),
+            attempt: 1,
         }
     }
 
@@ -660,6 +770,41 @@ mod tests {
         assert!(!alive(&grandchild), "grandchild {grandchild} survived");
     }
 
+    /// Waits up to five seconds for `pid` to be gone (ended and reaped).
+    async fn gone(pid: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(pid) && Instant::now() < deadline {
+            tokio::time::sleep(POLL).await;
+        }
+        !alive(pid)
+    }
+
+    #[tokio::test]
+    async fn a_timeout_ends_processes_that_left_the_group() {
+        // As the server does: orphans of the group must come to us to be reaped.
+        become_subreaper();
+        let script = "setsid sleep 1000 >/dev/null 2>&1 & echo $!; sleep 30";
+        let outcome = run(&plan("/bin/sh", &["-c", script]), quick(200)).await;
+        assert_eq!(outcome.cut, Some(Cut::TimedOut));
+        let escaped = String::from_utf8_lossy(&outcome.output).into_owned();
+        assert!(!escaped.trim().is_empty());
+        assert!(gone(&escaped).await, "escaped process {escaped} survived");
+    }
+
+    #[tokio::test]
+    async fn kill_leftovers_ends_processes_that_left_the_group() {
+        become_subreaper();
+        let script = "setsid sleep 1000 >/dev/null 2>&1 & echo $!";
+        let killing = ExecOptions {
+            kill_leftovers: true,
+            ..quick(0)
+        };
+        let outcome = run(&plan("/bin/sh", &["-c", script]), killing).await;
+        assert!(outcome.succeeded());
+        let escaped = String::from_utf8_lossy(&outcome.output).into_owned();
+        assert!(gone(&escaped).await, "escaped process {escaped} survived");
+    }
+
     #[tokio::test]
     async fn background_jobs_outlive_the_run_unless_it_kills_leftovers() {
         // As the server does: orphans of the group must come to us to be reaped.
@@ -686,7 +831,8 @@ mod tests {
     async fn a_stop_request_ends_the_group() {
         let (tx, rx) = oneshot::channel::<()>();
         let sleeper = plan("/bin/sh", &["-c", "echo before; sleep 30"]);
-        let run = run_until(&sleeper, quick(0), async {
+        let identity = identity();
+        let run = run_until(&sleeper, &identity, quick(0), async {
             let _ = rx.await;
         });
         let stopper = async {

@@ -797,3 +797,57 @@ fn a_refused_delivery_is_not_remembered_as_seen() {
     // Once accepted, it is a duplicate.
     assert!(send("d2", "o4").header("X-Hookwire-Duplicate").is_some());
 }
+
+/// Hooks whose command starts `setsid sleep 1000` (which leaves its process group; its pid in
+/// `$RECORD_DIR/LABEL.pid`) and then sleeps, so that hookwire ends the run.
+const ESCAPING: &str = r#"
+- id: timeout
+  execute-command: /bin/sh
+  timeout: 300ms
+  pass-arguments-to-command: &escape
+    - {source: string, name: -c}
+    - {source: string, name: 'setsid sleep 1000 >/dev/null 2>&1 & echo $! >"$RECORD_DIR/$1.pid"; sleep 30'}
+    - {source: string, name: sh}
+    - {source: url, name: label}
+- id: cancel
+  execute-command: /bin/sh
+  concurrency: cancel
+  pass-arguments-to-command: *escape
+- id: plain
+  execute-command: /bin/sh
+  pass-arguments-to-command: *escape
+"#;
+
+#[test]
+fn a_timeout_ends_processes_that_left_the_group() {
+    let s = start(ESCAPING, &[]);
+    let id = run_id(&s.get("/hooks/timeout?label=t"));
+    let escaped = crate::exec::recorded_pid(&s, "t");
+    assert_eq!(status(&s, &id), "timed-out");
+    crate::exec::assert_gone(escaped, "the setsid process of a timed-out run");
+}
+
+#[test]
+fn cancel_ends_processes_that_left_the_group() {
+    let mut s = start(ESCAPING, &["-shutdown-timeout", "300ms"]);
+    let first = run_id(&s.get("/hooks/cancel?label=c1"));
+    let escaped = crate::exec::recorded_pid(&s, "c1");
+    assert_eq!(s.get("/hooks/cancel?label=c2").status, 200);
+    assert_eq!(status(&s, &first), "cancelled");
+    crate::exec::assert_gone(escaped, "the setsid process of a cancelled run");
+    // The newest run is ended by the shutdown.
+    let newest = crate::exec::recorded_pid(&s, "c2");
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+    crate::exec::end(newest);
+}
+
+#[test]
+fn shutdown_ends_processes_that_left_the_group() {
+    let mut s = start(ESCAPING, &["-shutdown-timeout", "300ms"]);
+    assert_eq!(s.get("/hooks/plain?label=s").status, 200);
+    let escaped = crate::exec::recorded_pid(&s, "s");
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+    crate::exec::assert_gone(escaped, "the setsid process of a run in flight at shutdown");
+}

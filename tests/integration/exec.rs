@@ -1,6 +1,7 @@
 //! Running commands: argv, environment, files, working directory, background runs, process
 //! groups, and hostile values passed without a shell.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::harness::Server;
@@ -332,6 +333,7 @@ pub fn assert_gone(pid: i32, what: &str) {
 pub fn end(pid: i32) {
     let _ = std::process::Command::new("kill")
         .args(["-KILL", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
         .status();
 }
 
@@ -352,4 +354,82 @@ fn kill_leftovers_ends_background_processes_with_the_run() {
     assert_eq!(s.get("/hooks/clean").status, 200);
     let pid = recorded_pid(&s, "clean");
     assert_gone(pid, "the background process");
+}
+
+#[test]
+fn commands_know_their_run_hook_attempt_and_delivery() {
+    let hooks = r#"
+- id: signed
+  execute-command: /bin/sh
+  signature: {provider: github, secret: s3cret}
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'env >"$RECORD_DIR/$1.env"'}
+    - {source: string, name: sh}
+    - {source: url, name: label}
+- id: plain
+  execute-command: /bin/sh
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'env >"$RECORD_DIR/$1.env"'}
+    - {source: string, name: sh}
+    - {source: url, name: label}
+"#;
+    let s = Server::builder(hooks)
+        // As if hookwire itself ran under another hookwire: its own values must not leak.
+        .env("HOOKWIRE_DELIVERY_ID", "inherited")
+        .start();
+    let environment = |label: &str| -> BTreeMap<String, String> {
+        let file = s.dir.path().join(format!("records/{label}.env"));
+        assert!(
+            crate::harness::wait_until(Duration::from_secs(10), || file.exists()),
+            "{label}: the command did not run\n{}",
+            s.logs()
+        );
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .filter(|line| line.starts_with("HOOKWIRE_"))
+            .filter_map(|line| line.split_once('='))
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect()
+    };
+
+    let body = r#"{"ref":"refs/heads/main"}"#;
+    let signature = format!(
+        "sha256={}",
+        crate::harness::hmac_hex("sha256", b"s3cret", body.as_bytes())
+    );
+    let delivery = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+    let r = s
+        .request("POST", "/hooks/signed?label=signed")
+        .header("Content-Type", "application/json")
+        .header("X-Hub-Signature-256", &signature)
+        .header("X-GitHub-Delivery", delivery)
+        .body(body)
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let run = r.header("X-Hookwire-Run").expect("a run id").to_owned();
+    let env = environment("signed");
+    let expected: BTreeMap<String, String> = [
+        ("HOOKWIRE_RUN_ID", run.as_str()),
+        ("HOOKWIRE_HOOK_ID", "signed"),
+        ("HOOKWIRE_ATTEMPT", "1"),
+        ("HOOKWIRE_DELIVERY_ID", delivery),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect();
+    assert_eq!(env, expected);
+
+    // No delivery id from the sender: none in the environment.
+    let r = s.get("/hooks/plain?label=plain");
+    let run = r.header("X-Hookwire-Run").expect("a run id").to_owned();
+    let env = environment("plain");
+    assert_eq!(env.get("HOOKWIRE_RUN_ID"), Some(&run));
+    assert_eq!(
+        env.get("HOOKWIRE_HOOK_ID").map(String::as_str),
+        Some("plain")
+    );
+    assert_eq!(env.get("HOOKWIRE_DELIVERY_ID"), None);
 }
