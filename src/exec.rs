@@ -1,12 +1,15 @@
 //! The execute stage: runs a [`Plan`] as a real process in its own process group, with the
-//! hook's temporary files, and captures stdout and stderr interleaved through one pipe (as Go's
-//! `CombinedOutput` does), keeping at most a fixed number of bytes (the tail).
+//! hook's temporary files and the run's identity (`HOOKWIRE_*` variables), and captures stdout
+//! and stderr interleaved through one pipe (as Go's `CombinedOutput` does), keeping at most a
+//! fixed number of bytes (the tail).
 //!
-//! A run ends with its whole group: when the command exits, whatever it left running in its
-//! group (background jobs, `nohup`ed helpers) gets SIGTERM and, after the grace period, SIGKILL.
-//! A timeout or a stop request does the same to the whole group at once. Processes that leave
-//! the group with `setsid` are reparented to hookwire ([`become_subreaper`]) and reaped by
-//! [`reap_orphans`] within a second, without ever reaping a child Tokio waits for.
+//! A command that exits on its own leaves its background processes running, as webhook does;
+//! with `kill-leftovers` they are ended with it. A timeout or a stop request ends everything the
+//! run started: its group, and the processes that left the group, found by the run's cgroup
+//! ([`cgroup`]) and by the run id in their environment ([`RunProcesses`]): SIGTERM, then SIGKILL
+//! after the grace period. hookwire is the subreaper of its commands' orphans
+//! ([`become_subreaper`]) and reaps them in [`reap_orphans`], without ever reaping a child
+//! Tokio waits for.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -26,6 +29,8 @@ use tokio::io::AsyncReadExt as _;
 use tokio::sync::oneshot;
 
 use crate::plan::Plan;
+
+mod cgroup;
 
 /// Variables of hookwire's own supervisor that a hook command must not inherit: those set in
 /// hookwire's environment (which it never changes), looked up once.
@@ -129,13 +134,32 @@ pub async fn run(plan: &Plan, identity: &RunIdentity, options: ExecOptions) -> O
     run_until(plan, identity, options, std::future::pending()).await
 }
 
-/// Runs `plan` until it ends, times out, or `stop` resolves; in the last two cases the whole
-/// process group is terminated and the outcome says why ([`Outcome::cut`]).
+/// Runs `plan` until it ends, times out, or `stop` resolves; in the last two cases everything
+/// the run started is terminated and the outcome says why ([`Outcome::cut`]).
 pub async fn run_until(
     plan: &Plan,
     identity: &RunIdentity,
     options: ExecOptions,
     stop: impl Future<Output = ()>,
+) -> Outcome {
+    let name = format!("hookwire-run-{}-{}", identity.run_id, identity.attempt);
+    run_in(
+        plan,
+        identity,
+        options,
+        stop,
+        cgroup::RunCgroup::create(&name),
+    )
+    .await
+}
+
+/// [`run_until`] with the run's cgroup, if it has one.
+async fn run_in(
+    plan: &Plan,
+    identity: &RunIdentity,
+    options: ExecOptions,
+    stop: impl Future<Output = ()>,
+    cgroup: Option<cgroup::RunCgroup>,
 ) -> Outcome {
     let started = Instant::now();
     let finish = |termination, cut, output, truncated| Outcome {
@@ -161,7 +185,8 @@ pub async fn run_until(
     // Kept alive until the process has exited; dropping them deletes the files.
     let (_files, file_env) = write_files(plan);
 
-    match spawn_and_wait(plan, identity, &program, file_env, options, stop).await {
+    let spawned = spawn_and_wait(plan, identity, &program, file_env, options, stop, cgroup);
+    match spawned.await {
         Ok(ended) => finish(ended.termination, ended.cut, ended.output, ended.truncated),
         Err(error) => finish(
             Termination::NotStarted(format!("cannot start {}: {error}", program.display())),
@@ -186,6 +211,7 @@ async fn spawn_and_wait(
     file_env: Vec<(String, String)>,
     options: ExecOptions,
     stop: impl Future<Output = ()>,
+    cgroup: Option<cgroup::RunCgroup>,
 ) -> std::io::Result<Ended> {
     // One pipe for both streams keeps them interleaved in write order. Only our end is
     // non-blocking and registered with the runtime; the command's end stays as programs expect.
@@ -239,7 +265,10 @@ async fn spawn_and_wait(
     };
     // Close our copies of the pipe's write end, or reading would never see end-of-file.
     drop(command);
-    let processes = RunProcesses::new(Pid::from_raw(leader.0), &identity.run_id);
+    if let Some(cgroup) = &cgroup {
+        cgroup.adopt(Pid::from_raw(leader.0));
+    }
+    let processes = RunProcesses::new(Pid::from_raw(leader.0), &identity.run_id, cgroup);
 
     // The output is read alongside, in this same task: a task of its own would cost every run
     // a spawn and a cross-thread wake-up.
@@ -357,26 +386,32 @@ fn group_gone(group: Pid) -> bool {
 }
 
 /// Everything a run started: its process group, and the processes that left the group
-/// (`setsid`, double forks), found by the marker every one of them inherits in its
-/// environment, `HOOKWIRE_RUN_ID=<run id>`, as CI servers find a build's strays. A process
-/// that clears its environment before leaving the group is not found.
+/// (`setsid`, double forks), found by its cgroup where it has one ([`cgroup`]) and by the
+/// marker every one of them inherits in its environment, `HOOKWIRE_RUN_ID=<run id>`, as CI
+/// servers find a build's strays. Without a cgroup, a process that clears its environment
+/// before leaving the group is not found.
 struct RunProcesses {
     group: Pid,
     /// `HOOKWIRE_RUN_ID=<run id>`, as it appears in `/proc/<pid>/environ`.
     marker: Vec<u8>,
+    cgroup: Option<cgroup::RunCgroup>,
 }
 
 impl RunProcesses {
-    fn new(group: Pid, run_id: &str) -> Self {
+    fn new(group: Pid, run_id: &str, cgroup: Option<cgroup::RunCgroup>) -> Self {
         Self {
             group,
             marker: format!("{RUN_ID_VARIABLE}={run_id}").into_bytes(),
+            cgroup,
         }
     }
 
-    /// Sends `signal` to the group and to every marked process.
+    /// Sends `signal` to the group, the cgroup and every marked process.
     fn signal(&self, signal: Signal) {
         signal_group(self.group, signal);
+        if let Some(cgroup) = &self.cgroup {
+            cgroup.signal(signal);
+        }
         for pid in marked_processes(&self.marker) {
             if let Err(error) = nix::sys::signal::kill(pid, signal)
                 && error != Errno::ESRCH
@@ -388,7 +423,12 @@ impl RunProcesses {
 
     /// Whether no process of the run is left (reaping the group's zombies on the way).
     fn gone(&self) -> bool {
-        group_gone(self.group) && marked_processes(&self.marker).is_empty()
+        group_gone(self.group)
+            && self
+                .cgroup
+                .as_ref()
+                .is_none_or(|cgroup| cgroup.processes().is_empty())
+            && marked_processes(&self.marker).is_empty()
     }
 
     /// Ends every process of the run: SIGTERM (unless it was sent at `terminated_at`), then
@@ -670,9 +710,19 @@ mod tests {
         }
     }
 
-    /// [`super::run`] as a new run of its own.
+    /// [`super::run`] as a new run of its own, without a cgroup: the run's processes are found
+    /// by the marker in their environment alone, wherever the tests run.
     async fn run(plan: &Plan, options: ExecOptions) -> Outcome {
-        super::run(plan, &identity(), options).await
+        run_in(plan, &identity(), options, std::future::pending(), None).await
+    }
+
+    fn run_until(
+        plan: &Plan,
+        identity: &RunIdentity,
+        options: ExecOptions,
+        stop: impl Future<Output = ()>,
+    ) -> impl Future<Output = Outcome> {
+        run_in(plan, identity, options, stop, None)
     }
 
     /// A new run of hook `test`: every run has its own id, which marks its processes.
@@ -789,6 +839,36 @@ mod tests {
         let escaped = String::from_utf8_lossy(&outcome.output).into_owned();
         assert!(!escaped.trim().is_empty());
         assert!(gone(&escaped).await, "escaped process {escaped} survived");
+    }
+
+    #[tokio::test]
+    #[ignore = "creates cgroups: needs root and a writable cgroup v2 hierarchy"]
+    async fn a_cgroup_finds_what_cleared_its_environment() {
+        become_subreaper();
+        let identity = identity();
+        let parent = cgroup::own_cgroup().expect("a cgroup v2 hierarchy");
+        let cgroup =
+            cgroup::RunCgroup::create_in(&parent, &format!("hookwire-{}", identity.run_id));
+        assert!(cgroup.is_some(), "a writable cgroup");
+        // The pause lets hookwire move the shell into the cgroup before it forks.
+        let script = "sleep 0.2; env -i setsid sleep 1000 >/dev/null 2>&1 & echo $!; sleep 30";
+        let sleeper = plan("/bin/sh", &["-c", script]);
+        let outcome = run_in(
+            &sleeper,
+            &identity,
+            quick(500),
+            std::future::pending(),
+            cgroup,
+        )
+        .await;
+        assert_eq!(outcome.cut, Some(Cut::TimedOut));
+        let escaped = String::from_utf8_lossy(&outcome.output).into_owned();
+        assert!(gone(&escaped).await, "escaped process {escaped} survived");
+        assert!(
+            !parent
+                .join(format!("hookwire-{}", identity.run_id))
+                .exists()
+        );
     }
 
     #[tokio::test]
