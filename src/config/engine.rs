@@ -248,10 +248,13 @@ fn kill_leftovers(reader: &Reader<'_>, node: &Node, path: &str) -> Result<bool, 
         Some(scalar) if !scalar.quoted && matches!(scalar.value, Resolved::Bool(_)) => {
             Ok(scalar.value == Resolved::Bool(true))
         }
-        _ => Err(Box::new(reader.diagnostic(
+        found => Err(Box::new(reader.diagnostic(
             node.pos,
             path,
-            "`kill-leftovers` must be true or false",
+            match found {
+                Some(scalar) => format!("must be true or false, not {:?}", scalar.text),
+                None => "must be true or false, not a list or mapping".to_owned(),
+            },
             Some("write `true` or `false`, without quotes".to_owned()),
         ))),
     }

@@ -206,8 +206,8 @@ fn a_process_that_leaves_its_group_is_reaped_when_it_exits() {
     let r = s.get("/hooks/escape");
     assert_eq!(r.status, 200, "{}", r.text());
     let escaped: u32 = r.text().trim().parse().expect("the escaped pid");
-    // The shell exits at once and its child leaves the group 10 ms later: the group's cleanup
-    // must give it that time. Now that the shell is gone, hookwire, the subreaper, is its parent.
+    // The shell exits at once and its child leaves the group 10 ms later. Now that the shell is
+    // gone, hookwire, the subreaper, is its parent.
     assert!(
         crate::harness::wait_until(Duration::from_secs(2), || children_states(s.pid())
             .iter()
