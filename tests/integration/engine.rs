@@ -851,3 +851,71 @@ fn shutdown_ends_processes_that_left_the_group() {
     assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
     crate::exec::assert_gone(escaped, "the setsid process of a run in flight at shutdown");
 }
+
+#[test]
+fn each_attempt_knows_its_run_and_number() {
+    let hooks = r#"
+- id: flaky
+  execute-command: /bin/sh
+  retry: {attempts: 1, backoff: 100ms}
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'echo "$HOOKWIRE_RUN_ID $HOOKWIRE_ATTEMPT" >> "$RECORD_DIR/attempts.tmp"; [ "$HOOKWIRE_ATTEMPT" = 2 ]'}
+"#;
+    let s = start(hooks, &[]);
+    let id = run_id(&s.get("/hooks/flaky"));
+    assert_eq!(status(&s, &id), "succeeded");
+    let attempts = std::fs::read_to_string(s.dir.path().join("records/attempts.tmp")).unwrap();
+    assert_eq!(attempts, format!("{id} 1\n{id} 2\n"));
+}
+
+#[test]
+fn a_run_resumed_after_a_crash_keeps_its_delivery_id() {
+    let hooks = r#"
+- id: signed
+  execute-command: /bin/sh
+  concurrency: queue
+  signature: {provider: github, secret: s3cret}
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: '[ "$1" = first ] && sleep 2; env >"$RECORD_DIR/$1.env"'}
+    - {source: string, name: sh}
+    - {source: url, name: label}
+"#;
+    let first = start(hooks, &[]);
+    let send = |label: &str, delivery: &str| {
+        let body = "{}";
+        let signature = format!(
+            "sha256={}",
+            crate::harness::hmac_hex("sha256", b"s3cret", body.as_bytes())
+        );
+        let r = first
+            .request("POST", &format!("/hooks/signed?label={label}"))
+            .header("Content-Type", "application/json")
+            .header("X-Hub-Signature-256", &signature)
+            .header("X-GitHub-Delivery", delivery)
+            .body(body)
+            .send();
+        assert_eq!(r.status, 200, "{}", r.text());
+        run_id(&r)
+    };
+    send("first", "d-first");
+    // Waits behind the first in the queue when hookwire is killed.
+    let waiting = send("second", "d-second");
+    first.signal("KILL");
+    let state = first.dir.path().join("state");
+
+    let second = start(hooks, &["-state-dir", state.to_str().unwrap()]);
+    assert_eq!(status(&second, &waiting), "succeeded");
+    let env = std::fs::read_to_string(second.dir.path().join("records/second.env")).unwrap();
+    assert!(
+        env.lines()
+            .any(|line| line == "HOOKWIRE_DELIVERY_ID=d-second"),
+        "{env}"
+    );
+    assert!(
+        env.lines()
+            .any(|line| line == format!("HOOKWIRE_RUN_ID={waiting}")),
+        "{env}"
+    );
+}
