@@ -406,13 +406,21 @@ impl RunProcesses {
         }
     }
 
-    /// Sends `signal` to the group, the cgroup and every marked process.
+    /// Sends `signal` to the group, and once to each process of the cgroup or with the marker
+    /// that is not in the group (a shell's `trap` would run twice).
     fn signal(&self, signal: Signal) {
         signal_group(self.group, signal);
-        if let Some(cgroup) = &self.cgroup {
-            cgroup.signal(signal);
+        if signal == Signal::SIGKILL
+            && let Some(cgroup) = &self.cgroup
+        {
+            cgroup.kill();
         }
-        for pid in marked_processes(&self.marker) {
+        let mut strays: BTreeSet<Pid> = marked_processes(&self.marker).into_iter().collect();
+        strays.extend(self.cgroup.iter().flat_map(cgroup::RunCgroup::processes));
+        for pid in strays {
+            if nix::unistd::getpgid(Some(pid)) == Ok(self.group) {
+                continue;
+            }
             if let Err(error) = nix::sys::signal::kill(pid, signal)
                 && error != Errno::ESRCH
             {

@@ -12,7 +12,6 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 /// The delegated cgroup directory run cgroups are made in, found once.
@@ -80,15 +79,10 @@ impl RunCgroup {
             .unwrap_or_default()
     }
 
-    /// Sends `signal` to every process in the cgroup; SIGKILL through `cgroup.kill` (Linux 5.14
-    /// and later), which also reaches what forks meanwhile.
-    pub(super) fn signal(&self, signal: Signal) {
-        if signal == Signal::SIGKILL && std::fs::write(self.path.join("cgroup.kill"), "1").is_ok() {
-            return;
-        }
-        for pid in self.processes() {
-            let _ = nix::sys::signal::kill(pid, signal);
-        }
+    /// SIGKILL to every process in the cgroup, through `cgroup.kill` (Linux 5.14 and later),
+    /// which also reaches what forks meanwhile. Without it, the caller's signals do.
+    pub(super) fn kill(&self) {
+        let _ = std::fs::write(self.path.join("cgroup.kill"), "1");
     }
 }
 
@@ -174,7 +168,7 @@ mod tests {
         let pid = Pid::from_raw(child.id() as i32);
         group.adopt(pid);
         assert_eq!(group.processes(), [pid]);
-        group.signal(Signal::SIGKILL);
+        group.kill();
         let _ = child.wait();
         assert!(group.processes().is_empty());
         drop(group);

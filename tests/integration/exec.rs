@@ -364,14 +364,14 @@ fn commands_know_their_run_hook_attempt_and_delivery() {
   signature: {provider: github, secret: s3cret}
   pass-arguments-to-command:
     - {source: string, name: -c}
-    - {source: string, name: 'env >"$RECORD_DIR/$1.env"'}
+    - {source: string, name: 'env >"$RECORD_DIR/$1.tmp" && mv "$RECORD_DIR/$1.tmp" "$RECORD_DIR/$1.env"'}
     - {source: string, name: sh}
     - {source: url, name: label}
 - id: plain
   execute-command: /bin/sh
   pass-arguments-to-command:
     - {source: string, name: -c}
-    - {source: string, name: 'env >"$RECORD_DIR/$1.env"'}
+    - {source: string, name: 'env >"$RECORD_DIR/$1.tmp" && mv "$RECORD_DIR/$1.tmp" "$RECORD_DIR/$1.env"'}
     - {source: string, name: sh}
     - {source: url, name: label}
 "#;
