@@ -47,8 +47,6 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     cli::validate(&args)?;
     logging::init(&logging::LogSettings::from(&args))?;
     tracing::info!("version {} starting", env!("CARGO_PKG_VERSION"));
-    // Before any thread starts: they inherit the signal mask.
-    exec::block_child_signal();
 
     let (listener, address) = server::listener::open(&args)?;
     let admin = open_admin(&args)?;
@@ -302,6 +300,7 @@ fn engine_settings(args: &ServeArgs) -> EngineSettings {
             output_limit: flags.max_output,
             timeout: Some(flags.command_timeout).filter(|t| !t.is_zero()),
             kill_grace: flags.kill_grace,
+            kill_leftovers: false,
         },
         max_concurrent_runs: flags.max_concurrent_runs,
         shutdown_timeout: flags.shutdown_timeout,

@@ -1,12 +1,15 @@
 //! The execute stage: runs a [`Plan`] as a real process in its own process group, with the
-//! hook's temporary files, and captures stdout and stderr interleaved through one pipe (as Go's
-//! `CombinedOutput` does), keeping at most a fixed number of bytes (the tail).
+//! hook's temporary files and the run's identity (`HOOKWIRE_*` variables), and captures stdout
+//! and stderr interleaved through one pipe (as Go's `CombinedOutput` does), keeping at most a
+//! fixed number of bytes (the tail).
 //!
-//! A run ends with its whole group: when the command exits, whatever it left running in its
-//! group (background jobs, `nohup`ed helpers) gets SIGTERM and, after the grace period, SIGKILL.
-//! A timeout or a stop request does the same to the whole group at once. Processes that leave
-//! the group with `setsid` are reparented to hookwire ([`become_subreaper`]) and reaped by
-//! [`reap_orphans`] within a second, without ever reaping a child Tokio waits for.
+//! A command that exits on its own leaves its background processes running, as webhook does;
+//! with `kill-leftovers` they are ended with it. A timeout or a stop request ends everything the
+//! run started: its group, and the processes that left the group, found by the run's cgroup
+//! ([`cgroup`]) and by the run id in their environment ([`RunProcesses`]): SIGTERM, then SIGKILL
+//! after the grace period. hookwire is the subreaper of its commands' orphans
+//! ([`become_subreaper`]) and reaps them in [`reap_orphans`], without ever reaping a child
+//! Tokio waits for.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -19,13 +22,15 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag};
-use nix::sys::signal::{SigSet, Signal, killpg};
+use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::oneshot;
 
 use crate::plan::Plan;
+
+mod cgroup;
 
 /// Variables of hookwire's own supervisor that a hook command must not inherit: those set in
 /// hookwire's environment (which it never changes), looked up once.
@@ -43,9 +48,8 @@ const DRAIN: Duration = Duration::from_millis(200);
 /// How often a dying group is checked.
 const POLL: Duration = Duration::from_millis(20);
 
-/// How long processes left in a group after its command exited get to leave it (`setsid`)
-/// before the group is terminated.
-const SETTLE: Duration = Duration::from_millis(100);
+/// The sender's delivery id, when it gave one.
+const DELIVERY_ID_VARIABLE: &str = "HOOKWIRE_DELIVERY_ID";
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +100,8 @@ pub struct ExecOptions {
     pub timeout: Option<Duration>,
     /// Time between SIGTERM and SIGKILL.
     pub kill_grace: Duration,
+    /// End what the command left running when it exits (`kill-leftovers`).
+    pub kill_leftovers: bool,
 }
 
 impl Default for ExecOptions {
@@ -104,21 +110,56 @@ impl Default for ExecOptions {
             output_limit: 1 << 20,
             timeout: None,
             kill_grace: Duration::from_secs(10),
+            kill_leftovers: false,
         }
     }
 }
 
-/// Runs `plan` to completion (or its timeout).
-pub async fn run(plan: &Plan, options: ExecOptions) -> Outcome {
-    run_until(plan, options, std::future::pending()).await
+/// Which run, and which attempt of it, a process belongs to: told to the command in
+/// `HOOKWIRE_*` variables. The run id also marks every process the run starts, so that the
+/// ones that leave its process group can still be found and ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunIdentity {
+    pub run_id: String,
+    pub hook_id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
 }
 
-/// Runs `plan` until it ends, times out, or `stop` resolves; in the last two cases the whole
-/// process group is terminated and the outcome says why ([`Outcome::cut`]).
+/// The variable that names the run in its command's environment, and marks its processes.
+pub const RUN_ID_VARIABLE: &str = "HOOKWIRE_RUN_ID";
+
+/// Runs `plan` to completion (or its timeout).
+pub async fn run(plan: &Plan, identity: &RunIdentity, options: ExecOptions) -> Outcome {
+    run_until(plan, identity, options, std::future::pending()).await
+}
+
+/// Runs `plan` until it ends, times out, or `stop` resolves; in the last two cases everything
+/// the run started is terminated and the outcome says why ([`Outcome::cut`]).
 pub async fn run_until(
     plan: &Plan,
+    identity: &RunIdentity,
     options: ExecOptions,
     stop: impl Future<Output = ()>,
+) -> Outcome {
+    let name = format!("hookwire-run-{}-{}", identity.run_id, identity.attempt);
+    run_in(
+        plan,
+        identity,
+        options,
+        stop,
+        cgroup::RunCgroup::create(&name),
+    )
+    .await
+}
+
+/// [`run_until`] with the run's cgroup, if it has one.
+async fn run_in(
+    plan: &Plan,
+    identity: &RunIdentity,
+    options: ExecOptions,
+    stop: impl Future<Output = ()>,
+    cgroup: Option<cgroup::RunCgroup>,
 ) -> Outcome {
     let started = Instant::now();
     let finish = |termination, cut, output, truncated| Outcome {
@@ -144,7 +185,8 @@ pub async fn run_until(
     // Kept alive until the process has exited; dropping them deletes the files.
     let (_files, file_env) = write_files(plan);
 
-    match spawn_and_wait(plan, &program, file_env, options, stop).await {
+    let spawned = spawn_and_wait(plan, identity, &program, file_env, options, stop, cgroup);
+    match spawned.await {
         Ok(ended) => finish(ended.termination, ended.cut, ended.output, ended.truncated),
         Err(error) => finish(
             Termination::NotStarted(format!("cannot start {}: {error}", program.display())),
@@ -164,10 +206,12 @@ struct Ended {
 
 async fn spawn_and_wait(
     plan: &Plan,
+    identity: &RunIdentity,
     program: &Path,
     file_env: Vec<(String, String)>,
     options: ExecOptions,
     stop: impl Future<Output = ()>,
+    cgroup: Option<cgroup::RunCgroup>,
 ) -> std::io::Result<Ended> {
     // One pipe for both streams keeps them interleaved in write order. Only our end is
     // non-blocking and registered with the runtime; the command's end stays as programs expect.
@@ -195,6 +239,15 @@ async fn spawn_and_wait(
     for name in PRIVATE_ENV.iter() {
         command.env_remove(name);
     }
+    // Last, so that no hook variable can replace them.
+    command
+        .env(RUN_ID_VARIABLE, &identity.run_id)
+        .env("HOOKWIRE_HOOK_ID", &identity.hook_id)
+        .env("HOOKWIRE_ATTEMPT", identity.attempt.to_string());
+    match &plan.delivery_id {
+        Some(delivery) => command.env(DELIVERY_ID_VARIABLE, delivery),
+        None => command.env_remove(DELIVERY_ID_VARIABLE),
+    };
     if let Some(directory) = &plan.working_directory {
         command.current_dir(directory);
     }
@@ -212,7 +265,10 @@ async fn spawn_and_wait(
     };
     // Close our copies of the pipe's write end, or reading would never see end-of-file.
     drop(command);
-    let group = Pid::from_raw(leader.0);
+    if let Some(cgroup) = &cgroup {
+        cgroup.adopt(Pid::from_raw(leader.0));
+    }
+    let processes = RunProcesses::new(Pid::from_raw(leader.0), &identity.run_id, cgroup);
 
     // The output is read alongside, in this same task: a task of its own would cost every run
     // a spawn and a cross-thread wake-up.
@@ -226,7 +282,7 @@ async fn spawn_and_wait(
             }
         };
         let ended: Result<std::io::Result<ExitStatus>, Cut> = tokio::select! {
-            status = wait_for_exit(&mut child) => Ok(status),
+            status = child.wait() => Ok(status),
             () = time_limit => Err(Cut::TimedOut),
             () = stop => Err(Cut::Stopped),
         };
@@ -234,13 +290,13 @@ async fn spawn_and_wait(
             Ok(status) => (status, None, None),
             Err(cut) => {
                 let terminated_at = Instant::now();
-                signal_group(group, Signal::SIGTERM);
-                let grace = tokio::time::timeout(options.kill_grace, wait_for_exit(&mut child));
+                processes.signal(Signal::SIGTERM);
+                let grace = tokio::time::timeout(options.kill_grace, child.wait());
                 let status = match grace.await {
                     Ok(status) => status,
                     Err(_) => {
-                        signal_group(group, Signal::SIGKILL);
-                        wait_for_exit(&mut child).await
+                        processes.signal(Signal::SIGKILL);
+                        child.wait().await
                     }
                 };
                 (status, Some(cut), Some(terminated_at))
@@ -248,7 +304,10 @@ async fn spawn_and_wait(
         };
         // Tokio has reaped the leader: from now on the group's leftovers are ours to reap.
         drop(leader);
-        clear_group(group, options.kill_grace, terminated_at).await;
+        // A command that exits on its own keeps its background processes, as with webhook.
+        if cut.is_some() || options.kill_leftovers {
+            processes.end(options.kill_grace, terminated_at).await;
+        }
         (status, cut)
     };
     tokio::pin!(reading, lifetime);
@@ -286,23 +345,6 @@ async fn spawn_and_wait(
         truncated,
     })
 }
-
-/// Waits for the leader to exit. Tokio learns of the exit through the child's pidfd; should it
-/// have failed to open one for this child (no file descriptor left), it waits for a SIGCHLD that
-/// [`block_child_signal`] keeps from arriving, so the exit is also checked every second.
-async fn wait_for_exit(child: &mut tokio::process::Child) -> std::io::Result<ExitStatus> {
-    loop {
-        if let Ok(status) = tokio::time::timeout(EXIT_CHECK, child.wait()).await {
-            return status;
-        }
-        if let Some(status) = child.try_wait()? {
-            return Ok(status);
-        }
-    }
-}
-
-/// How often [`wait_for_exit`] checks an exit itself.
-const EXIT_CHECK: Duration = Duration::from_secs(1);
 
 /// The pids of running leaders, which Tokio reaps itself: [`reap_orphans`] leaves them alone.
 static LEADERS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
@@ -343,67 +385,123 @@ fn group_gone(group: Pid) -> bool {
     killpg(group, None) == Err(Errno::ESRCH)
 }
 
-/// Ends every process left in the group: SIGTERM (unless it was sent at `terminated_at`), then
-/// SIGKILL once the grace period since the SIGTERM is over.
-async fn clear_group(group: Pid, grace: Duration, terminated_at: Option<Instant>) {
-    if group_gone(group) {
-        return;
-    }
-    let terminated_at = match terminated_at {
-        Some(at) => at,
-        None => {
-            // A command that ends with `setsid daemon &` exits while its child may still be on
-            // its way out of the group: give it a moment to leave.
-            tokio::time::sleep(SETTLE).await;
-            if group_gone(group) {
-                return;
-            }
-            tracing::info!(
-                "the command left processes behind in its group {group}; terminating them"
-            );
-            signal_group(group, Signal::SIGTERM);
-            Instant::now()
-        }
-    };
-    let kill_at = terminated_at + grace;
-    while Instant::now() < kill_at {
-        tokio::time::sleep(POLL.min(kill_at.saturating_duration_since(Instant::now()))).await;
-        if group_gone(group) {
-            return;
-        }
-    }
-    signal_group(group, Signal::SIGKILL);
-    for _ in 0..100 {
-        if group_gone(group) {
-            return;
-        }
-        tokio::time::sleep(POLL).await;
-    }
-    tracing::warn!("process group {group} still has members two seconds after SIGKILL");
+/// Everything a run started: its process group, and the processes that left the group
+/// (`setsid`, double forks), found by its cgroup where it has one ([`cgroup`]) and by the
+/// marker every one of them inherits in its environment, `HOOKWIRE_RUN_ID=<run id>`, as CI
+/// servers find a build's strays. Without a cgroup, a process that clears its environment
+/// before leaving the group is not found.
+struct RunProcesses {
+    group: Pid,
+    /// `HOOKWIRE_RUN_ID=<run id>`, as it appears in `/proc/<pid>/environ`.
+    marker: Vec<u8>,
+    cgroup: Option<cgroup::RunCgroup>,
 }
 
-/// Keeps the exits of commands from waking hookwire's threads. Each exit raises SIGCHLD, whose
-/// default action is to be ignored; but while the thread that started the command has it
-/// blocked (as every thread does inside `posix_spawn`), the kernel delivers it instead, to
-/// whichever thread can take it: an idle worker or the journal writer wakes up for nothing,
-/// about once every other run under load. Tokio waits for its children through pidfds, so no
-/// one needs the signal: it is blocked in every thread (the mask is inherited, so this runs
-/// before any thread starts; std gives commands a clean mask). Where pidfds do not work
-/// (before Linux 5.3, or refused by a seccomp filter) Tokio waits through SIGCHLD, and the
-/// signal is left alone.
-pub fn block_child_signal() {
-    if let Err(error) = rustix::process::pidfd_open(
-        rustix::process::getpid(),
-        rustix::process::PidfdFlags::empty(),
-    ) {
-        tracing::debug!("no pidfds here ({error}): commands' exits are signalled");
-        return;
+impl RunProcesses {
+    fn new(group: Pid, run_id: &str, cgroup: Option<cgroup::RunCgroup>) -> Self {
+        Self {
+            group,
+            marker: format!("{RUN_ID_VARIABLE}={run_id}").into_bytes(),
+            cgroup,
+        }
     }
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGCHLD);
-    if let Err(error) = signals.thread_block() {
-        tracing::warn!("cannot block SIGCHLD: {error}");
+
+    /// Sends `signal` to the group, and once to each process of the cgroup or with the marker
+    /// that is not in the group (a shell's `trap` would run twice).
+    fn signal(&self, signal: Signal) {
+        signal_group(self.group, signal);
+        if signal == Signal::SIGKILL
+            && let Some(cgroup) = &self.cgroup
+        {
+            cgroup.kill();
+        }
+        let mut strays: BTreeSet<Pid> = marked_processes(&self.marker).into_iter().collect();
+        strays.extend(self.cgroup.iter().flat_map(cgroup::RunCgroup::processes));
+        for pid in strays {
+            if nix::unistd::getpgid(Some(pid)) == Ok(self.group) {
+                continue;
+            }
+            if let Err(error) = nix::sys::signal::kill(pid, signal)
+                && error != Errno::ESRCH
+            {
+                tracing::warn!("cannot send {signal} to process {pid}: {error}");
+            }
+        }
     }
+
+    /// Whether no process of the run is left (reaping the group's zombies on the way).
+    fn gone(&self) -> bool {
+        group_gone(self.group)
+            && self
+                .cgroup
+                .as_ref()
+                .is_none_or(|cgroup| cgroup.processes().is_empty())
+            && marked_processes(&self.marker).is_empty()
+    }
+
+    /// Ends every process of the run: SIGTERM (unless it was sent at `terminated_at`), then
+    /// SIGKILL once the grace period since the SIGTERM is over.
+    async fn end(&self, grace: Duration, terminated_at: Option<Instant>) {
+        if self.gone() {
+            return;
+        }
+        let terminated_at = match terminated_at {
+            Some(at) => at,
+            None => {
+                tracing::info!(
+                    "the command left processes behind (group {}); terminating them",
+                    self.group
+                );
+                self.signal(Signal::SIGTERM);
+                Instant::now()
+            }
+        };
+        let kill_at = terminated_at + grace;
+        while Instant::now() < kill_at {
+            tokio::time::sleep(POLL.min(kill_at.saturating_duration_since(Instant::now()))).await;
+            if self.gone() {
+                return reap_zombie_children();
+            }
+        }
+        for _ in 0..100 {
+            // Again each round: a process may have forked since the last one.
+            self.signal(Signal::SIGKILL);
+            tokio::time::sleep(POLL).await;
+            if self.gone() {
+                return reap_zombie_children();
+            }
+        }
+        tracing::warn!(
+            "processes of group {} are still there two seconds after SIGKILL",
+            self.group
+        );
+    }
+}
+
+/// The live processes of hookwire's own user, other than itself, whose environment holds
+/// `marker` as one entry. Zombies have no environment left, so they are not found.
+fn marked_processes(marker: &[u8]) -> Vec<Pid> {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let own_uid = nix::unistd::geteuid().as_raw();
+    let own_pid = std::process::id();
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            (pid != own_pid && entry.metadata().ok()?.uid() == own_uid).then_some(pid)
+        })
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                environ
+                    .split(|&byte| byte == 0)
+                    .any(|entry| entry == marker)
+            })
+        })
+        .filter_map(|pid| i32::try_from(pid).ok().map(Pid::from_raw))
+        .collect()
 }
 
 /// Makes hookwire the reaper of its descendants' orphans (instead of init), so processes that
@@ -615,7 +713,32 @@ mod tests {
             args: args.iter().map(|a| a.to_string()).collect(),
             env: vec![],
             files: vec![],
+            delivery_id: None,
             problems: vec![],
+        }
+    }
+
+    /// [`super::run`] as a new run of its own, without a cgroup: the run's processes are found
+    /// by the marker in their environment alone, wherever the tests run.
+    async fn run(plan: &Plan, options: ExecOptions) -> Outcome {
+        run_in(plan, &identity(), options, std::future::pending(), None).await
+    }
+
+    fn run_until(
+        plan: &Plan,
+        identity: &RunIdentity,
+        options: ExecOptions,
+        stop: impl Future<Output = ()>,
+    ) -> impl Future<Output = Outcome> {
+        run_in(plan, identity, options, stop, None)
+    }
+
+    /// A new run of hook `test`: every run has its own id, which marks its processes.
+    fn identity() -> RunIdentity {
+        RunIdentity {
+            run_id: uuid::Uuid::now_v7().to_string(),
+            hook_id: "test".to_owned(),
+            attempt: 1,
         }
     }
 
@@ -705,15 +828,87 @@ mod tests {
         assert!(!alive(&grandchild), "grandchild {grandchild} survived");
     }
 
+    /// Waits up to five seconds for `pid` to be gone (ended and reaped).
+    async fn gone(pid: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(pid) && Instant::now() < deadline {
+            tokio::time::sleep(POLL).await;
+        }
+        !alive(pid)
+    }
+
     #[tokio::test]
-    async fn background_jobs_end_with_the_run() {
+    async fn a_timeout_ends_processes_that_left_the_group() {
         // As the server does: orphans of the group must come to us to be reaped.
         become_subreaper();
-        let outcome = run(
-            &plan("/bin/sh", &["-c", "sleep 30 & echo $!"]),
-            ExecOptions::default(),
+        let script = "setsid sleep 1000 >/dev/null 2>&1 & echo $!; sleep 30";
+        let outcome = run(&plan("/bin/sh", &["-c", script]), quick(200)).await;
+        assert_eq!(outcome.cut, Some(Cut::TimedOut));
+        let escaped = String::from_utf8_lossy(&outcome.output).into_owned();
+        assert!(!escaped.trim().is_empty());
+        assert!(gone(&escaped).await, "escaped process {escaped} survived");
+    }
+
+    #[tokio::test]
+    #[ignore = "creates cgroups: needs root and a writable cgroup v2 hierarchy"]
+    async fn a_cgroup_finds_what_cleared_its_environment() {
+        become_subreaper();
+        let identity = identity();
+        let parent = cgroup::own_cgroup().expect("a cgroup v2 hierarchy");
+        let cgroup =
+            cgroup::RunCgroup::create_in(&parent, &format!("hookwire-{}", identity.run_id));
+        assert!(cgroup.is_some(), "a writable cgroup");
+        // The pause lets hookwire move the shell into the cgroup before it forks.
+        let script = "sleep 0.2; env -i setsid sleep 1000 >/dev/null 2>&1 & echo $!; sleep 30";
+        let sleeper = plan("/bin/sh", &["-c", script]);
+        let outcome = run_in(
+            &sleeper,
+            &identity,
+            quick(500),
+            std::future::pending(),
+            cgroup,
         )
         .await;
+        assert_eq!(outcome.cut, Some(Cut::TimedOut));
+        let escaped = String::from_utf8_lossy(&outcome.output).into_owned();
+        assert!(gone(&escaped).await, "escaped process {escaped} survived");
+        assert!(
+            !parent
+                .join(format!("hookwire-{}", identity.run_id))
+                .exists()
+        );
+    }
+
+    #[tokio::test]
+    async fn kill_leftovers_ends_processes_that_left_the_group() {
+        become_subreaper();
+        let script = "setsid sleep 1000 >/dev/null 2>&1 & echo $!";
+        let killing = ExecOptions {
+            kill_leftovers: true,
+            ..quick(0)
+        };
+        let outcome = run(&plan("/bin/sh", &["-c", script]), killing).await;
+        assert!(outcome.succeeded());
+        let escaped = String::from_utf8_lossy(&outcome.output).into_owned();
+        assert!(gone(&escaped).await, "escaped process {escaped} survived");
+    }
+
+    #[tokio::test]
+    async fn background_jobs_outlive_the_run_unless_it_kills_leftovers() {
+        // As the server does: orphans of the group must come to us to be reaped.
+        become_subreaper();
+        let background = plan("/bin/sh", &["-c", "sleep 30 >/dev/null & echo $!"]);
+        let outcome = run(&background, ExecOptions::default()).await;
+        assert!(outcome.succeeded());
+        let job = String::from_utf8_lossy(&outcome.output).into_owned();
+        assert!(alive(&job), "background job {job} was ended");
+        let _ = nix::sys::signal::kill(Pid::from_raw(job.trim().parse().unwrap()), Signal::SIGKILL);
+
+        let killing = ExecOptions {
+            kill_leftovers: true,
+            ..ExecOptions::default()
+        };
+        let outcome = run(&background, killing).await;
         assert!(outcome.succeeded());
         let job = String::from_utf8_lossy(&outcome.output).into_owned();
         assert!(!alive(&job), "background job {job} survived");
@@ -724,7 +919,8 @@ mod tests {
     async fn a_stop_request_ends_the_group() {
         let (tx, rx) = oneshot::channel::<()>();
         let sleeper = plan("/bin/sh", &["-c", "echo before; sleep 30"]);
-        let run = run_until(&sleeper, quick(0), async {
+        let identity = identity();
+        let run = run_until(&sleeper, &identity, quick(0), async {
             let _ = rx.await;
         });
         let stopper = async {

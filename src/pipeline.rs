@@ -170,14 +170,18 @@ pub async fn prepare_with(
         Err(error) => Verdict::RuleError(error),
         Ok(false) => Verdict::NotTriggered,
         Ok(true) => {
-            let plan = plan::build(hook, &request);
+            let mut plan = plan::build(hook, &request);
             notes.extend(
                 plan.problems
                     .iter()
                     .map(|p| format!("error extracting command arguments: {p}")),
             );
+            plan.delivery_id = find_delivery_id(hook, &request, verified, &mut notes);
             if hook.security.dedupe.is_some() {
-                delivery_id = find_delivery_id(hook, &request, verified, &mut notes);
+                if plan.delivery_id.is_none() {
+                    notes.push("no delivery id in this request, so it is not deduplicated".into());
+                }
+                delivery_id = plan.delivery_id.clone();
             }
             Verdict::Triggered(plan)
         }
@@ -199,7 +203,7 @@ fn find_delivery_id(
     verified: Option<preset::Verified>,
     notes: &mut Vec<String>,
 ) -> Option<String> {
-    let id = match &hook.security.delivery_id {
+    match &hook.security.delivery_id {
         Some(argument) => match argument.get(request) {
             Ok(id) => Some(id),
             Err(error) => {
@@ -209,11 +213,7 @@ fn find_delivery_id(
         },
         None => verified.and_then(|verified| verified.delivery_id),
     }
-    .filter(|id| !id.is_empty());
-    if id.is_none() {
-        notes.push("no delivery id in this request, so it is not deduplicated".into());
-    }
-    id
+    .filter(|id| !id.is_empty())
 }
 
 /// Multipart file parts to parse as JSON: the payload names listed in parse-parameters-as-json.

@@ -25,6 +25,9 @@ pub struct Plan {
     pub env: Vec<(String, String)>,
     /// Temporary files to write before the start (`pass-file-to-command`).
     pub files: Vec<PlannedFile>,
+    /// The sender's id of this delivery (the hook's `delivery-id`, else its signature preset's),
+    /// passed as `HOOKWIRE_DELIVERY_ID`; set by the pipeline, which knows the preset.
+    pub delivery_id: Option<String>,
     /// Arguments that could not be resolved, for the log.
     pub problems: Vec<String>,
 }
@@ -97,6 +100,7 @@ pub fn build(hook: &Hook, request: &Request) -> Plan {
         args,
         env,
         files,
+        delivery_id: None,
         problems,
     }
 }

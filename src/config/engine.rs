@@ -7,6 +7,7 @@
 //! max-queue: 100                                 # waiting runs per key (queue); then 503
 //! timeout: 15m                                   # then SIGTERM to the group, SIGKILL after the grace
 //! retry: {attempts: 3, backoff: 30s}             # retries of a failed run, backoff doubling
+//! kill-leftovers: true                           # end the run's background processes at its exit
 //! ```
 //!
 //! A value that would change what runs or when (an unknown mode, a duration without a unit) is a
@@ -17,6 +18,7 @@ use std::time::Duration;
 use super::Diagnostic;
 use super::format::Node;
 use super::schema::{self, Object, ObjectKind, Reader};
+use super::yaml11::Resolved;
 use crate::request::Argument;
 
 /// `max-queue` when the hook does not set it.
@@ -36,6 +38,9 @@ pub struct EngineOptions {
     pub timeout: Option<Duration>,
     /// `retry`: `None` runs once.
     pub retry: Option<Retry>,
+    /// `kill-leftovers`: end what the command left running when it exits. Off by default, as
+    /// webhook leaves a command's background processes alone (`nohup ./app &`).
+    pub kill_leftovers: bool,
 }
 
 impl Default for EngineOptions {
@@ -46,6 +51,7 @@ impl Default for EngineOptions {
             max_queue: DEFAULT_MAX_QUEUE,
             timeout: None,
             retry: None,
+            kill_leftovers: false,
         }
     }
 }
@@ -187,6 +193,9 @@ pub(crate) fn compile(
     if let Some(node) = object.present("retry") {
         options.retry = retry(reader, node, &object.path_of("retry"))?;
     }
+    if let Some(node) = object.present("kill-leftovers") {
+        options.kill_leftovers = kill_leftovers(reader, node, &object.path_of("kill-leftovers"))?;
+    }
     Ok(options)
 }
 
@@ -231,6 +240,24 @@ fn retry(
         return Ok(None);
     }
     Ok(Some(Retry { attempts, backoff }))
+}
+
+/// `kill-leftovers`: true or false (YAML 1.1 spellings such as `yes` included).
+fn kill_leftovers(reader: &Reader<'_>, node: &Node, path: &str) -> Result<bool, Box<Diagnostic>> {
+    match node.as_scalar() {
+        Some(scalar) if !scalar.quoted && matches!(scalar.value, Resolved::Bool(_)) => {
+            Ok(scalar.value == Resolved::Bool(true))
+        }
+        found => Err(Box::new(reader.diagnostic(
+            node.pos,
+            path,
+            match found {
+                Some(scalar) => format!("must be true or false, not {:?}", scalar.text),
+                None => "must be true or false, not a list or mapping".to_owned(),
+            },
+            Some("write `true` or `false`, without quotes".to_owned()),
+        ))),
+    }
 }
 
 /// A duration value of the hooks file, such as `15m` or `1h 30m`.
@@ -378,6 +405,17 @@ mod tests {
             options("- {id: a, timeout: 0s}").0.timeout,
             Some(Duration::ZERO)
         );
+    }
+
+    #[test]
+    fn kill_leftovers_is_off_unless_set_true() {
+        assert!(!options("- {id: a}").0.kill_leftovers);
+        assert!(options("- {id: a, kill-leftovers: true}").0.kill_leftovers);
+        assert!(!options("- {id: a, kill-leftovers: no}").0.kill_leftovers);
+        let message = error("- id: a\n  kill-leftovers: always\n");
+        assert!(message.contains("hooks.yaml:2:19"), "{message}");
+        assert!(message.contains("must be true or false"), "{message}");
+        assert!(error("- {id: a, kill-leftovers: \"true\"}").contains("true or false"));
     }
 
     #[test]

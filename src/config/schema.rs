@@ -58,6 +58,7 @@ pub const HOOK: ObjectKind = ObjectKind {
         "delivery-id",
         "retry",
         "rate-limit",
+        "kill-leftovers",
     ],
 };
 

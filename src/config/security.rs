@@ -127,7 +127,7 @@ pub(crate) fn compile(
     Ok(options)
 }
 
-/// `dedupe` needs a delivery id; `delivery-id` alone does nothing.
+/// `dedupe` needs a delivery id.
 fn check_delivery_id(
     reader: &mut Reader<'_>,
     object: &Object<'_>,
@@ -148,14 +148,6 @@ fn check_delivery_id(
             format!("`dedupe` needs a delivery id, and {why}"),
             Some("name one with `delivery-id: {source: header, name: X-Delivery}` (any argument object)".into()),
         )));
-    }
-    if options.delivery_id.is_some() && options.dedupe.is_none() {
-        reader.warn(
-            object.pos_of("delivery-id"),
-            "delivery-id",
-            "`delivery-id` has no effect without `dedupe`",
-            Some("add e.g. `dedupe: 72h`".into()),
-        );
     }
     Ok(())
 }
@@ -495,10 +487,14 @@ mod tests {
             "- id: x\n  delivery-id: {source: header, name: X-Id}\n",
         )
         .unwrap();
+        // Without `dedupe` it still names the delivery for the command (HOOKWIRE_DELIVERY_ID).
         assert!(
-            file.warnings
+            !file
+                .warnings
                 .iter()
-                .any(|w| w.message.contains("no effect without `dedupe`"))
+                .any(|w| w.message.contains("delivery-id")),
+            "{:?}",
+            file.warnings
         );
     }
 

@@ -443,6 +443,7 @@ impl Dispatcher {
         if let Some(timeout) = job.hook.engine.timeout {
             options.timeout = Some(timeout);
         }
+        options.kill_leftovers = job.hook.engine.kill_leftovers;
         let stop = async {
             let mut phase = self.phase.subscribe();
             tokio::select! {
@@ -450,7 +451,12 @@ impl Dispatcher {
                 _ = phase.wait_for(|phase| *phase == Phase::Halting) => {}
             }
         };
-        let outcome = exec::run_until(plan, options, stop).await;
+        let identity = exec::RunIdentity {
+            run_id: job.id.clone(),
+            hook_id: job.hook.id.clone(),
+            attempt: job.attempts,
+        };
+        let outcome = exec::run_until(plan, &identity, options, stop).await;
         let cancelled = matches!(job.stop.reason(), Some(Stop::Cancelled { .. }));
         events::run_finished(&self.metrics, &job.hook.id, &job.id, &outcome, cancelled);
         match outcome.cut {

@@ -12,6 +12,7 @@ use crate::journal::{Ack, Event, JournalError, RunResult, Status};
 use crate::metrics::RunOutcome;
 use crate::pipeline::{self, Received, Verdict};
 use crate::plan::Plan;
+use crate::signature::preset;
 
 /// What recovery did at start.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -187,7 +188,14 @@ impl Dispatcher {
         unsigned.security.signature = None;
         let prepared = pipeline::prepare(&unsigned, request, false).await;
         match prepared.verdict {
-            Verdict::Triggered(plan) => {
+            Verdict::Triggered(mut plan) => {
+                // The preset's delivery id, which the unsigned hook could not find.
+                if plan.delivery_id.is_none()
+                    && let Some(config) = &hook.security.signature
+                {
+                    plan.delivery_id =
+                        preset::delivery_id(&config.provider, &request.headers, &request.body);
+                }
                 let key = super::concurrency_key(&hook, prepared.request.as_ref());
                 Ok((hook, plan, key))
             }

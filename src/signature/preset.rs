@@ -604,7 +604,7 @@ fn verify_discord(
 }
 
 /// The provider's dedupe key for a verified request.
-fn delivery_id(
+pub fn delivery_id(
     provider: &Provider,
     headers: &(impl Headers + ?Sized),
     body: &[u8],

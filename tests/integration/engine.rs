@@ -797,3 +797,125 @@ fn a_refused_delivery_is_not_remembered_as_seen() {
     // Once accepted, it is a duplicate.
     assert!(send("d2", "o4").header("X-Hookwire-Duplicate").is_some());
 }
+
+/// Hooks whose command starts `setsid sleep 1000` (which leaves its process group; its pid in
+/// `$RECORD_DIR/LABEL.pid`) and then sleeps, so that hookwire ends the run.
+const ESCAPING: &str = r#"
+- id: timeout
+  execute-command: /bin/sh
+  timeout: 300ms
+  pass-arguments-to-command: &escape
+    - {source: string, name: -c}
+    - {source: string, name: 'setsid sleep 1000 >/dev/null 2>&1 & echo $! >"$RECORD_DIR/$1.pid"; sleep 30'}
+    - {source: string, name: sh}
+    - {source: url, name: label}
+- id: cancel
+  execute-command: /bin/sh
+  concurrency: cancel
+  pass-arguments-to-command: *escape
+- id: plain
+  execute-command: /bin/sh
+  pass-arguments-to-command: *escape
+"#;
+
+#[test]
+fn a_timeout_ends_processes_that_left_the_group() {
+    let s = start(ESCAPING, &[]);
+    let id = run_id(&s.get("/hooks/timeout?label=t"));
+    let escaped = crate::exec::recorded_pid(&s, "t");
+    assert_eq!(status(&s, &id), "timed-out");
+    crate::exec::assert_gone(escaped, "the setsid process of a timed-out run");
+}
+
+#[test]
+fn cancel_ends_processes_that_left_the_group() {
+    let mut s = start(ESCAPING, &["-shutdown-timeout", "300ms"]);
+    let first = run_id(&s.get("/hooks/cancel?label=c1"));
+    let escaped = crate::exec::recorded_pid(&s, "c1");
+    assert_eq!(s.get("/hooks/cancel?label=c2").status, 200);
+    assert_eq!(status(&s, &first), "cancelled");
+    crate::exec::assert_gone(escaped, "the setsid process of a cancelled run");
+    // The newest run is ended by the shutdown.
+    let newest = crate::exec::recorded_pid(&s, "c2");
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+    crate::exec::end(newest);
+}
+
+#[test]
+fn shutdown_ends_processes_that_left_the_group() {
+    let mut s = start(ESCAPING, &["-shutdown-timeout", "300ms"]);
+    assert_eq!(s.get("/hooks/plain?label=s").status, 200);
+    let escaped = crate::exec::recorded_pid(&s, "s");
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+    crate::exec::assert_gone(escaped, "the setsid process of a run in flight at shutdown");
+}
+
+#[test]
+fn each_attempt_knows_its_run_and_number() {
+    let hooks = r#"
+- id: flaky
+  execute-command: /bin/sh
+  retry: {attempts: 1, backoff: 100ms}
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'echo "$HOOKWIRE_RUN_ID $HOOKWIRE_ATTEMPT" >> "$RECORD_DIR/attempts.tmp"; [ "$HOOKWIRE_ATTEMPT" = 2 ]'}
+"#;
+    let s = start(hooks, &[]);
+    let id = run_id(&s.get("/hooks/flaky"));
+    assert_eq!(status(&s, &id), "succeeded");
+    let attempts = std::fs::read_to_string(s.dir.path().join("records/attempts.tmp")).unwrap();
+    assert_eq!(attempts, format!("{id} 1\n{id} 2\n"));
+}
+
+#[test]
+fn a_run_resumed_after_a_crash_keeps_its_delivery_id() {
+    let hooks = r#"
+- id: signed
+  execute-command: /bin/sh
+  concurrency: queue
+  signature: {provider: github, secret: s3cret}
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: '[ "$1" = first ] && sleep 2; env >"$RECORD_DIR/$1.env"'}
+    - {source: string, name: sh}
+    - {source: url, name: label}
+"#;
+    let first = start(hooks, &[]);
+    let send = |label: &str, delivery: &str| {
+        let body = "{}";
+        let signature = format!(
+            "sha256={}",
+            crate::harness::hmac_hex("sha256", b"s3cret", body.as_bytes())
+        );
+        let r = first
+            .request("POST", &format!("/hooks/signed?label={label}"))
+            .header("Content-Type", "application/json")
+            .header("X-Hub-Signature-256", &signature)
+            .header("X-GitHub-Delivery", delivery)
+            .body(body)
+            .send();
+        assert_eq!(r.status, 200, "{}", r.text());
+        run_id(&r)
+    };
+    send("first", "d-first");
+    // Waits behind the first in the queue when hookwire is killed.
+    let waiting = send("second", "d-second");
+    first.signal("KILL");
+    let state = first.dir.path().join("state");
+
+    let second = start(hooks, &["-state-dir", state.to_str().unwrap()]);
+    assert_eq!(status(&second, &waiting), "succeeded");
+    let env = std::fs::read_to_string(second.dir.path().join("records/second.env")).unwrap();
+    assert!(
+        env.lines()
+            .any(|line| line == "HOOKWIRE_DELIVERY_ID=d-second"),
+        "{env}"
+    );
+    assert!(
+        env.lines()
+            .any(|line| line == format!("HOOKWIRE_RUN_ID={waiting}")),
+        "{env}"
+    );
+}

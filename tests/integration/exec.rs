@@ -1,6 +1,7 @@
 //! Running commands: argv, environment, files, working directory, background runs, process
 //! groups, and hostile values passed without a shell.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::harness::Server;
@@ -54,11 +55,10 @@ const HOOKS: &str = r#"
     - {source: string, name: -c}
     - {source: string, name: 'cut -d" " -f5 /proc/$$/stat; cut -d" " -f5 /proc/$PPID/stat'}
 - id: signals
-  execute-command: /bin/sh
+  execute-command: /bin/cat
   include-command-output-in-response: true
   pass-arguments-to-command:
-    - {source: string, name: -c}
-    - {source: string, name: 'grep "^SigBlk" /proc/$$/status'}
+    - {source: string, name: /proc/self/status}
 - id: escape
   execute-command: /bin/sh
   include-command-output-in-response: true
@@ -157,27 +157,28 @@ fn each_run_has_its_own_process_group() {
 }
 
 #[test]
-fn commands_start_with_no_signal_blocked_while_hookwire_blocks_sigchld() {
+fn commands_start_with_no_signal_blocked_or_ignored() {
     let s = Server::start(HOOKS);
+    // The command itself reads its status: what it shows is what it was started with.
     let r = s.get("/hooks/signals");
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.text().trim(), "SigBlk:\t0000000000000000");
-    // Every thread of hookwire blocks SIGCHLD (signal 17, bit 16), so that commands' exits do
-    // not wake them; the runtime waits for commands through pidfds.
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", s.pid())).expect("hookwire's tasks");
-    for task in tasks.filter_map(Result::ok) {
-        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
-        let Some(blocked) = status.lines().find_map(|line| line.strip_prefix("SigBlk:")) else {
-            continue;
-        };
-        let mask = u64::from_str_radix(blocked.trim(), 16).expect("a signal mask");
-        assert_ne!(
-            mask & (1 << 16),
-            0,
-            "{:?} does not block SIGCHLD",
-            task.path()
-        );
-    }
+    let status = r.text();
+    let mask = |field: &str| {
+        let hex = status
+            .lines()
+            .find_map(|line| line.strip_prefix(field))
+            .unwrap_or_else(|| panic!("no {field} in {status}"));
+        u64::from_str_radix(hex.trim(), 16).expect("a signal mask")
+    };
+    assert_eq!(mask("SigBlk:"), 0, "signals blocked in the command");
+    // glibc's posix_spawn sets its two internal signals (32 and 33, bits 31 and 32) to ignored
+    // in every child it starts; glibc programs install their handlers when they use them.
+    let glibc_internal = (1 << 31) | (1 << 32);
+    assert_eq!(
+        mask("SigIgn:") & !glibc_internal,
+        0,
+        "signals ignored in the command"
+    );
 }
 
 /// The children of `pid`, with their state letters.
@@ -205,8 +206,8 @@ fn a_process_that_leaves_its_group_is_reaped_when_it_exits() {
     let r = s.get("/hooks/escape");
     assert_eq!(r.status, 200, "{}", r.text());
     let escaped: u32 = r.text().trim().parse().expect("the escaped pid");
-    // The shell exits at once and its child leaves the group 10 ms later: the group's cleanup
-    // must give it that time. Now that the shell is gone, hookwire, the subreaper, is its parent.
+    // The shell exits at once and its child leaves the group 10 ms later. Now that the shell is
+    // gone, hookwire, the subreaper, is its parent.
     assert!(
         crate::harness::wait_until(Duration::from_secs(2), || children_states(s.pid())
             .iter()
@@ -272,4 +273,163 @@ fn background_runs_finish_after_the_response() {
     );
     let done = s.dir.path().join("records/done");
     assert!(crate::harness::wait_until(Duration::from_secs(5), || done.exists()));
+}
+
+/// Hooks whose command starts `sleep` in the background (its pid in `$RECORD_DIR/<id>.pid`)
+/// and exits: `leave` as webhook does, `clean` with `kill-leftovers`.
+const LEFTOVERS: &str = r#"
+- id: leave
+  execute-command: /bin/sh
+  include-command-output-in-response: true
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'sleep 1000 >/dev/null 2>&1 & echo $! >"$RECORD_DIR/leave.pid"'}
+- id: clean
+  execute-command: /bin/sh
+  include-command-output-in-response: true
+  kill-leftovers: true
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'sleep 1000 >/dev/null 2>&1 & echo $! >"$RECORD_DIR/clean.pid"'}
+"#;
+
+/// The pid a command wrote to `$RECORD_DIR/<name>.pid`, once it is there.
+pub fn recorded_pid(s: &Server, name: &str) -> i32 {
+    let file = s.dir.path().join(format!("records/{name}.pid"));
+    let mut pid = None;
+    assert!(
+        crate::harness::wait_until(Duration::from_secs(10), || {
+            pid = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|text| text.trim().parse().ok());
+            pid.is_some()
+        }),
+        "no pid in {}",
+        file.display()
+    );
+    pid.unwrap_or_default()
+}
+
+/// Whether `pid` is running (a zombie is not).
+pub fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// Waits until `pid` has ended and been reaped.
+pub fn assert_gone(pid: i32, what: &str) {
+    assert!(
+        crate::harness::wait_until(Duration::from_secs(5), || !std::path::Path::new(&format!(
+            "/proc/{pid}"
+        ))
+        .exists()),
+        "{what} (pid {pid}) is still there"
+    );
+}
+
+/// Ends a process a test left running on purpose.
+pub fn end(pid: i32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+#[test]
+fn background_processes_outlive_the_run_as_with_webhook() {
+    let s = Server::start(LEFTOVERS);
+    // The answer comes once the run has ended, cleanup included.
+    assert_eq!(s.get("/hooks/leave").status, 200);
+    let pid = recorded_pid(&s, "leave");
+    let alive = running(pid);
+    end(pid);
+    assert!(alive, "the background process {pid} was ended with the run");
+}
+
+#[test]
+fn kill_leftovers_ends_background_processes_with_the_run() {
+    let s = Server::start(LEFTOVERS);
+    assert_eq!(s.get("/hooks/clean").status, 200);
+    let pid = recorded_pid(&s, "clean");
+    assert_gone(pid, "the background process");
+}
+
+#[test]
+fn commands_know_their_run_hook_attempt_and_delivery() {
+    let hooks = r#"
+- id: signed
+  execute-command: /bin/sh
+  signature: {provider: github, secret: s3cret}
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'env >"$RECORD_DIR/$1.tmp" && mv "$RECORD_DIR/$1.tmp" "$RECORD_DIR/$1.env"'}
+    - {source: string, name: sh}
+    - {source: url, name: label}
+- id: plain
+  execute-command: /bin/sh
+  pass-arguments-to-command:
+    - {source: string, name: -c}
+    - {source: string, name: 'env >"$RECORD_DIR/$1.tmp" && mv "$RECORD_DIR/$1.tmp" "$RECORD_DIR/$1.env"'}
+    - {source: string, name: sh}
+    - {source: url, name: label}
+"#;
+    let s = Server::builder(hooks)
+        // As if hookwire itself ran under another hookwire: its own values must not leak.
+        .env("HOOKWIRE_DELIVERY_ID", "inherited")
+        .start();
+    let environment = |label: &str| -> BTreeMap<String, String> {
+        let file = s.dir.path().join(format!("records/{label}.env"));
+        assert!(
+            crate::harness::wait_until(Duration::from_secs(10), || file.exists()),
+            "{label}: the command did not run\n{}",
+            s.logs()
+        );
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .filter(|line| line.starts_with("HOOKWIRE_"))
+            .filter_map(|line| line.split_once('='))
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect()
+    };
+
+    let body = r#"{"ref":"refs/heads/main"}"#;
+    let signature = format!(
+        "sha256={}",
+        crate::harness::hmac_hex("sha256", b"s3cret", body.as_bytes())
+    );
+    let delivery = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+    let r = s
+        .request("POST", "/hooks/signed?label=signed")
+        .header("Content-Type", "application/json")
+        .header("X-Hub-Signature-256", &signature)
+        .header("X-GitHub-Delivery", delivery)
+        .body(body)
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let run = r.header("X-Hookwire-Run").expect("a run id").to_owned();
+    let env = environment("signed");
+    let expected: BTreeMap<String, String> = [
+        ("HOOKWIRE_RUN_ID", run.as_str()),
+        ("HOOKWIRE_HOOK_ID", "signed"),
+        ("HOOKWIRE_ATTEMPT", "1"),
+        ("HOOKWIRE_DELIVERY_ID", delivery),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect();
+    assert_eq!(env, expected);
+
+    // No delivery id from the sender: none in the environment.
+    let r = s.get("/hooks/plain?label=plain");
+    let run = r.header("X-Hookwire-Run").expect("a run id").to_owned();
+    let env = environment("plain");
+    assert_eq!(env.get("HOOKWIRE_RUN_ID"), Some(&run));
+    assert_eq!(
+        env.get("HOOKWIRE_HOOK_ID").map(String::as_str),
+        Some("plain")
+    );
+    assert_eq!(env.get("HOOKWIRE_DELIVERY_ID"), None);
 }
