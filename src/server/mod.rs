@@ -3,6 +3,7 @@
 //! [`handler`].
 
 pub mod admin;
+pub mod connections;
 pub mod handler;
 pub mod listener;
 pub mod respond;
@@ -24,7 +25,8 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::Semaphore;
+
+use connections::{Connection, Connections};
 
 use crate::dispatch::Dispatcher;
 use crate::reload::HookStore;
@@ -52,6 +54,10 @@ pub struct Settings {
     pub read_timeout: Duration,
     pub max_headers: usize,
     pub max_connections: usize,
+    /// `-max-connections-per-ip`: most connections from one client address; 0 for no cap.
+    pub max_connections_per_ip: usize,
+    /// `-first-byte-timeout`: time a new connection has to send something; zero for none.
+    pub first_byte_timeout: Duration,
     pub x_request_id: bool,
     pub x_request_id_limit: usize,
     /// How long shutdown waits for running commands.
@@ -91,8 +97,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = AnyListener::from_std(listener)?;
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
-    let connections = Arc::new(Semaphore::new(state.settings.max_connections.max(1)));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections = Connections::new(
+        state.settings.max_connections,
+        state.settings.max_connections_per_ip,
+    );
     let mut http = hyper::server::conn::http1::Builder::new();
     // Without a timer hyper silently disables the header timeout.
     http.timer(TokioTimer::new())
@@ -104,10 +112,7 @@ pub async fn serve(
     loop {
         let permit = tokio::select! {
             () = &mut shutdown => break,
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
+            permit = connections.admit() => permit,
         };
         let accepted = tokio::select! {
             () = &mut shutdown => break,
@@ -122,19 +127,29 @@ pub async fn serve(
                 continue;
             }
         };
+        let Some(connection) = connections.register(permit, peer.ip()) else {
+            continue;
+        };
+        let connection = Arc::new(connection);
         let state = state.clone();
         let http = http.clone();
-        let watcher = graceful.watcher();
         let tls = tls.clone();
         let handshake_timeout = state.settings.read_timeout;
         tokio::spawn(async move {
-            let _permit = permit;
+            let first_byte_timeout = state.settings.first_byte_timeout;
+            if !connection
+                .first_byte(stream.readable(), first_byte_timeout)
+                .await
+            {
+                tracing::debug!("closed a connection from {peer} that sent nothing");
+                return;
+            }
             match tls {
-                None => serve_connection(&http, watcher, stream, state, peer).await,
+                None => serve_connection(&http, connection, stream, state, peer).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
-                            serve_connection(&http, watcher, stream, state, peer).await;
+                            serve_connection(&http, connection, stream, state, peer).await;
                         }
                         Ok(Err(error)) => {
                             tracing::debug!("TLS handshake with {peer} failed: {error}")
@@ -146,8 +161,9 @@ pub async fn serve(
         });
     }
     drop(listener);
+    connections.close_all();
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = connections.drained() => {}
         () = tokio::time::sleep(state.settings.shutdown_timeout) => {
             tracing::warn!("requests still in flight after the shutdown timeout were cut off");
         }
@@ -155,21 +171,39 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves HTTP on `stream` until the client or hyper closes it. Asked to close (a cap was
+/// reached while it was idle, or shutdown), it finishes the request in progress, if any.
 async fn serve_connection<S>(
     http: &hyper::server::conn::http1::Builder,
-    watcher: hyper_util::server::graceful::Watcher,
+    connection: Arc<Connection>,
     stream: S,
     state: Arc<State>,
     peer: SocketAddr,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |request| {
-        let state = state.clone();
-        async move { Ok::<_, Infallible>(handler::handle(state, request, peer).await) }
+    let service = service_fn({
+        let connection = connection.clone();
+        move |request| {
+            let state = state.clone();
+            let serving = connection.serving();
+            async move {
+                let response = handler::handle(state, request, peer).await;
+                drop(serving);
+                Ok::<_, Infallible>(response)
+            }
+        }
     });
-    let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
-    if let Err(error) = connection.await {
+    let http_connection = http.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(http_connection);
+    let result = tokio::select! {
+        result = http_connection.as_mut() => result,
+        () = connection.close_requested() => {
+            http_connection.as_mut().graceful_shutdown();
+            http_connection.await
+        }
+    };
+    if let Err(error) = result {
         tracing::debug!("connection closed: {error}");
     }
 }
@@ -228,6 +262,16 @@ impl AsyncWrite for AnyStream {
         match self.get_mut() {
             Self::Tcp(stream) => Pin::new(stream).poll_shutdown(cx),
             Self::Unix(stream) => Pin::new(stream).poll_shutdown(cx),
+        }
+    }
+}
+
+impl AnyStream {
+    /// Resolves once there is something to read (or the peer closed).
+    async fn readable(&self) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(stream) => stream.readable().await,
+            Self::Unix(stream) => stream.readable().await,
         }
     }
 }
