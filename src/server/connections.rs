@@ -89,41 +89,19 @@ impl Connections {
         })
     }
 
-    /// A slot for the next connection. When all are taken, the connection idle the longest is
-    /// asked to close; when none is idle, this waits until one is, or until a slot frees up.
-    pub async fn admit(&self) -> OwnedSemaphorePermit {
-        loop {
-            if let Ok(permit) = self.permits.clone().try_acquire_owned() {
-                return permit;
-            }
-            let shed = self.registry().shed_oldest_idle(|_| true);
-            if shed {
-                tracing::debug!("all connections taken: closed the one idle the longest");
-            }
-            tokio::select! {
-                permit = self.permits.clone().acquire_owned() => {
-                    return permit.expect("the connection semaphore is never closed");
-                }
-                () = self.became_idle.notified(), if !shed => {}
-            }
-        }
-    }
-
-    /// Registers an accepted connection from `peer`. When its address already has
-    /// `-max-connections-per-ip` connections, its connection idle the longest is asked to
-    /// close; when all of them are serving requests, the new one is refused (`None`).
-    pub fn register(
-        self: &Arc<Self>,
-        permit: OwnedSemaphorePermit,
-        peer: IpAddr,
-    ) -> Option<Connection> {
+    /// Admits a connection accepted from `peer`, or refuses it (`None`) when its address
+    /// already has `-max-connections-per-ip` connections all serving requests. At a cap, the
+    /// connection idle the longest (of that address, or of all) is asked to close to make room;
+    /// when every connection is serving a request, this waits for a slot.
+    pub async fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Connection> {
         // Unix socket peers all appear as 0.0.0.0; a TCP peer never does.
         let address = (!peer.is_unspecified()).then(|| crate::rate_limit::bucket_key(peer));
-        let mut registry = self.registry();
-        if let Some(address) = address {
+        if let Some(address) = address
+            && self.per_address_cap > 0
+        {
+            let mut registry = self.registry();
             let count = registry.per_address.get(&address).copied().unwrap_or(0);
-            if self.per_address_cap > 0
-                && count >= self.per_address_cap
+            if count >= self.per_address_cap
                 && !registry.shed_oldest_idle(|entry| entry.address == Some(address))
             {
                 tracing::debug!(
@@ -132,6 +110,39 @@ impl Connections {
                 );
                 return None;
             }
+        }
+        let permit = self.permit().await;
+        Some(self.register(permit, address))
+    }
+
+    /// A slot under `-max-connections`. When all are taken, the connection idle the longest is
+    /// asked to close, unless one asked earlier is still closing; with none idle, this waits
+    /// until one is, or until a slot frees up.
+    async fn permit(&self) -> OwnedSemaphorePermit {
+        loop {
+            if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+                return permit;
+            }
+            let room_coming = {
+                let mut registry = self.registry();
+                registry.is_closing_one() || registry.shed_oldest_idle(|_| true)
+            };
+            tokio::select! {
+                permit = self.permits.clone().acquire_owned() => {
+                    return permit.expect("the connection semaphore is never closed");
+                }
+                () = self.became_idle.notified(), if !room_coming => {}
+            }
+        }
+    }
+
+    fn register(
+        self: &Arc<Self>,
+        permit: OwnedSemaphorePermit,
+        address: Option<IpAddr>,
+    ) -> Connection {
+        let mut registry = self.registry();
+        if let Some(address) = address {
             *registry.per_address.entry(address).or_default() += 1;
         }
         let id = registry.tick();
@@ -144,12 +155,12 @@ impl Connections {
                 close: close.clone(),
             },
         );
-        Some(Connection {
+        Connection {
             id,
             connections: self.clone(),
             close,
             _permit: permit,
-        })
+        }
     }
 
     /// Asks every connection to close once its request in progress is answered.
@@ -190,6 +201,11 @@ impl Registry {
     fn tick(&mut self) -> u64 {
         self.clock += 1;
         self.clock
+    }
+
+    /// Whether a connection asked to close is still open.
+    fn is_closing_one(&self) -> bool {
+        self.entries.values().any(|entry| entry.close.is_asked())
     }
 
     /// Asks the connection idle the longest among those `eligible` to close; false if none is
@@ -326,8 +342,7 @@ mod tests {
     const OTHER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
 
     async fn connect(connections: &Arc<Connections>, peer: IpAddr) -> Option<Arc<Connection>> {
-        let permit = connections.admit().await;
-        connections.register(permit, peer).map(Arc::new)
+        connections.admit(peer).await.map(Arc::new)
     }
 
     fn asked_to_close(connection: &Connection) -> bool {
@@ -427,11 +442,11 @@ mod tests {
         let _busy = second.serving();
         let admit = tokio::spawn({
             let connections = connections.clone();
-            async move { connections.admit().await }
+            async move { connections.admit(LOCAL).await.is_some() }
         });
         soon(first.close_requested()).await;
         drop(first);
-        soon(admit).await.unwrap();
+        assert!(soon(admit).await.unwrap());
         assert!(!asked_to_close(&second), "busy connections are not shed");
     }
 
@@ -442,14 +457,14 @@ mod tests {
         let busy = only.serving();
         let admit = tokio::spawn({
             let connections = connections.clone();
-            async move { connections.admit().await }
+            async move { connections.admit(LOCAL).await.is_some() }
         });
         tokio::task::yield_now().await;
         assert!(!asked_to_close(&only));
         drop(busy);
         soon(only.close_requested()).await;
         drop(only);
-        soon(admit).await.unwrap();
+        assert!(soon(admit).await.unwrap());
     }
 
     #[tokio::test]

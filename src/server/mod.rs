@@ -110,10 +110,6 @@ pub async fn serve(
         .title_case_headers(true);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = connections.admit() => permit,
-        };
         let accepted = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
@@ -127,10 +123,14 @@ pub async fn serve(
                 continue;
             }
         };
-        let Some(connection) = connections.register(permit, peer.ip()) else {
-            continue;
+        // At a cap this may wait for an idle connection to close; the backlog waits meanwhile.
+        let connection = tokio::select! {
+            () = &mut shutdown => break,
+            connection = connections.admit(peer.ip()) => match connection {
+                Some(connection) => Arc::new(connection),
+                None => continue,
+            },
         };
-        let connection = Arc::new(connection);
         let state = state.clone();
         let http = http.clone();
         let tls = tls.clone();
@@ -138,7 +138,7 @@ pub async fn serve(
         tokio::spawn(async move {
             let first_byte_timeout = state.settings.first_byte_timeout;
             if !connection
-                .first_byte(stream.readable(), first_byte_timeout)
+                .first_byte(stream.first_byte(), first_byte_timeout)
                 .await
             {
                 tracing::debug!("closed a connection from {peer} that sent nothing");
@@ -267,11 +267,31 @@ impl AsyncWrite for AnyStream {
 }
 
 impl AnyStream {
-    /// Resolves once there is something to read (or the peer closed).
-    async fn readable(&self) -> std::io::Result<()> {
-        match self {
-            Self::Tcp(stream) => stream.readable().await,
-            Self::Unix(stream) => stream.readable().await,
+    /// Resolves once the client has sent something (or closed the connection), without
+    /// consuming it. Readiness alone can be a false positive, so a byte is peeked at.
+    async fn first_byte(&self) -> std::io::Result<()> {
+        use nix::sys::socket::{MsgFlags, recv};
+        use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+        use tokio::io::Interest;
+        let peek = |fd: BorrowedFd<'_>| {
+            let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+            recv(fd.as_raw_fd(), &mut [0], flags).map_err(std::io::Error::from)
+        };
+        loop {
+            let peeked = match self {
+                Self::Tcp(stream) => {
+                    stream.readable().await?;
+                    stream.try_io(Interest::READABLE, || peek(stream.as_fd()))
+                }
+                Self::Unix(stream) => {
+                    stream.readable().await?;
+                    stream.try_io(Interest::READABLE, || peek(stream.as_fd()))
+                }
+            };
+            match peeked {
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
+                result => return result.map(drop),
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod bodies;
 mod cli;
+mod connections;
 mod differential;
 mod engine;
 mod examples;
