@@ -199,7 +199,7 @@ pub struct ServeArgs {
     #[arg(long = "max-headers", default_value = "100", value_parser = goflags::parse_usize, value_name = "COUNT", help_heading = LIMITS)]
     pub max_headers: usize,
 
-    /// Most connections served at once; further clients wait in the kernel's backlog
+    /// Most connections served at once; at the cap the one idle the longest is closed to make room, else new clients wait in the backlog
     #[arg(long = "max-connections", default_value = "1024", value_parser = goflags::parse_usize, value_name = "COUNT", help_heading = LIMITS)]
     pub max_connections: usize,
 

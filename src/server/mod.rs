@@ -1,5 +1,5 @@
 //! The HTTP server: listeners (TCP, Unix, systemd-passed), TLS, hyper connections with limits
-//! (header read time, header count, connection count), and graceful shutdown. Requests go to
+//! (header read time, header count, connection caps in [`connections`]), and graceful shutdown. Requests go to
 //! [`handler`].
 
 pub mod admin;
