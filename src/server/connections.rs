@@ -20,6 +20,9 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
+/// How long a full listener waits for a connection it asked to close before asking another.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
+
 /// Every connection of one listener.
 #[derive(Debug)]
 pub struct Connections {
@@ -117,21 +120,25 @@ impl Connections {
 
     /// A slot under `-max-connections`. When all are taken, the connection idle the longest is
     /// asked to close, unless one asked earlier is still closing; with none idle, this waits
-    /// until one is, or until a slot frees up.
+    /// until one is, or until a slot frees up. A connection asked to close finishes writing its
+    /// response first, so if no slot frees up within [`CLOSE_GRACE`], the next idle one is
+    /// asked too: a client that stops reading cannot hold up the listener.
     async fn permit(&self) -> OwnedSemaphorePermit {
+        let mut impatient = false;
         loop {
             if let Ok(permit) = self.permits.clone().try_acquire_owned() {
                 return permit;
             }
             let room_coming = {
                 let mut registry = self.registry();
-                registry.is_closing_one() || registry.shed_oldest_idle(|_| true)
+                (!impatient && registry.is_closing_one()) || registry.shed_oldest_idle(|_| true)
             };
             tokio::select! {
                 permit = self.permits.clone().acquire_owned() => {
                     return permit.expect("the connection semaphore is never closed");
                 }
                 () = self.became_idle.notified(), if !room_coming => {}
+                () = tokio::time::sleep(CLOSE_GRACE), if room_coming => impatient = true,
             }
         }
     }
@@ -465,6 +472,22 @@ mod tests {
         soon(only.close_requested()).await;
         drop(only);
         assert!(soon(admit).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_listener_asks_another_when_the_first_does_not_close() {
+        let connections = Connections::new(2, 0);
+        let stuck = connect(&connections, LOCAL).await.unwrap();
+        let next = connect(&connections, OTHER).await.unwrap();
+        let admit = tokio::spawn({
+            let connections = connections.clone();
+            async move { connections.admit(LOCAL).await.is_some() }
+        });
+        soon(stuck.close_requested()).await;
+        soon(next.close_requested()).await;
+        drop(next);
+        assert!(soon(admit).await.unwrap());
+        drop(stuck);
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! The HTTP server: listeners (TCP, Unix, systemd-passed), TLS, hyper connections with limits
-//! (header read time, header count, connection caps in [`connections`]), and graceful shutdown. Requests go to
-//! [`handler`].
+//! (header read time, header count, connection caps in [`connections`]), and graceful
+//! shutdown. Requests go to [`handler`].
 
 pub mod admin;
 pub mod connections;
@@ -147,7 +147,13 @@ pub async fn serve(
             match tls {
                 None => serve_connection(&http, connection, stream, state, peer).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    let handshake =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
+                    let handshake = tokio::select! {
+                        handshake = handshake => handshake,
+                        () = connection.close_requested() => return,
+                    };
+                    match handshake {
                         Ok(Ok(stream)) => {
                             serve_connection(&http, connection, stream, state, peer).await;
                         }
