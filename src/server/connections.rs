@@ -6,7 +6,10 @@
 //! the headers of its next request have been read. An idle connection holds a slot and does no
 //! work, so when a cap is reached the connection idle the longest is asked to close instead of
 //! making the new client wait behind it. hyper closes an idle connection at once when asked,
-//! and lets a request it has started reading finish first.
+//! and lets a request whose headers it has read finish first.
+//!
+//! Left alone, an idle keep-alive connection is closed by hyper's header timer
+//! (`-read-timeout`), which starts as soon as the connection waits for its next request.
 //!
 //! The cap per address counts the TCP peer, so behind a reverse proxy every request counts
 //! against the proxy's address: the default leaves room for a proxy's many connections.
