@@ -141,7 +141,7 @@ pub async fn serve(
                 .first_byte(stream.first_byte(), first_byte_timeout)
                 .await
             {
-                tracing::debug!("closed a connection from {peer} that sent nothing");
+                tracing::debug!("closed a connection from {peer} before its first byte");
                 return;
             }
             match tls {
