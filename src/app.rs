@@ -208,6 +208,8 @@ fn settings(args: &ServeArgs) -> Result<Settings, String> {
         read_timeout: Duration::from_secs(args.read_timeout.max(1)),
         max_headers: args.max_headers,
         max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
+        first_byte_timeout: Duration::from_secs(args.first_byte_timeout),
         x_request_id: args.x_request_id,
         x_request_id_limit: args.x_request_id_limit,
         shutdown_timeout: args.engine.shutdown_timeout,

@@ -88,7 +88,7 @@ impl RateLimiter {
 }
 
 /// IPv4 addresses as they are; IPv6 by /64 (mapped IPv4 as IPv4).
-fn bucket_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn bucket_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => {
             let bits = u128::from(v6) & !((1u128 << 64) - 1);

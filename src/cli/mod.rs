@@ -200,9 +200,17 @@ pub struct ServeArgs {
     #[arg(long = "max-headers", default_value = "100", value_parser = goflags::parse_usize, value_name = "COUNT", help_heading = LIMITS)]
     pub max_headers: usize,
 
-    /// Most connections served at once; further clients wait in the kernel's backlog
+    /// Most connections served at once; at the cap the one idle the longest is closed to make room, else new clients wait in the backlog
     #[arg(long = "max-connections", default_value = "1024", value_parser = goflags::parse_usize, value_name = "COUNT", help_heading = LIMITS)]
     pub max_connections: usize,
+
+    /// Most connections from one client address (the TCP peer, so a reverse proxy counts as one); 0 for no cap
+    #[arg(long = "max-connections-per-ip", default_value = "256", value_parser = goflags::parse_usize, value_name = "COUNT", help_heading = LIMITS)]
+    pub max_connections_per_ip: usize,
+
+    /// Seconds a new connection has to send its first byte before it is closed; 0 for no limit of its own
+    #[arg(long = "first-byte-timeout", default_value = "5", value_parser = goflags::parse_u64, value_name = "SECONDS", help_heading = LIMITS)]
+    pub first_byte_timeout: u64,
 
     /// Accepted for compatibility: multipart bodies are parsed in memory within -max-body-size
     #[arg(long = "max-multipart-mem", default_value = "1048576", value_parser = goflags::parse_i64, value_name = "BYTES", help_heading = LIMITS)]
@@ -414,6 +422,8 @@ mod tests {
         assert_eq!(a.read_timeout, 30);
         assert_eq!(a.max_headers, 100);
         assert_eq!(a.max_connections, 1024);
+        assert_eq!(a.max_connections_per_ip, 256);
+        assert_eq!(a.first_byte_timeout, 5);
         assert_eq!(a.max_json_depth, 127);
         assert_eq!(a.max_multipart_parts, 100);
         assert!(a.trusted_proxies.is_empty());
@@ -750,6 +760,21 @@ mod tests {
     #[test]
     fn flag_max_connections() {
         assert_eq!(parse_ok(&["-max-connections", "2"]).max_connections, 2);
+    }
+
+    #[test]
+    fn flag_max_connections_per_ip() {
+        assert_eq!(
+            parse_ok(&["-max-connections-per-ip", "0"]).max_connections_per_ip,
+            0
+        );
+        assert!(err_text(&["-max-connections-per-ip", "-1"]).contains("--max-connections-per-ip"));
+    }
+
+    #[test]
+    fn flag_first_byte_timeout() {
+        assert_eq!(parse_ok(&["--first-byte-timeout=2"]).first_byte_timeout, 2);
+        assert!(err_text(&["-first-byte-timeout", "2s"]).contains("--first-byte-timeout"));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The HTTP server: listeners (TCP, Unix, systemd-passed), TLS, hyper connections with limits
-//! (header read time, header count, connection count), and graceful shutdown. Requests go to
-//! [`handler`].
+//! (header read time, header count, connection caps in [`connections`]), and graceful
+//! shutdown. Requests go to [`handler`].
 
 pub mod admin;
+pub mod connections;
 pub mod handler;
 pub mod listener;
 pub mod output_stream;
@@ -25,7 +26,8 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::Semaphore;
+
+use connections::{Connection, Connections};
 
 use crate::dispatch::Dispatcher;
 use crate::reload::HookStore;
@@ -53,6 +55,10 @@ pub struct Settings {
     pub read_timeout: Duration,
     pub max_headers: usize,
     pub max_connections: usize,
+    /// `-max-connections-per-ip`: most connections from one client address; 0 for no cap.
+    pub max_connections_per_ip: usize,
+    /// `-first-byte-timeout`: time a new connection has to send something; zero for none.
+    pub first_byte_timeout: Duration,
     pub x_request_id: bool,
     pub x_request_id_limit: usize,
     /// How long shutdown waits for running commands.
@@ -108,8 +114,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = AnyListener::from_std(listener)?;
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
-    let connections = Arc::new(Semaphore::new(state.settings.max_connections.max(1)));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections = Connections::new(
+        state.settings.max_connections,
+        state.settings.max_connections_per_ip,
+    );
     let mut http = hyper::server::conn::http1::Builder::new();
     // Without a timer hyper silently disables the header timeout.
     http.timer(TokioTimer::new())
@@ -119,13 +127,6 @@ pub async fn serve(
         .title_case_headers(true);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
         let accepted = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
@@ -139,19 +140,39 @@ pub async fn serve(
                 continue;
             }
         };
+        // At a cap this may wait for an idle connection to close; the backlog waits meanwhile.
+        let connection = tokio::select! {
+            () = &mut shutdown => break,
+            connection = connections.admit(peer.ip()) => match connection {
+                Some(connection) => Arc::new(connection),
+                None => continue,
+            },
+        };
         let state = state.clone();
         let http = http.clone();
-        let watcher = graceful.watcher();
         let tls = tls.clone();
         let handshake_timeout = state.settings.read_timeout;
         tokio::spawn(async move {
-            let _permit = permit;
+            let first_byte_timeout = state.settings.first_byte_timeout;
+            if !connection
+                .first_byte(stream.first_byte(), first_byte_timeout)
+                .await
+            {
+                tracing::debug!("closed a connection from {peer} before its first byte");
+                return;
+            }
             match tls {
-                None => serve_connection(&http, watcher, stream, state, peer, surface).await,
+                None => serve_connection(&http, connection, stream, state, peer, surface).await,
                 Some(acceptor) => {
-                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    let handshake =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
+                    let handshake = tokio::select! {
+                        handshake = handshake => handshake,
+                        () = connection.close_requested() => return,
+                    };
+                    match handshake {
                         Ok(Ok(stream)) => {
-                            serve_connection(&http, watcher, stream, state, peer, surface).await;
+                            serve_connection(&http, connection, stream, state, peer, surface).await;
                         }
                         Ok(Err(error)) => {
                             tracing::debug!("TLS handshake with {peer} failed: {error}")
@@ -163,8 +184,9 @@ pub async fn serve(
         });
     }
     drop(listener);
+    connections.close_all();
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = connections.drained() => {}
         () = tokio::time::sleep(state.settings.shutdown_timeout) => {
             tracing::warn!("requests still in flight after the shutdown timeout were cut off");
         }
@@ -172,9 +194,11 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves HTTP on `stream` until the client or hyper closes it. Asked to close (a cap was
+/// reached while it was idle, or shutdown), it finishes the request in progress, if any.
 async fn serve_connection<S>(
     http: &hyper::server::conn::http1::Builder,
-    watcher: hyper_util::server::graceful::Watcher,
+    connection: Arc<Connection>,
     stream: S,
     state: Arc<State>,
     peer: SocketAddr,
@@ -182,17 +206,33 @@ async fn serve_connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |request| {
-        let state = state.clone();
-        async move {
-            Ok::<_, Infallible>(match surface {
-                Surface::Hooks => handler::handle(state, request, peer).await,
-                Surface::Admin(transport) => admin::handle(&state, request, peer, transport).await,
-            })
+    let service = service_fn({
+        let connection = connection.clone();
+        move |request| {
+            let state = state.clone();
+            let serving = connection.serving();
+            async move {
+                let response = match surface {
+                    Surface::Hooks => handler::handle(state, request, peer).await,
+                    Surface::Admin(transport) => {
+                        admin::handle(&state, request, peer, transport).await
+                    }
+                };
+                // A streamed answer is still being served until its body ends.
+                Ok::<_, Infallible>(connections::serving_until_sent(response, serving))
+            }
         }
     });
-    let connection = watcher.watch(http.serve_connection(TokioIo::new(stream), service));
-    if let Err(error) = connection.await {
+    let http_connection = http.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(http_connection);
+    let result = tokio::select! {
+        result = http_connection.as_mut() => result,
+        () = connection.close_requested() => {
+            http_connection.as_mut().graceful_shutdown();
+            http_connection.await
+        }
+    };
+    if let Err(error) = result {
         tracing::debug!("connection closed: {error}");
     }
 }
@@ -251,6 +291,36 @@ impl AsyncWrite for AnyStream {
         match self.get_mut() {
             Self::Tcp(stream) => Pin::new(stream).poll_shutdown(cx),
             Self::Unix(stream) => Pin::new(stream).poll_shutdown(cx),
+        }
+    }
+}
+
+impl AnyStream {
+    /// Resolves once the client has sent something (or closed the connection), without
+    /// consuming it. Readiness alone can be a false positive, so a byte is peeked at.
+    async fn first_byte(&self) -> std::io::Result<()> {
+        use nix::sys::socket::{MsgFlags, recv};
+        use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+        use tokio::io::Interest;
+        let peek = |fd: BorrowedFd<'_>| {
+            let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+            recv(fd.as_raw_fd(), &mut [0], flags).map_err(std::io::Error::from)
+        };
+        loop {
+            let peeked = match self {
+                Self::Tcp(stream) => {
+                    stream.readable().await?;
+                    stream.try_io(Interest::READABLE, || peek(stream.as_fd()))
+                }
+                Self::Unix(stream) => {
+                    stream.readable().await?;
+                    stream.try_io(Interest::READABLE, || peek(stream.as_fd()))
+                }
+            };
+            match peeked {
+                Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => continue,
+                result => return result.map(drop),
+            }
         }
     }
 }

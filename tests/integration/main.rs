@@ -3,6 +3,7 @@
 mod admin;
 mod bodies;
 mod cli;
+mod connections;
 mod console;
 mod differential;
 mod engine;
