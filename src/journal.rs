@@ -10,15 +10,11 @@
 //! same transaction are folded into one write of its row. A later backend (a distributed queue)
 //! implements the same trait; nothing else changes.
 //!
-//! [`History`] opens the same file for reading only, for `hookwire runs`. The request bodies of
-//! runs whose client waits are kept beside the file ([`bodies`]).
-
-mod bodies;
-
-use bodies::{Append, BodyRef, Segments};
+//! [`History`] opens the same file for reading only, for `hookwire runs`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::io::{Read as _, Seek as _, SeekFrom};
 use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -45,7 +41,7 @@ const MAX_BATCH: usize = 4096;
 const VOLATILE_LINGER: Duration = Duration::from_millis(25);
 
 /// The schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -70,21 +66,16 @@ CREATE TABLE IF NOT EXISTS runs (
     remote_addr     TEXT NOT NULL,
     headers         BLOB NOT NULL,      -- 'Name: value' lines, as on the wire
     query           TEXT NOT NULL,
-    body            BLOB NOT NULL,      -- empty when kept in a segment:
-    body_segment    INTEGER,            -- bodies/<segment>.seg,
-    body_offset     INTEGER,            -- from this byte,
-    body_length     INTEGER             -- this many
+    body            BLOB NOT NULL,
+    body_lost       TEXT                -- why `body` is empty: lost before schema 3
 );
 CREATE INDEX IF NOT EXISTS runs_by_hook ON runs (hook, id);
 CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (status) WHERE status IN ('queued', 'running');
 ";
 
-/// From schema 1: bodies may live in segments.
-const ADD_BODY_SEGMENTS: &str = "
-ALTER TABLE runs ADD COLUMN body_segment INTEGER;
-ALTER TABLE runs ADD COLUMN body_offset INTEGER;
-ALTER TABLE runs ADD COLUMN body_length INTEGER;
-";
+/// Schema 2 kept some bodies in segment files (`bodies/<segment>.seg` in the state directory,
+/// `body_length` bytes from `body_offset`); schema 3 keeps every body in its row.
+const LEGACY_SEGMENT_DIR: &str = "bodies";
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -398,7 +389,6 @@ impl Job {
 #[derive(Debug)]
 pub struct SqliteJournal {
     path: PathBuf,
-    state_dir: PathBuf,
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The writer, to unpark when an urgent job is sent while it lingers.
@@ -439,7 +429,7 @@ impl SqliteJournal {
                 path.display()
             );
         }
-        let writer = Connection::open(&path).map_err(|error| fail("open", &error))?;
+        let mut writer = Connection::open(&path).map_err(|error| fail("open", &error))?;
         // temp_store: the ephemeral tables of the pruning `DELETE ... RETURNING` stay in memory
         // rather than costing each commit a temporary file.
         writer
@@ -448,13 +438,7 @@ impl SqliteJournal {
                  PRAGMA temp_store = MEMORY;",
             )
             .map_err(|error| fail("configure", &error))?;
-        migrate(&writer).map_err(|error| fail("set up", &error))?;
-        let segments = referenced_segments(&writer)
-            .map_err(|error| fail("read", &error))
-            .and_then(|referenced| {
-                Segments::open(state_dir, &referenced)
-                    .map_err(|error| fail("create the body segments of", &error))
-            })?;
+        migrate(&mut writer, state_dir).map_err(|error| fail("set up", &error))?;
         let reader = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -464,11 +448,10 @@ impl SqliteJournal {
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("hookwire-journal".into())
-            .spawn(move || write_loop(writer, &receiver, Retention::new(keep_runs), segments))
+            .spawn(move || write_loop(writer, &receiver, Retention::new(keep_runs)))
             .map_err(|error| fail("start the writer of", &error))?;
         Ok(Self {
             path,
-            state_dir: state_dir.to_owned(),
             sender: Mutex::new(Some(sender)),
             writer_thread: thread.thread().clone(),
             writer: Mutex::new(Some(thread)),
@@ -542,7 +525,7 @@ impl Journal for SqliteJournal {
                 "SELECT {STORED_COLUMNS} FROM runs WHERE status IN ('queued', 'running') ORDER BY id"
             ))?;
             statement
-                .query_map([], |row| stored_run(row, &self.state_dir))?
+                .query_map([], stored_run)?
                 .collect()
         })
     }
@@ -552,7 +535,7 @@ impl Journal for SqliteJournal {
             c.query_row(
                 &format!("SELECT {STORED_COLUMNS} FROM runs WHERE id = ?1"),
                 [id],
-                |row| stored_run(row, &self.state_dir),
+                stored_run,
             )
             .optional()
         })
@@ -563,7 +546,7 @@ impl Journal for SqliteJournal {
     }
 
     fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
-        self.read(|c| query_run(c, id, STORED_COLUMNS, &self.state_dir))
+        self.read(|c| query_run(c, id, STORED_COLUMNS))
     }
 
     fn close(&self) {
@@ -597,7 +580,6 @@ impl Drop for SqliteJournal {
 #[derive(Debug)]
 pub struct History {
     connection: Connection,
-    state_dir: PathBuf,
     /// The request columns this file has (it is not migrated by a reader).
     stored_columns: &'static str,
 }
@@ -622,14 +604,14 @@ impl History {
             .map_err(|error| {
                 JournalError::Open(format!("cannot read {}: {error}", path.display()))
             })?;
+        let stored_columns = match version {
+            ..=1 => STORED_COLUMNS_V1,
+            2 => STORED_COLUMNS_V2,
+            _ => STORED_COLUMNS,
+        };
         Ok(Self {
             connection,
-            state_dir: state_dir.to_owned(),
-            stored_columns: if version < 2 {
-                STORED_COLUMNS_V1
-            } else {
-                STORED_COLUMNS
-            },
+            stored_columns,
         })
     }
 
@@ -640,39 +622,103 @@ impl History {
 
     /// One run with its output and request.
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
-        Ok(query_run(
-            &self.connection,
-            id,
-            self.stored_columns,
-            &self.state_dir,
-        )?)
+        Ok(query_run(&self.connection, id, self.stored_columns)?)
     }
 }
 
-fn migrate(connection: &Connection) -> rusqlite::Result<()> {
+fn migrate(connection: &mut Connection, state_dir: &Path) -> rusqlite::Result<()> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version > SCHEMA_VERSION {
         return Err(rusqlite::Error::InvalidParameterName(format!(
             "the journal was written by a newer hookwire (schema {version}, this one knows {SCHEMA_VERSION})"
         )));
     }
-    let upgrade = match version {
-        0 => SCHEMA,
-        1 => ADD_BODY_SEGMENTS,
-        // Nothing to write: a start does not wait for the disk.
-        _ => return Ok(()),
-    };
+    // Nothing to write: a start does not wait for the disk.
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
     // One transaction, one sync.
-    connection.execute_batch(&format!(
-        "BEGIN; {upgrade} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-    ))
+    let transaction = connection.transaction()?;
+    match version {
+        0 => transaction.execute_batch(SCHEMA)?,
+        1 => transaction.execute_batch("ALTER TABLE runs ADD COLUMN body_lost TEXT;")?,
+        _ => move_segment_bodies_into_rows(&transaction, state_dir)?,
+    }
+    transaction.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
+    transaction.commit()?;
+    if version == 2 {
+        let segments = state_dir.join(LEGACY_SEGMENT_DIR);
+        match std::fs::remove_dir_all(&segments) {
+            Ok(()) => tracing::info!(
+                "journal: request bodies moved from {} into {FILE_NAME}",
+                segments.display()
+            ),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => tracing::warn!(
+                "journal: cannot delete {} (its bodies are in {FILE_NAME} now): {error}",
+                segments.display()
+            ),
+        }
+    }
+    Ok(())
 }
 
-/// The segments some run's body is in.
-fn referenced_segments(connection: &Connection) -> rusqlite::Result<BTreeSet<u64>> {
-    let mut statement = connection
-        .prepare("SELECT DISTINCT body_segment FROM runs WHERE body_segment IS NOT NULL")?;
-    statement.query_map([], |row| row.get(0))?.collect()
+/// Schema 2 to 3: reads each body kept in a segment file into its row, once. A body that cannot
+/// be read back (a power cut lost it, the file is gone) leaves its row with an empty body and
+/// `body_lost` saying why: the history shows it, and recovery skips such a run with that reason
+/// rather than run it with an empty body.
+fn move_segment_bodies_into_rows(
+    transaction: &rusqlite::Transaction<'_>,
+    state_dir: &Path,
+) -> rusqlite::Result<()> {
+    transaction.execute_batch("ALTER TABLE runs ADD COLUMN body_lost TEXT;")?;
+    let stored: Vec<(String, u64, u64, u64)> = transaction
+        .prepare(
+            "SELECT id, body_segment, body_offset, body_length FROM runs
+             WHERE body_segment IS NOT NULL",
+        )?
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut update =
+        transaction.prepare("UPDATE runs SET body = ?2, body_lost = ?3 WHERE id = ?1")?;
+    for (id, segment, offset, length) in stored {
+        let path = state_dir
+            .join(LEGACY_SEGMENT_DIR)
+            .join(format!("{segment:010}.seg"));
+        match read_segment(&path, offset, length) {
+            Ok(body) => update.execute(params![id, body, None::<String>])?,
+            Err(error) => {
+                let lost = format!(
+                    "the stored request body is lost ({}: {error})",
+                    path.display()
+                );
+                tracing::warn!("journal: run {id}: {lost}");
+                update.execute(params![id, Vec::<u8>::new(), lost])?
+            }
+        };
+    }
+    transaction.execute_batch(
+        "ALTER TABLE runs DROP COLUMN body_segment;
+         ALTER TABLE runs DROP COLUMN body_offset;
+         ALTER TABLE runs DROP COLUMN body_length;",
+    )
+}
+
+/// `length` bytes at `offset` in a schema 2 segment file.
+fn read_segment(path: &Path, offset: u64, length: u64) -> std::io::Result<Vec<u8>> {
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut body = Vec::new();
+    file.take(length).read_to_end(&mut body)?;
+    if body.len() as u64 != length {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("{} of {length} bytes left", body.len()),
+        ));
+    }
+    Ok(body)
 }
 
 /// The writer thread: takes what is waiting, commits it in one transaction, acknowledges.
@@ -682,7 +728,6 @@ fn write_loop(
     mut connection: Connection,
     receiver: &mpsc::Receiver<Job>,
     mut retention: Retention,
-    mut segments: Segments,
 ) {
     // The connection opens with synchronous=FULL.
     let mut synced = true;
@@ -727,7 +772,7 @@ fn write_loop(
             }
         }
         let events: Vec<&Event> = records.iter().map(|(event, _, _)| event).collect();
-        let results = commit(&mut connection, &events, &mut retention, &mut segments);
+        let results = commit(&mut connection, &events, &mut retention);
         for ((_, ack, _), result) in records.into_iter().zip(results) {
             let _ = ack.send(result);
         }
@@ -745,7 +790,6 @@ fn commit(
     connection: &mut Connection,
     batch: &[&Event],
     retention: &mut Retention,
-    segments: &mut Segments,
 ) -> Vec<Result<(), JournalError>> {
     if batch.is_empty() {
         return Vec::new();
@@ -761,7 +805,6 @@ fn commit(
     let (rows, folded) = fold_new_runs(batch);
     let mut results: Vec<Result<(), JournalError>> = vec![Ok(()); batch.len()];
     let mut ended_hooks = Vec::new();
-    let mut appends = Vec::new();
     for (index, event) in batch.iter().enumerate() {
         if let Event::Ended { hook, .. } = event {
             ended_hooks.push(hook.as_str());
@@ -769,29 +812,16 @@ fn commit(
         results[index] = match folded[index] {
             // Written with its run's row, earlier in this loop: it shares that row's fate.
             Some(accepted) => results[accepted].clone(),
-            None => write(&transaction, event, &rows, segments, &mut appends),
+            None => write(&transaction, event, &rows),
         };
     }
-    for append in segments.write(&appends) {
-        if let Err(error) = keep_body_in_row(&transaction, append) {
-            tracing::error!(
-                "cannot keep the request body of run {} in the journal either: {error}",
-                append.run
-            );
-        }
-    }
-    let mut unused = Vec::new();
     for hook in retention.due(ended_hooks) {
-        match prune(&transaction, &hook, retention.keep, segments) {
-            Ok(dead) => unused.extend(dead.into_iter().map(|segment| (hook.clone(), segment))),
-            Err(error) => tracing::warn!("cannot prune the history of {hook}: {error}"),
+        if let Err(error) = prune(&transaction, &hook, retention.keep) {
+            tracing::warn!("cannot prune the history of {hook}: {error}");
         }
     }
     match transaction.commit() {
-        Ok(()) => {
-            segments.release(&unused);
-            results
-        }
+        Ok(()) => results,
         Err(error) => failed(error),
     }
 }
@@ -858,31 +888,18 @@ fn fold_new_runs<'e>(batch: &[&'e Event]) -> (HashMap<&'e str, Fresh<'e>>, Vec<O
     (rows, folded)
 }
 
-fn insert<'e>(
-    transaction: &rusqlite::Transaction<'_>,
-    row: &Fresh<'e>,
-    segments: &mut Segments,
-    appends: &mut Vec<Append<'e>>,
-) -> Result<(), JournalError> {
+fn insert(transaction: &rusqlite::Transaction<'_>, row: &Fresh<'_>) -> Result<(), JournalError> {
     let run = row.run;
     let request = &run.request;
     let result = row.ended.map(|(result, _)| result);
-    // A background run's body stays in its row, synced with it: recovery needs it.
-    let segment = (!run.background && request.body.len() > bodies::INLINE_MAX)
-        .then(|| segments.reserve(&run.hook, request.body.len() as u64));
-    let body: &[u8] = if segment.is_some() {
-        &[]
-    } else {
-        &request.body
-    };
     transaction
         .prepare_cached(
             "INSERT INTO runs (id, hook, status, concurrency_key, background, rerun_of,
              accepted_at, request_id, method, remote_addr, headers, query, body,
              attempts, started_at, exit_code, signal, reason, output, truncated, finished_at,
-             next_attempt_at, body_segment, body_offset, body_length)
+             next_attempt_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+             ?18, ?19, ?20, ?21, ?22)",
         )?
         .execute(params![
             run.id,
@@ -897,7 +914,7 @@ fn insert<'e>(
             request.remote_addr.to_string(),
             encode_headers(&request.headers),
             request.query,
-            body,
+            &request.body[..],
             row.attempts,
             row.started_at.map(millis),
             result.and_then(|r| r.exit_code),
@@ -907,45 +924,18 @@ fn insert<'e>(
             result.map_or(0, |r| i64::try_from(r.truncated).unwrap_or(i64::MAX)),
             row.ended.map(|(_, at)| millis(at)),
             row.next_attempt_at.map(millis),
-            segment.map(|s| s.segment),
-            segment.map(|s| s.offset),
-            segment.map(|s| s.length),
         ])?;
-    if let Some(at) = segment {
-        appends.push(Append {
-            run: &run.id,
-            hook: &run.hook,
-            at,
-            body: &request.body,
-        });
-    }
-    Ok(())
-}
-
-/// Puts back in its row a body its segment could not take.
-fn keep_body_in_row(
-    transaction: &rusqlite::Transaction<'_>,
-    append: &Append<'_>,
-) -> rusqlite::Result<()> {
-    transaction
-        .prepare_cached(
-            "UPDATE runs SET body = ?2, body_segment = NULL, body_offset = NULL,
-             body_length = NULL WHERE id = ?1",
-        )?
-        .execute(params![append.run, append.body])?;
     Ok(())
 }
 
 /// Writes a new run's row, or the start or end of a run written by an earlier batch.
-fn write<'e>(
+fn write(
     transaction: &rusqlite::Transaction<'_>,
     event: &Event,
-    fresh: &HashMap<&str, Fresh<'e>>,
-    segments: &mut Segments,
-    appends: &mut Vec<Append<'e>>,
+    fresh: &HashMap<&str, Fresh<'_>>,
 ) -> Result<(), JournalError> {
     match event {
-        Event::Accepted(run) => insert(transaction, &fresh[run.id.as_str()], segments, appends)?,
+        Event::Accepted(run) => insert(transaction, &fresh[run.id.as_str()])?,
         Event::Started { id, attempt, at } => {
             let changed = transaction
                 .prepare_cached(
@@ -1046,48 +1036,34 @@ impl Retention {
 }
 
 /// Keeps the newest `keep` runs of `hook`; waiting and running ones are never removed.
-/// Returns the body segments no run of `hook` points into any more.
-fn prune(
-    transaction: &rusqlite::Transaction<'_>,
-    hook: &str,
-    keep: usize,
-    segments: &Segments,
-) -> rusqlite::Result<Vec<u64>> {
-    let pruned: Vec<Option<u64>> = transaction
+fn prune(transaction: &rusqlite::Transaction<'_>, hook: &str, keep: usize) -> rusqlite::Result<()> {
+    transaction
         .prepare_cached(
             // Older than the `keep`-th newest: a range of the (hook, id) index, no temporary
             // table of the kept ids.
             "DELETE FROM runs WHERE hook = ?1 AND status NOT IN ('queued', 'running')
-             AND id < (SELECT id FROM runs WHERE hook = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2 - 1)
-             RETURNING body_segment",
+             AND id < (SELECT id FROM runs WHERE hook = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2 - 1)",
         )?
-        .query_map(
-            params![hook, i64::try_from(keep).unwrap_or(i64::MAX)],
-            |row| row.get(0),
-        )?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut in_use = transaction.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM runs WHERE hook = ?1 AND body_segment = ?2)",
-    )?;
-    let mut unused = Vec::new();
-    for segment in segments.candidates(hook, pruned.into_iter().flatten()) {
-        let used: bool = in_use.query_row(params![hook, segment], |row| row.get(0))?;
-        if !used {
-            unused.push(segment);
-        }
-    }
-    Ok(unused)
+        .execute(params![hook, i64::try_from(keep).unwrap_or(i64::MAX)])?;
+    Ok(())
 }
 
 const SUMMARY_COLUMNS: &str = "id, hook, status, concurrency_key, background, rerun_of, attempts,
     exit_code, signal, reason, accepted_at, started_at, finished_at, next_attempt_at, truncated";
 
 const STORED_COLUMNS: &str = "id, hook, status, attempts, background, next_attempt_at,
-    request_id, method, remote_addr, headers, query, body, body_segment, body_offset, body_length";
+    request_id, method, remote_addr, headers, query, body, body_lost";
 
 /// The same, from a file of schema 1 that no server has upgraded yet.
 const STORED_COLUMNS_V1: &str = "id, hook, status, attempts, background, next_attempt_at,
-    request_id, method, remote_addr, headers, query, body, NULL, NULL, NULL";
+    request_id, method, remote_addr, headers, query, body, NULL";
+
+/// The same, from a file of schema 2 that no server has upgraded yet: a body in a segment file
+/// is read into its row by the server's next start, not by a reader.
+const STORED_COLUMNS_V2: &str = "id, hook, status, attempts, background, next_attempt_at,
+    request_id, method, remote_addr, headers, query, body,
+    CASE WHEN body_segment IS NOT NULL THEN 'the request body is in bodies/ beside the journal; \
+    start hookwire once on this -state-dir to move it into the journal' END";
 
 fn query_runs(connection: &Connection, filter: &Filter) -> rusqlite::Result<Vec<RunRecord>> {
     let mut conditions = Vec::new();
@@ -1125,7 +1101,6 @@ fn query_run(
     connection: &Connection,
     id: &str,
     stored_columns: &str,
-    state_dir: &Path,
 ) -> rusqlite::Result<Option<RunRecord>> {
     connection
         .query_row(
@@ -1136,7 +1111,7 @@ fn query_run(
                 let output: Option<Vec<u8>> = row.get(15)?;
                 record.output =
                     Some(String::from_utf8_lossy(&output.unwrap_or_default()).into_owned());
-                let (request, body_lost) = stored_request(row, 16 + 6, state_dir)?;
+                let (request, body_lost) = stored_request(row, 16 + 6)?;
                 record.request = Some(RequestView {
                     id: request.id,
                     method: request.method,
@@ -1191,9 +1166,9 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     })
 }
 
-fn stored_run(row: &Row<'_>, state_dir: &Path) -> rusqlite::Result<StoredRun> {
+fn stored_run(row: &Row<'_>) -> rusqlite::Result<StoredRun> {
     let status: String = row.get(2)?;
-    let (request, body_lost) = stored_request(row, 6, state_dir)?;
+    let (request, body_lost) = stored_request(row, 6)?;
     Ok(StoredRun {
         id: row.get(0)?,
         hook: row.get(1)?,
@@ -1207,26 +1182,11 @@ fn stored_run(row: &Row<'_>, state_dir: &Path) -> rusqlite::Result<StoredRun> {
 }
 
 /// The request columns, starting at column `first`, and why its body is missing, if it is.
-fn stored_request(
-    row: &Row<'_>,
-    first: usize,
-    state_dir: &Path,
-) -> rusqlite::Result<(Received, Option<String>)> {
+fn stored_request(row: &Row<'_>, first: usize) -> rusqlite::Result<(Received, Option<String>)> {
     let remote: String = row.get(first + 2)?;
     let headers: Vec<u8> = row.get(first + 3)?;
-    let mut body: Vec<u8> = row.get(first + 5)?;
-    let mut body_lost = None;
-    if let Some(segment) = row.get(first + 6)? {
-        let stored = BodyRef {
-            segment,
-            offset: row.get(first + 7)?,
-            length: row.get(first + 8)?,
-        };
-        match bodies::read(state_dir, stored) {
-            Ok(bytes) => body = bytes,
-            Err(reason) => body_lost = Some(reason),
-        }
-    }
+    let body: Vec<u8> = row.get(first + 5)?;
+    let body_lost: Option<String> = row.get(first + 6)?;
     let request = Received {
         id: row.get(first)?,
         method: row.get(first + 1)?,
@@ -1287,8 +1247,6 @@ fn timestamp(millis: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
 
     fn received(body: &str) -> Received {
@@ -1608,177 +1566,74 @@ mod tests {
         }))
     }
 
-    /// Where each run's body is: its segment, or `None` when it is in the row.
-    fn body_segments(dir: &Path) -> BTreeMap<String, Option<i64>> {
-        let connection = Connection::open(dir.join(FILE_NAME)).unwrap();
-        let mut statement = connection
-            .prepare("SELECT id, body_segment FROM runs")
-            .unwrap();
-        statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
-    }
-
-    #[tokio::test]
-    async fn only_large_bodies_of_waiting_runs_go_to_segments() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = SqliteJournal::open(dir.path(), 100).unwrap();
-        let runs = [
-            ("waiting-large", 9000, false),
-            ("waiting-small", bodies::INLINE_MAX, false),
-            ("background-large", 9000, true),
-        ];
-        for (id, size, background) in runs {
-            let event = new_run(id, "deploy", size, background);
-            let ack = if background {
-                journal.record(event)
-            } else {
-                journal.record_volatile(event)
-            };
-            ack.committed().await.unwrap();
-        }
-        for (id, size, _) in runs {
-            let stored = journal.stored(id).unwrap().unwrap();
-            assert_eq!(stored.request.body.len(), size, "{id}");
-            assert!(
-                stored
-                    .request
-                    .body
-                    .iter()
-                    .all(|b| *b == stored.request.body[0])
-            );
-            assert_eq!(stored.body_lost, None);
-        }
-        let segments = body_segments(dir.path());
-        assert!(segments["waiting-large"].is_some());
-        assert_eq!(segments["waiting-small"], None);
-        assert_eq!(segments["background-large"], None);
-    }
-
-    #[tokio::test]
-    async fn a_body_its_segment_cannot_take_stays_in_its_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = SqliteJournal::open(dir.path(), 100).unwrap();
-        let record = |id: &'static str| {
-            journal
-                .record_volatile(new_run(id, "deploy", 5000, false))
-                .committed()
-        };
-        record("r1").await.unwrap();
-        let first = body_segments(dir.path())["r1"].unwrap();
-        std::fs::remove_file(
-            dir.path()
-                .join(bodies::DIR_NAME)
-                .join(format!("{first:010}.seg")),
-        )
-        .unwrap();
-        record("r2").await.unwrap();
-        record("r3").await.unwrap();
-        let segments = body_segments(dir.path());
-        assert_eq!(segments["r2"], None, "kept in its row");
-        assert!(segments["r3"].is_some_and(|s| s != first), "{segments:?}");
-        for id in ["r2", "r3"] {
-            let stored = journal.stored(id).unwrap().unwrap();
-            assert_eq!(stored.request.body.len(), 5000, "{id}");
-            assert_eq!(stored.body_lost, None);
-        }
-        assert!(journal.stored("r1").unwrap().unwrap().body_lost.is_some());
-    }
-
-    #[tokio::test]
-    async fn pruning_releases_the_segments_no_kept_run_points_into() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = SqliteJournal::open(dir.path(), 1).unwrap();
-        let files = |suffix: &str| {
-            std::fs::read_dir(dir.path().join(bodies::DIR_NAME))
-                .unwrap()
-                .filter(|e| {
-                    e.as_ref()
-                        .unwrap()
-                        .path()
-                        .to_string_lossy()
-                        .ends_with(suffix)
-                })
-                .count()
-        };
-        let segment_files = || files(".seg");
-        // Two 3 MiB bodies fill a segment; the third starts the next one.
-        for id in ["r1", "r2", "r3"] {
-            journal
-                .record_volatile(new_run(id, "big", 3 << 20, false))
-                .committed()
-                .await
-                .unwrap();
-            journal
-                .record_volatile(ended(id, "big", Status::Succeeded))
-                .committed()
-                .await
-                .unwrap();
-        }
-        let ids: Vec<_> = journal
-            .runs(&Filter {
-                limit: 10,
-                ..Filter::default()
-            })
-            .unwrap()
-            .into_iter()
-            .map(|run| run.id)
-            .collect();
-        assert_eq!(ids, ["r3"]);
-        assert_eq!(segment_files(), 1, "the first segment holds no kept run");
-        assert_eq!(files(""), 2, "it is kept as a spare");
-        assert_eq!(
-            journal.stored("r3").unwrap().unwrap().request.body.len(),
-            3 << 20
+    /// The schema 2 table: bodies above 2 KiB of runs whose client waited were in segment files.
+    const SCHEMA_2: &str = "
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY, hook TEXT NOT NULL, status TEXT NOT NULL, concurrency_key TEXT,
+            background INTEGER NOT NULL, rerun_of TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+            exit_code INTEGER, signal INTEGER, reason TEXT, accepted_at INTEGER NOT NULL,
+            started_at INTEGER, finished_at INTEGER, next_attempt_at INTEGER, output BLOB,
+            truncated INTEGER NOT NULL DEFAULT 0, request_id TEXT NOT NULL, method TEXT NOT NULL,
+            remote_addr TEXT NOT NULL, headers BLOB NOT NULL, query TEXT NOT NULL,
+            body BLOB NOT NULL, body_segment INTEGER, body_offset INTEGER, body_length INTEGER
         );
-        journal.close();
-        // A segment no row points to (a crash between its append and the commit) goes at start.
-        std::fs::write(
-            dir.path().join(bodies::DIR_NAME).join("0000000099.seg"),
-            "x",
-        )
-        .unwrap();
-        let _reopened = SqliteJournal::open(dir.path(), 1).unwrap();
-        assert_eq!(segment_files(), 1);
+        PRAGMA user_version = 2;";
+
+    /// Writes a schema `version` journal (1 or 2) with these runs: (id, status, body in the row,
+    /// segment, offset, length).
+    fn old_journal(dir: &Path, version: i64, runs: &[(&str, &str, &str, Option<(u64, u64, u64)>)]) {
+        let connection = Connection::open(dir.join(FILE_NAME)).unwrap();
+        connection.execute_batch(SCHEMA_2).unwrap();
+        for (id, status, body, segment) in runs {
+            connection
+                .execute(
+                    "INSERT INTO runs (id, hook, status, background, accepted_at, request_id,
+                     method, remote_addr, headers, query, body, body_segment, body_offset,
+                     body_length)
+                     VALUES (?1, 'deploy', ?2, 0, 0, 'q', 'POST', '127.0.0.1:1', X'', '',
+                     CAST(?3 AS BLOB), ?4, ?5, ?6)",
+                    params![
+                        id,
+                        status,
+                        body,
+                        segment.map(|s| s.0),
+                        segment.map(|s| s.1),
+                        segment.map(|s| s.2)
+                    ],
+                )
+                .unwrap();
+        }
+        if version == 1 {
+            connection
+                .execute_batch(
+                    "ALTER TABLE runs DROP COLUMN body_segment;
+                     ALTER TABLE runs DROP COLUMN body_offset;
+                     ALTER TABLE runs DROP COLUMN body_length;
+                     PRAGMA user_version = 1;",
+                )
+                .unwrap();
+        }
+    }
+
+    fn schema_version(dir: &Path) -> i64 {
+        Connection::open(dir.join(FILE_NAME))
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap()
     }
 
     #[tokio::test]
     async fn a_schema_1_journal_is_read_and_upgraded() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let connection = Connection::open(dir.path().join(FILE_NAME)).unwrap();
-            let schema_1 = SCHEMA.replace(
-                "body            BLOB NOT NULL,      -- empty when kept in a segment:
-    body_segment    INTEGER,            -- bodies/<segment>.seg,
-    body_offset     INTEGER,            -- from this byte,
-    body_length     INTEGER             -- this many",
-                "body            BLOB NOT NULL",
-            );
-            assert_ne!(schema_1, SCHEMA);
-            connection
-                .execute_batch(&format!("{schema_1} PRAGMA user_version = 1;"))
-                .unwrap();
-            connection
-                .execute(
-                    "INSERT INTO runs (id, hook, status, background, accepted_at, request_id,
-                     method, remote_addr, headers, query, body)
-                     VALUES ('old', 'deploy', 'queued', 1, 0, 'q', 'POST', '127.0.0.1:1', X'', '',
-                     CAST('old body' AS BLOB))",
-                    [],
-                )
-                .unwrap();
-        }
-        let before = History::open(dir.path())
-            .unwrap()
-            .run("old")
-            .unwrap()
-            .unwrap();
-        assert_eq!(before.request.unwrap().body, "old body");
+        old_journal(dir.path(), 1, &[("old", "queued", "old body", None)]);
+        let before = History::open(dir.path()).unwrap().run("old").unwrap();
+        assert_eq!(before.unwrap().request.unwrap().body, "old body");
         let journal = SqliteJournal::open(dir.path(), 100).unwrap();
         let stored = journal.stored("old").unwrap().unwrap();
-        assert_eq!(&stored.request.body[..], b"old body");
+        assert_eq!(
+            (&stored.request.body[..], stored.body_lost),
+            (&b"old body"[..], None)
+        );
         journal
             .record_volatile(new_run("new", "deploy", 5000, false))
             .committed()
@@ -1788,11 +1643,77 @@ mod tests {
             journal.stored("new").unwrap().unwrap().request.body.len(),
             5000
         );
-        let version: i64 = Connection::open(dir.path().join(FILE_NAME))
+        assert_eq!(schema_version(dir.path()), SCHEMA_VERSION);
+    }
+
+    /// Bodies a schema 2 journal kept in segment files are moved into their rows at the first
+    /// start, the segment files deleted; a body whose segment is gone is marked lost.
+    #[tokio::test]
+    async fn a_schema_2_journal_gets_its_segment_bodies_back_into_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let segments = dir.path().join(LEGACY_SEGMENT_DIR);
+        std::fs::create_dir(&segments).unwrap();
+        std::fs::write(segments.join("0000000001.seg"), "first|second").unwrap();
+        old_journal(
+            dir.path(),
+            2,
+            &[
+                ("inline", "succeeded", "in the row", None),
+                ("first", "succeeded", "", Some((1, 0, 5))),
+                ("second", "queued", "", Some((1, 6, 6))),
+                ("gone", "queued", "", Some((7, 0, 10))),
+                ("short", "failed", "", Some((1, 6, 60))),
+            ],
+        );
+        // A reader does not migrate: it says where the body is and what to do.
+        let unmigrated = History::open(dir.path()).unwrap().run("first").unwrap();
+        let lost = unmigrated.unwrap().request.unwrap().body_lost.unwrap();
+        assert!(lost.contains("start hookwire once"), "{lost}");
+
+        let journal = SqliteJournal::open(dir.path(), 100).unwrap();
+        let body = |id: &str| {
+            let stored = journal.stored(id).unwrap().unwrap();
+            (
+                String::from_utf8(stored.request.body.to_vec()).unwrap(),
+                stored.body_lost,
+            )
+        };
+        assert_eq!(body("inline"), ("in the row".into(), None));
+        assert_eq!(body("first"), ("first".into(), None));
+        assert_eq!(body("second"), ("second".into(), None));
+        for id in ["gone", "short"] {
+            let (body, lost) = body(id);
+            assert_eq!(body, "", "{id}");
+            let lost = lost.unwrap_or_default();
+            assert!(
+                lost.starts_with("the stored request body is lost"),
+                "{id}: {lost}"
+            );
+        }
+        assert!(!segments.exists(), "the segment files are deleted");
+        assert_eq!(schema_version(dir.path()), SCHEMA_VERSION);
+        let unfinished: Vec<_> = journal
+            .unfinished()
             .unwrap()
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+            .into_iter()
+            .map(|run| (run.id, run.body_lost.is_some()))
+            .collect();
+        assert_eq!(
+            unfinished,
+            [("gone".into(), true), ("second".into(), false)]
+        );
+        journal.close();
+        let history = History::open(dir.path()).unwrap();
+        assert_eq!(
+            history
+                .run("second")
+                .unwrap()
+                .unwrap()
+                .request
+                .unwrap()
+                .body,
+            "second"
+        );
     }
 
     #[test]

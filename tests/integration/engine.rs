@@ -3,8 +3,6 @@
 //! retries, retention, the runs API and CLI, and shutdown.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -488,45 +486,21 @@ fn runs_api_and_cli_show_history_and_rerun() {
     assert!(!ok && err.contains("-state-dir"), "{err}");
 }
 
-/// A waiting run's body above 2 KiB is kept in a segment file beside the journal: read back by
-/// the API, the CLI and a rerun, and reported, not guessed, once the file is gone.
+/// A waiting run's large body is kept in its row: read back by the API and a rerun, and no
+/// file beside the journal holds it.
 #[test]
-fn large_bodies_of_waiting_runs_live_in_segments_and_a_lost_one_is_reported() {
+fn large_bodies_of_waiting_runs_are_kept_in_the_journal() {
     let s = start(ECHO, &[]);
     let body = format!(r#"{{"word":"large","padding":"{}"}}"#, "x".repeat(5000));
     let r = s.post("/hooks/echo", "application/json", body.as_str());
     assert_eq!((r.status, r.text().as_str()), (200, "large\n"));
     let id = run_id(&r);
     assert_eq!(finished(&s, &id)["request"]["body"], body.as_str());
-
-    let segments = s.dir.path().join("state/bodies");
-    let files: Vec<_> = std::fs::read_dir(&segments)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), body);
+    assert!(!s.dir.path().join("state/bodies").exists());
     let url = format!("http://{}", s.addr());
     let (ok, new_id, err) = hookwire(&["runs", "rerun", &id, "-url", &url]);
     assert!(ok, "{err}");
     assert_eq!(finished(&s, new_id.trim())["output"], "large\n");
-
-    std::fs::remove_file(&files[0]).unwrap();
-    let lost = run(&s, &id)["request"].clone();
-    assert_eq!(lost["body"], "");
-    assert!(
-        lost["body_lost"].as_str().unwrap().contains("lost"),
-        "{lost}"
-    );
-    let state = s.dir.path().join("state");
-    let (ok, shown, err) = hookwire(&["runs", "show", &id, "-state-dir", state.to_str().unwrap()]);
-    assert!(ok, "{err}");
-    assert!(
-        shown.contains("body      the stored request body is lost"),
-        "{shown}"
-    );
-    let (ok, _, err) = hookwire(&["runs", "rerun", &id, "-url", &url]);
-    assert!(!ok && err.contains("lost"), "{err}");
 }
 
 #[test]
@@ -670,61 +644,61 @@ fn runs_of_a_removed_hook_are_skipped_at_start() {
     }
 }
 
-/// Runs left waiting or running when hookwire died, whose bodies' segment is gone by the next
-/// start, are recorded as skipped with the reason rather than run with an empty body.
+/// A journal of the previous schema kept large bodies in `bodies/` segment files. At start they
+/// are moved into their rows; a waiting run whose segment is gone is recorded as skipped with the
+/// reason rather than run with an empty body, and one whose body is found runs.
 #[test]
-fn runs_whose_bodies_were_lost_are_skipped_at_start() {
+fn runs_of_an_old_journal_get_their_segment_bodies_back_or_are_skipped() {
     let hooks = r#"
 - id: waited
   execute-command: {fixtures}/span.sh
-  include-command-output-in-response: true
   concurrency: queue
   pass-arguments-to-command:
     - {source: url, name: label}
     - {source: url, name: sleep}
 "#;
-    let first = start(hooks, &[]);
-    let body = "x".repeat(5000);
-    // Sent on open connections that are never read: hookwire is killed before it answers.
-    let _clients: Vec<TcpStream> = [("w1", "5"), ("w2", "0")]
-        .into_iter()
-        .map(|(label, sleep)| {
-            let request = crate::harness::Request::new(
-                first.addr(),
-                "POST",
-                &format!("/hooks/waited?label={label}&sleep={sleep}"),
+    let server = Server::builder(hooks)
+        .args(&["-state-dir", "{dir}/state"])
+        .before_start(|dir| {
+            let state = dir.join("state");
+            std::fs::create_dir_all(state.join("bodies")).unwrap();
+            std::fs::write(state.join("bodies/0000000001.seg"), "kept body").unwrap();
+            let db = rusqlite::Connection::open(state.join("hookwire.db")).unwrap();
+            db.execute_batch(
+                "CREATE TABLE runs (
+                    id TEXT PRIMARY KEY, hook TEXT NOT NULL, status TEXT NOT NULL,
+                    concurrency_key TEXT, background INTEGER NOT NULL, rerun_of TEXT,
+                    attempts INTEGER NOT NULL DEFAULT 0, exit_code INTEGER, signal INTEGER,
+                    reason TEXT, accepted_at INTEGER NOT NULL, started_at INTEGER,
+                    finished_at INTEGER, next_attempt_at INTEGER, output BLOB,
+                    truncated INTEGER NOT NULL DEFAULT 0, request_id TEXT NOT NULL,
+                    method TEXT NOT NULL, remote_addr TEXT NOT NULL, headers BLOB NOT NULL,
+                    query TEXT NOT NULL, body BLOB NOT NULL, body_segment INTEGER,
+                    body_offset INTEGER, body_length INTEGER);
+                 INSERT INTO runs (id, hook, status, background, accepted_at, request_id, method,
+                    remote_addr, headers, query, body, body_segment, body_offset, body_length)
+                 VALUES
+                    ('0001', 'waited', 'queued', 0, 0, 'a', 'POST', '127.0.0.1:1', X'',
+                     'label=found&sleep=0', X'', 1, 0, 9),
+                    ('0002', 'waited', 'queued', 0, 0, 'b', 'POST', '127.0.0.1:1', X'',
+                     'label=lost&sleep=0', X'', 2, 0, 9);
+                 PRAGMA user_version = 2;",
             )
-            .header("Content-Type", "text/plain")
-            .body(body.as_str());
-            let mut client = TcpStream::connect(first.addr()).unwrap();
-            client.write_all(&request.to_bytes()).unwrap();
-            assert!(wait_until(Duration::from_secs(10), || started(
-                &first, "w1"
-            )));
-            client
+            .unwrap();
         })
-        .collect();
-    let queued = wait_until(Duration::from_secs(10), || {
-        runs(&first, "hook=waited&status=queued").len() == 1
-    });
-    assert!(queued, "{}", first.logs());
-    first.signal("KILL");
-    let state = first.dir.path().join("state");
-    for segment in std::fs::read_dir(state.join("bodies")).unwrap() {
-        std::fs::remove_file(segment.unwrap().path()).unwrap();
-    }
-    let second = start(hooks, &["-state-dir", state.to_str().unwrap()]);
-    let recorded = runs(&second, "hook=waited");
-    assert_eq!(recorded.len(), 2);
-    for run in recorded {
-        assert_eq!(run["status"], "skipped", "{run}");
-        let reason = run["reason"].as_str().unwrap_or_default();
-        assert!(
-            reason.starts_with("the stored request body is lost"),
-            "{run}"
-        );
-    }
-    assert!(!started(&second, "w2"));
+        .start();
+    assert_eq!(status(&server, "0001"), "succeeded");
+    assert_eq!(run(&server, "0001")["request"]["body"], "kept body");
+    let lost = finished(&server, "0002");
+    assert_eq!(lost["status"], "skipped", "{lost}");
+    let reason = lost["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("the stored request body is lost"),
+        "{lost}"
+    );
+    assert!(started(&server, "found"));
+    assert!(!started(&server, "lost"));
+    assert!(!server.dir.path().join("state/bodies").exists());
 }
 
 #[test]
