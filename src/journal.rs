@@ -6,8 +6,7 @@
 //! SQLite database (`hookwire.db` in the state directory; WAL, `synchronous=FULL`, so a commit is
 //! on disk when it returns). All writes go through one thread that commits whatever is waiting
 //! in one transaction: under load many accepted runs share one fsync (group commit). Events that
-//! need not reach the disk wait up to 25 ms for company, and the events of a run accepted in the
-//! same transaction are folded into one write of its row. A later backend (a distributed queue)
+//! need not reach the disk wait up to 25 ms for company. A later backend (a distributed queue)
 //! implements the same trait; nothing else changes.
 //!
 //! [`History`] opens the same file for reading only, for `hookwire runs`.
@@ -723,7 +722,7 @@ fn read_segment(path: &Path, offset: u64, length: u64) -> std::io::Result<Vec<u8
 
 /// The writer thread: takes what is waiting, commits it in one transaction, acknowledges.
 /// Volatile events linger up to [`VOLATILE_LINGER`] for company, so that a waiting run's accept,
-/// start and end mostly share one transaction, and one write of their page.
+/// start and end mostly share one transaction.
 fn write_loop(
     mut connection: Connection,
     receiver: &mpsc::Receiver<Job>,
@@ -786,6 +785,9 @@ fn write_loop(
     }
 }
 
+/// Writes `batch` in one transaction. All of it is committed or none of it: a failed write
+/// (a full disk) fails every event of the batch, so none is reported stored while it is not.
+/// Only a start of a run never recorded fails alone.
 fn commit(
     connection: &mut Connection,
     batch: &[&Event],
@@ -794,27 +796,27 @@ fn commit(
     if batch.is_empty() {
         return Vec::new();
     }
-    let failed = |error: rusqlite::Error| {
+    let failed = |error: JournalError| {
         tracing::error!("cannot write the run journal: {error}");
-        vec![Err(JournalError::from(error)); batch.len()]
+        vec![Err(error); batch.len()]
     };
     let transaction = match connection.transaction() {
         Ok(transaction) => transaction,
-        Err(error) => return failed(error),
+        Err(error) => return failed(error.into()),
     };
-    let (rows, folded) = fold_new_runs(batch);
-    let mut results: Vec<Result<(), JournalError>> = vec![Ok(()); batch.len()];
-    let mut ended_hooks = Vec::new();
-    for (index, event) in batch.iter().enumerate() {
-        if let Event::Ended { hook, .. } = event {
-            ended_hooks.push(hook.as_str());
+    let mut results = Vec::with_capacity(batch.len());
+    for event in batch {
+        match write(&transaction, event) {
+            Err(JournalError::Missing(id)) => results.push(Err(JournalError::Missing(id))),
+            // Dropping the transaction rolls back what this batch wrote.
+            Err(error) => return failed(error),
+            Ok(()) => results.push(Ok(())),
         }
-        results[index] = match folded[index] {
-            // Written with its run's row, earlier in this loop: it shares that row's fate.
-            Some(accepted) => results[accepted].clone(),
-            None => write(&transaction, event, &rows),
-        };
     }
+    let ended_hooks = batch.iter().filter_map(|event| match event {
+        Event::Ended { hook, .. } => Some(hook.as_str()),
+        _ => None,
+    });
     for hook in retention.due(ended_hooks) {
         if let Err(error) = prune(&transaction, &hook, retention.keep) {
             tracing::warn!("cannot prune the history of {hook}: {error}");
@@ -822,120 +824,36 @@ fn commit(
     }
     match transaction.commit() {
         Ok(()) => results,
-        Err(error) => failed(error),
+        Err(error) => failed(error.into()),
     }
 }
 
-/// A run's row as it stands after every event of the batch: runs accepted in a batch are
-/// written once, so their request body is not rewritten by each start and end.
-struct Fresh<'e> {
-    run: &'e NewRun,
-    status: Status,
-    attempts: u32,
-    started_at: Option<SystemTime>,
-    ended: Option<(&'e RunResult, SystemTime)>,
-    next_attempt_at: Option<SystemTime>,
-}
-
-/// The rows of the runs accepted in `batch`, by id, and for each event the index of the
-/// `Accepted` event it was folded into.
-fn fold_new_runs<'e>(batch: &[&'e Event]) -> (HashMap<&'e str, Fresh<'e>>, Vec<Option<usize>>) {
-    let mut rows: HashMap<&str, Fresh<'_>> = HashMap::new();
-    let mut accepted_at: HashMap<&str, usize> = HashMap::new();
-    let mut folded = vec![None; batch.len()];
-    for (index, event) in batch.iter().enumerate() {
-        match event {
-            Event::Accepted(run) => {
-                accepted_at.insert(&run.id, index);
-                rows.insert(
-                    &run.id,
-                    Fresh {
-                        run,
-                        status: Status::Queued,
-                        attempts: 0,
-                        started_at: None,
-                        ended: None,
-                        next_attempt_at: None,
-                    },
-                );
-            }
-            Event::Started { id, attempt, at } => {
-                if let Some(row) = rows.get_mut(id.as_str()) {
-                    row.status = Status::Running;
-                    row.attempts = *attempt;
-                    row.started_at = Some(*at);
-                    row.ended = None;
-                    row.next_attempt_at = None;
-                    folded[index] = accepted_at.get(id.as_str()).copied();
-                }
-            }
-            Event::Ended {
-                id,
-                result,
-                at,
-                retry_at,
-                ..
-            } => {
-                if let Some(row) = rows.get_mut(id.as_str()) {
-                    row.status = status_after(result, *retry_at);
-                    row.ended = Some((result, *at));
-                    row.next_attempt_at = *retry_at;
-                    folded[index] = accepted_at.get(id.as_str()).copied();
-                }
-            }
-        }
-    }
-    (rows, folded)
-}
-
-fn insert(transaction: &rusqlite::Transaction<'_>, row: &Fresh<'_>) -> Result<(), JournalError> {
-    let run = row.run;
-    let request = &run.request;
-    let result = row.ended.map(|(result, _)| result);
-    transaction
-        .prepare_cached(
-            "INSERT INTO runs (id, hook, status, concurrency_key, background, rerun_of,
-             accepted_at, request_id, method, remote_addr, headers, query, body,
-             attempts, started_at, exit_code, signal, reason, output, truncated, finished_at,
-             next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21, ?22)",
-        )?
-        .execute(params![
-            run.id,
-            run.hook,
-            row.status.as_str(),
-            run.concurrency_key,
-            run.background,
-            run.rerun_of,
-            millis(run.accepted_at),
-            request.id,
-            request.method,
-            request.remote_addr.to_string(),
-            encode_headers(&request.headers),
-            request.query,
-            &request.body[..],
-            row.attempts,
-            row.started_at.map(millis),
-            result.and_then(|r| r.exit_code),
-            result.and_then(|r| r.signal),
-            result.and_then(|r| r.reason.as_deref()),
-            result.map(stored_output),
-            result.map_or(0, |r| i64::try_from(r.truncated).unwrap_or(i64::MAX)),
-            row.ended.map(|(_, at)| millis(at)),
-            row.next_attempt_at.map(millis),
-        ])?;
-    Ok(())
-}
-
-/// Writes a new run's row, or the start or end of a run written by an earlier batch.
-fn write(
-    transaction: &rusqlite::Transaction<'_>,
-    event: &Event,
-    fresh: &HashMap<&str, Fresh<'_>>,
-) -> Result<(), JournalError> {
+/// Writes a new run's row, or the start or end of a recorded run.
+fn write(transaction: &rusqlite::Transaction<'_>, event: &Event) -> Result<(), JournalError> {
     match event {
-        Event::Accepted(run) => insert(transaction, &fresh[run.id.as_str()])?,
+        Event::Accepted(run) => {
+            let request = &run.request;
+            transaction
+                .prepare_cached(
+                    "INSERT INTO runs (id, hook, status, concurrency_key, background, rerun_of,
+                     accepted_at, request_id, method, remote_addr, headers, query, body)
+                     VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )?
+                .execute(params![
+                    run.id,
+                    run.hook,
+                    run.concurrency_key,
+                    run.background,
+                    run.rerun_of,
+                    millis(run.accepted_at),
+                    request.id,
+                    request.method,
+                    request.remote_addr.to_string(),
+                    encode_headers(&request.headers),
+                    request.query,
+                    &request.body[..],
+                ])?;
+        }
         Event::Started { id, attempt, at } => {
             let changed = transaction
                 .prepare_cached(
@@ -1392,25 +1310,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn events_folded_into_one_row_store_what_events_applied_one_by_one_store() {
+    async fn events_of_a_run_in_one_batch_store_what_events_committed_one_by_one_store() {
         let dir = tempfile::tempdir().unwrap();
         let journal = SqliteJournal::open(dir.path(), 100).unwrap();
-        // Each event committed before the next: one insert, then updates.
         for event in retried_run("apart") {
             journal.record(event).committed().await.unwrap();
         }
-        // Volatile events sent together share a batch: written as one row.
-        let acks: Vec<Ack> = retried_run("folded")
+        // Volatile events sent together share a batch.
+        let acks: Vec<Ack> = retried_run("batched")
             .into_iter()
             .map(|event| journal.record_volatile(event))
             .collect();
         for ack in acks {
             ack.committed().await.unwrap();
         }
-        let folded = stored_json(&journal, "folded");
-        assert_eq!(folded, stored_json(&journal, "apart"));
+        let batched = stored_json(&journal, "batched");
+        assert_eq!(batched, stored_json(&journal, "apart"));
         assert_eq!(
-            (&folded["status"], &folded["attempts"], &folded["output"]),
+            (&batched["status"], &batched["attempts"], &batched["output"]),
             (
                 &serde_json::json!("succeeded"),
                 &serde_json::json!(2),
@@ -1419,18 +1336,47 @@ mod tests {
                 )
             )
         );
-        assert_eq!(folded["duration_ms"], serde_json::json!(99));
+        assert_eq!(batched["duration_ms"], serde_json::json!(99));
+    }
 
-        let events = retried_run("r");
-        let batch: Vec<&Event> = events.iter().collect();
-        let (rows, into) = fold_new_runs(&batch);
-        assert_eq!(into, [None, Some(0), Some(0), Some(0), Some(0)]);
-        assert_eq!(
-            (rows["r"].status, rows["r"].attempts),
-            (Status::Succeeded, 2)
+    /// A write that fails (here a second row with the same id; in production a full disk) fails
+    /// the whole batch: no event of it is reported stored, and none is.
+    #[test]
+    fn a_failed_write_fails_its_whole_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteJournal::open(dir.path(), 100).unwrap());
+        let mut connection = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+        let mut retention = Retention::new(100);
+        let first = new_run("first", "deploy", 10, true);
+        let results = commit(&mut connection, &[&first], &mut retention);
+        assert_eq!(results, [Ok(())]);
+        let other = new_run("other", "deploy", 10, true);
+        let start_of_unknown = Event::Started {
+            id: "unknown".into(),
+            attempt: 1,
+            at: SystemTime::now(),
+        };
+        let batch = [&other, &start_of_unknown, &first];
+        let results = commit(&mut connection, &batch, &mut retention);
+        assert!(results.iter().all(Result::is_err), "{results:?}");
+        let ids: Vec<String> = connection
+            .prepare("SELECT id FROM runs")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(ids, ["first"]);
+        // A start of a run never recorded fails alone.
+        let results = commit(
+            &mut connection,
+            &[&start_of_unknown, &other],
+            &mut retention,
         );
-        // A run accepted in an earlier batch is updated, not folded.
-        assert_eq!(fold_new_runs(&batch[1..]).1, [None; 4]);
+        assert_eq!(
+            results,
+            [Err(JournalError::Missing("unknown".into())), Ok(())]
+        );
     }
 
     #[tokio::test]
