@@ -3,6 +3,7 @@
 //! retries, retention, the runs API and CLI, and shutdown.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -770,4 +771,148 @@ fn a_refused_delivery_is_not_remembered_as_seen() {
     assert_eq!(status(&s, &run_id(&retry)), "succeeded");
     // Once accepted, it is a duplicate.
     assert!(send("d2", "o4").header("X-Hookwire-Duplicate").is_some());
+}
+
+/// A small tmpfs, unmounted on drop (also when the test fails).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts one of `size` (`mount -o size=`); `None` when not root.
+    fn mount(size: &str) -> Option<Self> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root to mount a tmpfs");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "mount -t tmpfs failed");
+        Some(Self { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills it with `filler`, then frees `leave` bytes of it.
+    fn fill(&self, leave: u64) -> std::path::PathBuf {
+        let path = self.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 << 10];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.flush();
+        let size = file.metadata().unwrap().len();
+        file.set_len(size.saturating_sub(leave)).unwrap();
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount").arg(self.dir.path()).status();
+        if !unmounted.is_ok_and(|status| status.success()) {
+            // Busy (a server still exiting): detach it now, freed once unused.
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+}
+
+/// `hookwire_queue_depth` of `hook`, read from the metrics route.
+fn queue_depth(s: &Server, hook: &str) -> Option<u64> {
+    let metrics = s.get("/-/metrics").text();
+    let line = format!("hookwire_queue_depth{{hook=\"{hook}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// The state directory on a disk that fills up during a burst: each delivery is either answered
+/// 2xx and runs once the disk has room again, without a restart, or refused with 503 and never
+/// runs; while the disk is full, the deliveries that wait are counted in the queue depth.
+#[test]
+fn on_a_full_state_disk_every_delivery_answered_2xx_runs_once_it_has_room() {
+    let Some(tmpfs) = Tmpfs::mount("2m") else {
+        return;
+    };
+    let hooks = r#"
+- id: burst
+  execute-command: {fixtures}/span.sh
+  concurrency: queue
+  max-queue: 100
+  pass-arguments-to-command:
+    - {source: url, name: label}
+    - {source: url, name: sleep}
+"#;
+    let state = tmpfs.path().join("state");
+    let s = start(hooks, &["-state-dir", state.to_str().unwrap()]);
+    // Room for a few deliveries, not for all of them.
+    let filler = tmpfs.fill(96 << 10);
+    let body = "x".repeat(16 << 10);
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    for n in 0..20 {
+        let label = format!("b{n}");
+        let sleep = if n == 0 { 1.0 } else { 0.0 };
+        let r = s.post(
+            &format!("/hooks/burst?label={label}&sleep={sleep}"),
+            "text/plain",
+            body.as_str(),
+        );
+        match r.status {
+            200 => accepted.push(label),
+            503 => {
+                assert_eq!(r.header("Retry-After"), Some("5"));
+                assert!(r.header(RUN).is_none(), "a refused run has no id");
+                refused.push(label);
+            }
+            other => panic!("{label}: {other} {}\n{}", r.text(), s.logs()),
+        }
+    }
+    assert!(
+        !accepted.is_empty() && !refused.is_empty(),
+        "the disk did not fill during the burst: {accepted:?} {refused:?}"
+    );
+    assert!(s.logs().contains("not accepted"), "{}", s.logs());
+    // While the disk is full, what is stored and not started is counted as waiting.
+    let mut seen = (None, 0);
+    let counted = wait_until(Duration::from_secs(10), || {
+        let started = accepted.iter().filter(|l| started(&s, l)).count();
+        seen = (queue_depth(&s, "burst"), started);
+        started < accepted.len() && seen.0 == Some((accepted.len() - started) as u64)
+    });
+    assert!(
+        counted,
+        "queue depth {:?} with {} of {} accepted runs started\n{}",
+        seen.0,
+        seen.1,
+        accepted.len(),
+        s.logs()
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    let ran = wait_until(Duration::from_secs(20), || {
+        accepted.iter().all(|l| stamp(&s, "end", l).is_some())
+    });
+    assert!(ran, "not every accepted delivery ran\n{}", s.logs());
+    assert!(wait_until(Duration::from_secs(5), || queue_depth(
+        &s, "burst"
+    ) == Some(0)));
+    for label in &refused {
+        assert!(!started(&s, label), "refused delivery {label} ran");
+    }
 }
