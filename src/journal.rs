@@ -157,6 +157,9 @@ pub enum JournalError {
     Missing(String),
     #[error("{0}")]
     Open(String),
+    /// The file is not a database, or a damaged one: a start must stop, never serve without it.
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 impl From<rusqlite::Error> for JournalError {
@@ -428,7 +431,14 @@ impl SqliteJournal {
                 path.display()
             );
         }
-        let mut writer = Connection::open(&path).map_err(|error| fail("open", &error))?;
+        let sql_fail = |what: &str, error: rusqlite::Error| {
+            if is_corrupt(&error) {
+                corrupt(&path, &error)
+            } else {
+                fail(what, &error)
+            }
+        };
+        let mut writer = Connection::open(&path).map_err(|error| sql_fail("open", error))?;
         // temp_store: the ephemeral tables of the pruning `DELETE ... RETURNING` stay in memory
         // rather than costing each commit a temporary file.
         writer
@@ -436,14 +446,14 @@ impl SqliteJournal {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
                  PRAGMA temp_store = MEMORY;",
             )
-            .map_err(|error| fail("configure", &error))?;
-        migrate(&mut writer, state_dir).map_err(|error| fail("set up", &error))?;
+            .map_err(|error| sql_fail("configure", error))?;
+        migrate(&mut writer, state_dir).map_err(|error| sql_fail("set up", error))?;
         let reader = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .and_then(|c| c.execute_batch("PRAGMA busy_timeout = 5000;").map(|()| c))
-        .map_err(|error| fail("open", &error))?;
+        .map_err(|error| sql_fail("open", error))?;
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("hookwire-journal".into())
@@ -601,7 +611,11 @@ impl History {
         let version: i64 = connection
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(|error| {
-                JournalError::Open(format!("cannot read {}: {error}", path.display()))
+                if is_corrupt(&error) {
+                    corrupt(&path, &error)
+                } else {
+                    JournalError::Open(format!("cannot read {}: {error}", path.display()))
+                }
             })?;
         let stored_columns = match version {
             ..=1 => STORED_COLUMNS_V1,
@@ -623,6 +637,24 @@ impl History {
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
         Ok(query_run(&self.connection, id, self.stored_columns)?)
     }
+}
+
+/// SQLite found the file is not a database, or a damaged one.
+fn is_corrupt(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+/// Says the journal at `path` is corrupt, and how to get going again.
+fn corrupt(path: &Path, error: &dyn fmt::Display) -> JournalError {
+    let path = path.display();
+    JournalError::Corrupt(format!(
+        "the run journal {path} is corrupt ({error}). To recover what it holds, stop hookwire and run \
+         `sqlite3 {path} .recover | sqlite3 {path}.recovered`, then move {path}.recovered to {path}; \
+         or move {path} (and its -wal and -shm files) aside to start with an empty journal"
+    ))
 }
 
 fn migrate(connection: &mut Connection, state_dir: &Path) -> rusqlite::Result<()> {

@@ -916,3 +916,46 @@ fn on_a_full_state_disk_every_delivery_answered_2xx_runs_once_it_has_room() {
         assert!(!started(&s, label), "refused delivery {label} ran");
     }
 }
+
+/// A journal that is not a database stops the start, in the state directory asked for and in
+/// the default one alike, with a message that says it is corrupt and how to recover.
+#[test]
+fn a_corrupt_journal_stops_the_start_and_says_how_to_recover() {
+    let garbage: Vec<u8> = (0..8192u32).map(|n| (n * 7919 % 251) as u8).collect();
+    for (state_dir, args) in [
+        ("state", &["-state-dir", "{dir}/state"][..]),
+        (".hookwire", &[]),
+    ] {
+        let garbage = garbage.clone();
+        let mut s = Server::builder("- {id: quick, execute-command: /bin/true}\n")
+            .args(args)
+            .before_start(move |dir| {
+                std::fs::create_dir(dir.join(state_dir)).unwrap();
+                std::fs::write(dir.join(state_dir).join("hookwire.db"), garbage).unwrap();
+            })
+            .no_wait()
+            .start();
+        assert_eq!(
+            s.wait_exit(Duration::from_secs(10)),
+            Some(1),
+            "{}",
+            s.logs()
+        );
+        let logs = s.logs();
+        // The default state directory is named relative to the working directory.
+        let file = if args.is_empty() {
+            Path::new(state_dir).join("hookwire.db")
+        } else {
+            s.dir.path().join(state_dir).join("hookwire.db")
+        };
+        let file = file.display();
+        assert!(
+            logs.contains(&format!("error: the run journal {file} is corrupt")),
+            "{logs}"
+        );
+        assert!(logs.contains(&format!("sqlite3 {file} .recover")), "{logs}");
+        assert!(logs.contains(&format!("move {file}")), "{logs}");
+        assert!(!logs.contains("writable"), "{logs}");
+        assert!(!logs.contains("serving hooks"), "{logs}");
+    }
+}
