@@ -399,8 +399,8 @@ pub struct SqliteJournal {
 }
 
 impl SqliteJournal {
-    /// Opens (or creates) `hookwire.db` in `state_dir`, which is created with mode 0700 when
-    /// missing; the database file gets mode 0600. `keep_runs` finished runs are kept per hook.
+    /// Opens (or creates) `hookwire.db` in `state_dir` ([`prepare_database`]). `keep_runs`
+    /// finished runs are kept per hook.
     pub fn open(state_dir: &Path, keep_runs: usize) -> Result<Self, JournalError> {
         let path = state_dir.join(FILE_NAME);
         let fail = |what: &str, error: &dyn fmt::Display| {
@@ -409,28 +409,7 @@ impl SqliteJournal {
                 path.display()
             ))
         };
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(state_dir)
-            .map_err(|error| fail("create the directory of", &error))?;
-        // Created here rather than by SQLite, so it is never readable by others, not even
-        // briefly; SQLite gives its -wal and -shm files the same mode.
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|error| fail("create", &error))?;
-        let mode = std::fs::metadata(&path)
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0o600);
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                "the run journal {} is readable by others (mode {mode:o}); it holds request bodies: chmod 600 it",
-                path.display()
-            );
-        }
+        prepare_database(state_dir).map_err(|error| fail("set up", &error))?;
         let sql_fail = |what: &str, error: rusqlite::Error| {
             if is_corrupt(&error) {
                 corrupt(&path, &error)
@@ -439,8 +418,8 @@ impl SqliteJournal {
             }
         };
         let mut writer = Connection::open(&path).map_err(|error| sql_fail("open", error))?;
-        // temp_store: the ephemeral tables of the pruning `DELETE ... RETURNING` stay in memory
-        // rather than costing each commit a temporary file.
+        // temp_store: the temporary tables a statement may need stay in memory rather than
+        // costing a commit a temporary file.
         writer
             .execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
@@ -637,6 +616,39 @@ impl History {
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
         Ok(query_run(&self.connection, id, self.stored_columns)?)
     }
+}
+
+/// Sets up the state directory and its database file (`hookwire.db`, shared by the run journal
+/// and the dedupe table) for the owner only: the directory, when missing, is created with mode
+/// 0700; the file is created with mode 0600 before SQLite opens it, so it is never readable by
+/// others, not even briefly (SQLite gives its -wal and -shm files the same mode). An existing
+/// file readable by others is made 0600: it holds request bodies. Returns the file's path.
+pub fn prepare_database(state_dir: &Path) -> std::io::Result<PathBuf> {
+    let path = state_dir.join(FILE_NAME);
+    let context = |what: String| {
+        move |error: std::io::Error| std::io::Error::new(error.kind(), format!("{what}: {error}"))
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(state_dir)
+        .map_err(context(format!("cannot create {}", state_dir.display())))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(context(format!("cannot create {}", path.display())))?;
+    let mode = file.metadata()?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(context(format!("cannot chmod 600 {}", path.display())))?;
+        tracing::warn!(
+            "{} was readable by others (mode {mode:o}); it holds request bodies: made it 0600",
+            path.display()
+        );
+    }
+    Ok(path)
 }
 
 /// SQLite found the file is not a database, or a damaged one.
