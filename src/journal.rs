@@ -1569,9 +1569,11 @@ mod tests {
         );
         PRAGMA user_version = 2;";
 
-    /// Writes a schema `version` journal (1 or 2) with these runs: (id, status, body in the row,
-    /// segment, offset, length).
-    fn old_journal(dir: &Path, version: i64, runs: &[(&str, &str, &str, Option<(u64, u64, u64)>)]) {
+    /// A run of an old journal: id, status, body in the row, and (segment, offset, length).
+    type OldRun<'a> = (&'a str, &'a str, &'a str, Option<(u64, u64, u64)>);
+
+    /// Writes a schema `version` journal (1 or 2) with these runs.
+    fn old_journal(dir: &Path, version: i64, runs: &[OldRun<'_>]) {
         let connection = Connection::open(dir.join(FILE_NAME)).unwrap();
         connection.execute_batch(SCHEMA_2).unwrap();
         for (id, status, body, segment) in runs {

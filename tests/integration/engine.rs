@@ -805,9 +805,9 @@ impl Tmpfs {
         self.dir.path()
     }
 
-    /// Fills it with `filler`, then frees `leave` bytes of it.
+    /// Fills it with a new filler file, then frees `leave` bytes of it; returns the file.
     fn fill(&self, leave: u64) -> std::path::PathBuf {
-        let path = self.path().join("filler");
+        let path = self.path().join(format!("filler-{leave}"));
         let mut file = std::fs::File::create(&path).unwrap();
         let chunk = vec![0u8; 64 << 10];
         while file.write_all(&chunk).is_ok() {}
@@ -849,30 +849,38 @@ fn on_a_full_state_disk_every_delivery_answered_2xx_runs_once_it_has_room() {
     let Some(tmpfs) = Tmpfs::mount("2m") else {
         return;
     };
+    // Run `first` holds the lane until the file `go` exists; the others end at once.
     let hooks = r#"
 - id: burst
-  execute-command: {fixtures}/span.sh
+  execute-command: /bin/sh
   concurrency: queue
   max-queue: 100
   pass-arguments-to-command:
+    - {source: string, name: "-c"}
+    - source: string
+      name: |
+        stamp() { date +%s%N > "$RECORD_DIR/$1-$0.tmp" && mv "$RECORD_DIR/$1-$0.tmp" "$RECORD_DIR/$1-$0"; }
+        stamp start
+        while [ "$0" = first ] && [ ! -e "$RECORD_DIR/go" ]; do sleep 0.05; done
+        stamp end
     - {source: url, name: label}
-    - {source: url, name: sleep}
 "#;
     let state = tmpfs.path().join("state");
     let s = start(hooks, &["-state-dir", state.to_str().unwrap()]);
+    let post = |label: &str| {
+        let body = "x".repeat(4 << 10);
+        s.post(&format!("/hooks/burst?label={label}"), "text/plain", body)
+    };
+    assert_eq!(post("first").status, 200);
+    assert!(wait_until(Duration::from_secs(10), || started(&s, "first")));
+
     // Room for a few deliveries, not for all of them.
-    let filler = tmpfs.fill(96 << 10);
-    let body = "x".repeat(16 << 10);
-    let mut accepted = Vec::new();
+    let filler = tmpfs.fill(128 << 10);
+    let mut accepted = vec!["first".to_owned()];
     let mut refused = Vec::new();
-    for n in 0..20 {
+    for n in 0..40 {
         let label = format!("b{n}");
-        let sleep = if n == 0 { 1.0 } else { 0.0 };
-        let r = s.post(
-            &format!("/hooks/burst?label={label}&sleep={sleep}"),
-            "text/plain",
-            body.as_str(),
-        );
+        let r = post(&label);
         match r.status {
             200 => accepted.push(label),
             503 => {
@@ -884,11 +892,32 @@ fn on_a_full_state_disk_every_delivery_answered_2xx_runs_once_it_has_room() {
         }
     }
     assert!(
-        !accepted.is_empty() && !refused.is_empty(),
+        accepted.len() > 1 && !refused.is_empty(),
         "the disk did not fill during the burst: {accepted:?} {refused:?}"
     );
     assert!(s.logs().contains("not accepted"), "{}", s.logs());
-    // While the disk is full, what is stored and not started is counted as waiting.
+    // No room at all now: the accepted runs cannot all be started.
+    let last_bytes = tmpfs.fill(0);
+    // Empty deliveries until one is refused: not even the space a failed write left at the end
+    // of the WAL is left.
+    for n in 0.. {
+        let label = format!("small{n}");
+        let r = s.post(&format!("/hooks/burst?label={label}"), "text/plain", "");
+        if r.status == 503 {
+            refused.push(label);
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text());
+        accepted.push(label);
+    }
+    std::fs::write(s.dir.path().join("records/go"), "").unwrap();
+    let stalled = s.wait_for_log("it waits and tries again", Duration::from_secs(10));
+    assert!(
+        stalled,
+        "no run waits for the journal after a failed start\n{}",
+        s.logs()
+    );
+    // What is stored and not started is counted as waiting.
     let mut seen = (None, 0);
     let counted = wait_until(Duration::from_secs(10), || {
         let started = accepted.iter().filter(|l| started(&s, l)).count();
@@ -905,6 +934,7 @@ fn on_a_full_state_disk_every_delivery_answered_2xx_runs_once_it_has_room() {
     );
 
     std::fs::remove_file(filler).unwrap();
+    std::fs::remove_file(last_bytes).unwrap();
     let ran = wait_until(Duration::from_secs(20), || {
         accepted.iter().all(|l| stamp(&s, "end", l).is_some())
     });
