@@ -34,10 +34,10 @@ use crate::plan::Plan;
 use crate::reload::HookStore;
 use crate::request::Request;
 
-/// The first wait before a run whose start could not be journaled tries again; it doubles up to
-/// [`START_RETRY_MAX`].
-const START_RETRY_MIN: Duration = Duration::from_millis(250);
-const START_RETRY_MAX: Duration = Duration::from_secs(5);
+/// The first wait before a journal write of a run's start or end that failed is tried again;
+/// it doubles up to [`JOURNAL_RETRY_MAX`].
+const JOURNAL_RETRY_MIN: Duration = Duration::from_millis(250);
+const JOURNAL_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Engine-wide settings from the command line.
 #[derive(Debug, Clone, Copy)]
@@ -408,7 +408,7 @@ impl Dispatcher {
         );
         let result =
             RunResult::without_process(Status::Superseded, format!("superseded by run {by}"));
-        self.end(job, result, None);
+        self.end(job, result);
     }
 
     fn spawn(self: &Arc<Self>, job: Job, lane: Option<LaneKey>) {
@@ -492,7 +492,7 @@ impl Dispatcher {
             self.journal.record_volatile(started());
             return Ok(());
         }
-        let mut delay = START_RETRY_MIN;
+        let mut delay = JOURNAL_RETRY_MIN;
         let mut stalled = None;
         loop {
             match self.journal.record(started()).committed().await {
@@ -521,7 +521,7 @@ impl Dispatcher {
                 () = tokio::time::sleep(delay) => {}
                 why = self.interrupted_before_start(&job.stop) => return Err(why),
             }
-            delay = (delay * 2).min(START_RETRY_MAX);
+            delay = (delay * 2).min(JOURNAL_RETRY_MAX);
         }
     }
 
@@ -543,11 +543,7 @@ impl Dispatcher {
             Attempt::NotStarted(NotStarted::Draining) => {
                 if job.waiter.is_some() {
                     let reason = "hookwire shut down before the run started";
-                    self.end(
-                        job,
-                        RunResult::without_process(Status::Interrupted, reason),
-                        None,
-                    );
+                    self.end(job, RunResult::without_process(Status::Interrupted, reason));
                 }
                 // A background run stays queued in the journal and runs after the next start.
                 return;
@@ -577,7 +573,7 @@ impl Dispatcher {
             })
             .map(|retry| retry.delay(job.attempts));
         let Some(delay) = retry else {
-            return self.end(job, result, None);
+            return self.end(job, result);
         };
         tracing::info!(
             "run {} of {} {}; retry {} in {delay:?}",
@@ -619,21 +615,49 @@ impl Dispatcher {
     }
 
     /// Journals the final result of a run and answers its waiting client.
-    fn end(&self, mut job: Job, result: RunResult, retry_at: Option<SystemTime>) {
+    fn end(&self, mut job: Job, result: RunResult) {
         let answer = job.waiter.as_ref().map(|_| result.clone());
-        self.record(
-            Event::Ended {
-                id: job.id.clone(),
-                hook: job.hook.id.clone(),
-                result,
-                at: SystemTime::now(),
-                retry_at,
-            },
-            job.background,
-        );
+        let ended = Event::Ended {
+            id: job.id.clone(),
+            hook: job.hook.id.clone(),
+            result,
+            at: SystemTime::now(),
+            retry_at: None,
+        };
+        if job.background {
+            self.record_end_until_stored(ended);
+        } else {
+            self.journal.record_volatile(ended);
+        }
         if let (Some(waiter), Some(answer)) = (job.waiter.take(), answer) {
             let _ = waiter.send(answer);
         }
+    }
+
+    /// Journals the final result of a background run, trying again with backoff while the
+    /// journal cannot write: otherwise the run stays `running` in the journal, and the next
+    /// start takes it for interrupted (and runs it again where `retry` allows). Nothing of the
+    /// run is journaled after its end, so a late write cannot overtake another.
+    fn record_end_until_stored(&self, ended: Event) {
+        let journal = self.journal.clone();
+        let first = journal.record(ended.clone());
+        tokio::spawn(async move {
+            let mut result = first.committed().await;
+            let mut delay = JOURNAL_RETRY_MIN;
+            while let Err(error) = result {
+                if matches!(error, JournalError::Missing(_) | JournalError::Closed) {
+                    return;
+                }
+                if delay == JOURNAL_RETRY_MIN
+                    && let Event::Ended { id, .. } = &ended
+                {
+                    tracing::warn!("cannot journal the end of run {id}: {error}; trying again");
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(JOURNAL_RETRY_MAX);
+                result = journal.record(ended.clone()).committed().await;
+            }
+        });
     }
 
     /// Lets `job` re-enter its lane after `delay`, unless shutdown comes first (then it stays

@@ -871,7 +871,9 @@ fn on_a_full_state_disk_every_delivery_answered_2xx_runs_once_it_has_room() {
         let body = "x".repeat(4 << 10);
         s.post(&format!("/hooks/burst?label={label}"), "text/plain", body)
     };
-    assert_eq!(post("first").status, 200);
+    let first = post("first");
+    assert_eq!(first.status, 200);
+    let mut ids = vec![run_id(&first)];
     assert!(wait_until(Duration::from_secs(10), || started(&s, "first")));
 
     // Room for a few deliveries, not for all of them.
@@ -882,7 +884,10 @@ fn on_a_full_state_disk_every_delivery_answered_2xx_runs_once_it_has_room() {
         let label = format!("b{n}");
         let r = post(&label);
         match r.status {
-            200 => accepted.push(label),
+            200 => {
+                ids.push(run_id(&r));
+                accepted.push(label);
+            }
             503 => {
                 assert_eq!(r.header("Retry-After"), Some("5"));
                 assert!(r.header(RUN).is_none(), "a refused run has no id");
@@ -908,6 +913,7 @@ fn on_a_full_state_disk_every_delivery_answered_2xx_runs_once_it_has_room() {
             break;
         }
         assert_eq!(r.status, 200, "{}", r.text());
+        ids.push(run_id(&r));
         accepted.push(label);
     }
     std::fs::write(s.dir.path().join("records/go"), "").unwrap();
@@ -939,6 +945,10 @@ fn on_a_full_state_disk_every_delivery_answered_2xx_runs_once_it_has_room() {
         accepted.iter().all(|l| stamp(&s, "end", l).is_some())
     });
     assert!(ran, "not every accepted delivery ran\n{}", s.logs());
+    // Their ends are journaled too, including those that fell on the full disk.
+    for id in &ids {
+        assert_eq!(status(&s, id), "succeeded");
+    }
     assert!(wait_until(Duration::from_secs(5), || queue_depth(
         &s, "burst"
     ) == Some(0)));
