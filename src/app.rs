@@ -11,7 +11,7 @@ use crate::cli::{self, Cli, ServeArgs};
 use crate::config::LoadOptions;
 use crate::dispatch::{Dispatcher, EngineSettings};
 use crate::exec;
-use crate::journal::{Journal, NoJournal, SqliteJournal};
+use crate::journal::{Journal, JournalError, NoJournal, SqliteJournal};
 use crate::logging;
 use crate::metrics::Metrics;
 use crate::privilege::{self, PidFile};
@@ -277,7 +277,7 @@ fn open_admin(args: &ServeArgs) -> Result<Option<server::listener::AdminListener
 /// The run journal in the state directory. A state directory that was asked for (`-state-dir`,
 /// `$STATE_DIRECTORY`) must work; the default `./.hookwire` may not be writable where an
 /// adnanh command line used to start (after `-setuid`, say): then hookwire still serves, without
-/// a journal, and says so.
+/// a journal, and says so. A corrupt journal stops the start wherever it is.
 fn open_journal(args: &ServeArgs) -> Result<Arc<dyn Journal>, String> {
     if !args.engine.journal {
         tracing::warn!("the run journal is off: accepted runs are lost if hookwire stops");
@@ -285,6 +285,8 @@ fn open_journal(args: &ServeArgs) -> Result<Arc<dyn Journal>, String> {
     }
     match SqliteJournal::open(&args.state_directory(), args.engine.keep_runs) {
         Ok(journal) => Ok(Arc::new(journal)),
+        // Serving without it would hide the runs it holds: the user must decide.
+        Err(error @ JournalError::Corrupt(_)) => Err(error.to_string()),
         Err(error) if args.state_dir.is_none() && std::env::var_os("STATE_DIRECTORY").is_none() => {
             tracing::error!(
                 "{error}; serving WITHOUT a run journal: accepted runs are lost if hookwire stops"

@@ -8,10 +8,9 @@
 //! it with its run id inside a write transaction, so two copies arriving together (Slack retries
 //! while the first is still running) cannot both run. Expired rows are purged at most once a
 //! minute. The database is opened on first use, in WAL mode with `synchronous=FULL` (an
-//! acknowledged delivery stays remembered across a power loss), mode 0600 in a 0700 directory.
+//! acknowledged delivery stays remembered across a power loss), set up for its owner only by
+//! [`journal::prepare_database`], as the journal does.
 
-use std::fs::{DirBuilder, OpenOptions, Permissions};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,8 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use sha2::{Digest as _, Sha256};
 
-/// The database file inside the state directory.
-pub const DATABASE: &str = "hookwire.db";
+use crate::journal;
 
 /// Ids longer than this are stored as their SHA-256 (an explicit `delivery-id` may come from
 /// an arbitrary payload field).
@@ -67,24 +65,10 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) `<state_dir>/hookwire.db` and its table.
     pub fn open(state_dir: &Path) -> Result<Self, DedupeError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| DedupeError::Io { path, source }
-        };
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(state_dir)
-            .map_err(io(state_dir))?;
-        let path = state_dir.join(DATABASE);
-        // Create the file ourselves so it is never readable by others, not even briefly.
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .and_then(|_| std::fs::set_permissions(&path, Permissions::from_mode(0o600)))
-            .map_err(io(&path))?;
+        let path = journal::prepare_database(state_dir).map_err(|source| DedupeError::Io {
+            path: state_dir.join(journal::FILE_NAME),
+            source,
+        })?;
         let sqlite = |source| DedupeError::Sqlite {
             path: path.clone(),
             source,
@@ -411,14 +395,30 @@ mod tests {
         assert_ne!(stored_id(&long), stored_id(&"x".repeat(100_001)));
     }
 
-    #[test]
-    fn the_database_is_private() {
+    /// The journal and the dedupe table share one database, set up the same way whichever
+    /// opens it first.
+    #[tokio::test]
+    async fn the_database_is_private_and_shared_with_the_journal() {
+        use crate::journal::Journal as _;
+        use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
-        Store::open(&state).unwrap();
+        let mut store = Store::open(&state).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&state.join(DATABASE)), 0o600);
+        let database = state.join(journal::FILE_NAME);
+        assert_eq!(mode(&database), 0o600);
         assert_eq!(mode(&state), 0o700);
+        store.claim("h", "d1", "r1", HOUR, at(0)).unwrap();
+        let journal = journal::SqliteJournal::open(&state, 10).unwrap();
+        assert!(journal.unfinished().unwrap().is_empty());
+        assert_eq!(
+            store.claim("h", "d1", "r2", HOUR, at(1)).unwrap(),
+            Claim::Duplicate("r1".into())
+        );
+        // A file made readable by others is made private again.
+        std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(Store::open(&state).unwrap());
+        assert_eq!(mode(&database), 0o600);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,19 +6,14 @@
 //! SQLite database (`hookwire.db` in the state directory; WAL, `synchronous=FULL`, so a commit is
 //! on disk when it returns). All writes go through one thread that commits whatever is waiting
 //! in one transaction: under load many accepted runs share one fsync (group commit). Events that
-//! need not reach the disk wait up to 25 ms for company, and the events of a run accepted in the
-//! same transaction are folded into one write of its row. A later backend (a distributed queue)
+//! need not reach the disk wait up to 25 ms for company. A later backend (a distributed queue)
 //! implements the same trait; nothing else changes.
 //!
-//! [`History`] opens the same file for reading only, for `hookwire runs`. The request bodies of
-//! runs whose client waits are kept beside the file ([`bodies`]).
-
-mod bodies;
-
-use bodies::{Append, BodyRef, Segments};
+//! [`History`] opens the same file for reading only, for `hookwire runs`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::io::{Read as _, Seek as _, SeekFrom};
 use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -46,7 +41,7 @@ const MAX_BATCH: usize = 4096;
 const VOLATILE_LINGER: Duration = Duration::from_millis(25);
 
 /// The schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -71,21 +66,16 @@ CREATE TABLE IF NOT EXISTS runs (
     remote_addr     TEXT NOT NULL,
     headers         BLOB NOT NULL,      -- 'Name: value' lines, as on the wire
     query           TEXT NOT NULL,
-    body            BLOB NOT NULL,      -- empty when kept in a segment:
-    body_segment    INTEGER,            -- bodies/<segment>.seg,
-    body_offset     INTEGER,            -- from this byte,
-    body_length     INTEGER             -- this many
+    body            BLOB NOT NULL,
+    body_lost       TEXT                -- why `body` is empty: lost before schema 3
 );
 CREATE INDEX IF NOT EXISTS runs_by_hook ON runs (hook, id);
 CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (status) WHERE status IN ('queued', 'running');
 ";
 
-/// From schema 1: bodies may live in segments.
-const ADD_BODY_SEGMENTS: &str = "
-ALTER TABLE runs ADD COLUMN body_segment INTEGER;
-ALTER TABLE runs ADD COLUMN body_offset INTEGER;
-ALTER TABLE runs ADD COLUMN body_length INTEGER;
-";
+/// Schema 2 kept some bodies in segment files (`bodies/<segment>.seg` in the state directory,
+/// `body_length` bytes from `body_offset`); schema 3 keeps every body in its row.
+const LEGACY_SEGMENT_DIR: &str = "bodies";
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -168,6 +158,9 @@ pub enum JournalError {
     Missing(String),
     #[error("{0}")]
     Open(String),
+    /// The file is not a database, or a damaged one: a start must stop, never serve without it.
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 impl From<rusqlite::Error> for JournalError {
@@ -419,7 +412,6 @@ impl Job {
 #[derive(Debug)]
 pub struct SqliteJournal {
     path: PathBuf,
-    state_dir: PathBuf,
     sender: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The writer, to unpark when an urgent job is sent while it lingers.
@@ -428,8 +420,8 @@ pub struct SqliteJournal {
 }
 
 impl SqliteJournal {
-    /// Opens (or creates) `hookwire.db` in `state_dir`, which is created with mode 0700 when
-    /// missing; the database file gets mode 0600. `keep_runs` finished runs are kept per hook.
+    /// Opens (or creates) `hookwire.db` in `state_dir` ([`prepare_database`]). `keep_runs`
+    /// finished runs are kept per hook.
     pub fn open(state_dir: &Path, keep_runs: usize) -> Result<Self, JournalError> {
         let path = state_dir.join(FILE_NAME);
         let fail = |what: &str, error: &dyn fmt::Display| {
@@ -438,58 +430,37 @@ impl SqliteJournal {
                 path.display()
             ))
         };
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(state_dir)
-            .map_err(|error| fail("create the directory of", &error))?;
-        // Created here rather than by SQLite, so it is never readable by others, not even
-        // briefly; SQLite gives its -wal and -shm files the same mode.
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|error| fail("create", &error))?;
-        let mode = std::fs::metadata(&path)
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0o600);
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                "the run journal {} is readable by others (mode {mode:o}); it holds request bodies: chmod 600 it",
-                path.display()
-            );
-        }
-        let writer = Connection::open(&path).map_err(|error| fail("open", &error))?;
-        // temp_store: the ephemeral tables of the pruning `DELETE ... RETURNING` stay in memory
-        // rather than costing each commit a temporary file.
+        prepare_database(state_dir).map_err(|error| fail("set up", &error))?;
+        let sql_fail = |what: &str, error: rusqlite::Error| {
+            if is_corrupt(&error) {
+                corrupt(&path, &error)
+            } else {
+                fail(what, &error)
+            }
+        };
+        let mut writer = Connection::open(&path).map_err(|error| sql_fail("open", error))?;
+        // temp_store: the temporary tables a statement may need stay in memory rather than
+        // costing a commit a temporary file.
         writer
             .execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
                  PRAGMA temp_store = MEMORY;",
             )
-            .map_err(|error| fail("configure", &error))?;
-        migrate(&writer).map_err(|error| fail("set up", &error))?;
-        let segments = referenced_segments(&writer)
-            .map_err(|error| fail("read", &error))
-            .and_then(|referenced| {
-                Segments::open(state_dir, &referenced)
-                    .map_err(|error| fail("create the body segments of", &error))
-            })?;
+            .map_err(|error| sql_fail("configure", error))?;
+        migrate(&mut writer, state_dir).map_err(|error| sql_fail("set up", error))?;
         let reader = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .and_then(|c| c.execute_batch("PRAGMA busy_timeout = 5000;").map(|()| c))
-        .map_err(|error| fail("open", &error))?;
+        .map_err(|error| sql_fail("open", error))?;
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("hookwire-journal".into())
-            .spawn(move || write_loop(writer, &receiver, Retention::new(keep_runs), segments))
+            .spawn(move || write_loop(writer, &receiver, Retention::new(keep_runs)))
             .map_err(|error| fail("start the writer of", &error))?;
         Ok(Self {
             path,
-            state_dir: state_dir.to_owned(),
             sender: Mutex::new(Some(sender)),
             writer_thread: thread.thread().clone(),
             writer: Mutex::new(Some(thread)),
@@ -563,7 +534,7 @@ impl Journal for SqliteJournal {
                 "SELECT {STORED_COLUMNS} FROM runs WHERE status IN ('queued', 'running') ORDER BY id"
             ))?;
             statement
-                .query_map([], |row| stored_run(row, &self.state_dir))?
+                .query_map([], stored_run)?
                 .collect()
         })
     }
@@ -573,7 +544,7 @@ impl Journal for SqliteJournal {
             c.query_row(
                 &format!("SELECT {STORED_COLUMNS} FROM runs WHERE id = ?1"),
                 [id],
-                |row| stored_run(row, &self.state_dir),
+                stored_run,
             )
             .optional()
         })
@@ -584,7 +555,7 @@ impl Journal for SqliteJournal {
     }
 
     fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
-        self.read(|c| query_run(c, id, STORED_COLUMNS, &self.state_dir))
+        self.read(|c| query_run(c, id, STORED_COLUMNS))
     }
 
     fn hook_stats(&self) -> Result<Vec<HookStats>, JournalError> {
@@ -622,7 +593,6 @@ impl Drop for SqliteJournal {
 #[derive(Debug)]
 pub struct History {
     connection: Connection,
-    state_dir: PathBuf,
     /// The request columns this file has (it is not migrated by a reader).
     stored_columns: &'static str,
 }
@@ -645,16 +615,20 @@ impl History {
         let version: i64 = connection
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(|error| {
-                JournalError::Open(format!("cannot read {}: {error}", path.display()))
+                if is_corrupt(&error) {
+                    corrupt(&path, &error)
+                } else {
+                    JournalError::Open(format!("cannot read {}: {error}", path.display()))
+                }
             })?;
+        let stored_columns = match version {
+            ..=1 => STORED_COLUMNS_V1,
+            2 => STORED_COLUMNS_V2,
+            _ => STORED_COLUMNS,
+        };
         Ok(Self {
             connection,
-            state_dir: state_dir.to_owned(),
-            stored_columns: if version < 2 {
-                STORED_COLUMNS_V1
-            } else {
-                STORED_COLUMNS
-            },
+            stored_columns,
         })
     }
 
@@ -665,49 +639,163 @@ impl History {
 
     /// One run with its output and request.
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
-        Ok(query_run(
-            &self.connection,
-            id,
-            self.stored_columns,
-            &self.state_dir,
-        )?)
+        Ok(query_run(&self.connection, id, self.stored_columns)?)
     }
 }
 
-fn migrate(connection: &Connection) -> rusqlite::Result<()> {
+/// Sets up the state directory and its database file (`hookwire.db`, shared by the run journal
+/// and the dedupe table) for the owner only: the directory, when missing, is created with mode
+/// 0700; the file is created with mode 0600 before SQLite opens it, so it is never readable by
+/// others, not even briefly (SQLite gives its -wal and -shm files the same mode). An existing
+/// file readable by others is made 0600: it holds request bodies. Returns the file's path.
+pub fn prepare_database(state_dir: &Path) -> std::io::Result<PathBuf> {
+    let path = state_dir.join(FILE_NAME);
+    let context = |what: String| {
+        move |error: std::io::Error| std::io::Error::new(error.kind(), format!("{what}: {error}"))
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(state_dir)
+        .map_err(context(format!("cannot create {}", state_dir.display())))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(context(format!("cannot create {}", path.display())))?;
+    let mode = file.metadata()?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(context(format!("cannot chmod 600 {}", path.display())))?;
+        tracing::warn!(
+            "{} was readable by others (mode {mode:o}); it holds request bodies: made it 0600",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// SQLite found the file is not a database, or a damaged one.
+fn is_corrupt(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+/// Says the journal at `path` is corrupt, and how to get going again.
+fn corrupt(path: &Path, error: &dyn fmt::Display) -> JournalError {
+    let path = path.display();
+    JournalError::Corrupt(format!(
+        "the run journal {path} is corrupt ({error}). To recover what it holds, stop hookwire and run \
+         `sqlite3 {path} .recover | sqlite3 {path}.recovered`, then move {path}.recovered to {path}; \
+         or move {path} (and its -wal and -shm files) aside to start with an empty journal"
+    ))
+}
+
+fn migrate(connection: &mut Connection, state_dir: &Path) -> rusqlite::Result<()> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version > SCHEMA_VERSION {
         return Err(rusqlite::Error::InvalidParameterName(format!(
             "the journal was written by a newer hookwire (schema {version}, this one knows {SCHEMA_VERSION})"
         )));
     }
-    let upgrade = match version {
-        0 => SCHEMA,
-        1 => ADD_BODY_SEGMENTS,
-        // Nothing to write: a start does not wait for the disk.
-        _ => return Ok(()),
-    };
+    // Nothing to write: a start does not wait for the disk.
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
     // One transaction, one sync.
-    connection.execute_batch(&format!(
-        "BEGIN; {upgrade} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-    ))
+    let transaction = connection.transaction()?;
+    match version {
+        0 => transaction.execute_batch(SCHEMA)?,
+        1 => transaction.execute_batch("ALTER TABLE runs ADD COLUMN body_lost TEXT;")?,
+        _ => move_segment_bodies_into_rows(&transaction, state_dir)?,
+    }
+    transaction.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
+    transaction.commit()?;
+    if version == 2 {
+        let segments = state_dir.join(LEGACY_SEGMENT_DIR);
+        match std::fs::remove_dir_all(&segments) {
+            Ok(()) => tracing::info!(
+                "journal: request bodies moved from {} into {FILE_NAME}",
+                segments.display()
+            ),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => tracing::warn!(
+                "journal: cannot delete {} (its bodies are in {FILE_NAME} now): {error}",
+                segments.display()
+            ),
+        }
+    }
+    Ok(())
 }
 
-/// The segments some run's body is in.
-fn referenced_segments(connection: &Connection) -> rusqlite::Result<BTreeSet<u64>> {
-    let mut statement = connection
-        .prepare("SELECT DISTINCT body_segment FROM runs WHERE body_segment IS NOT NULL")?;
-    statement.query_map([], |row| row.get(0))?.collect()
+/// Schema 2 to 3: reads each body kept in a segment file into its row, once. A body that cannot
+/// be read back (a power cut lost it, the file is gone) leaves its row with an empty body and
+/// `body_lost` saying why: the history shows it, and recovery skips such a run with that reason
+/// rather than run it with an empty body.
+fn move_segment_bodies_into_rows(
+    transaction: &rusqlite::Transaction<'_>,
+    state_dir: &Path,
+) -> rusqlite::Result<()> {
+    transaction.execute_batch("ALTER TABLE runs ADD COLUMN body_lost TEXT;")?;
+    let stored: Vec<(String, u64, u64, u64)> = transaction
+        .prepare(
+            "SELECT id, body_segment, body_offset, body_length FROM runs
+             WHERE body_segment IS NOT NULL",
+        )?
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut update =
+        transaction.prepare("UPDATE runs SET body = ?2, body_lost = ?3 WHERE id = ?1")?;
+    for (id, segment, offset, length) in stored {
+        let path = state_dir
+            .join(LEGACY_SEGMENT_DIR)
+            .join(format!("{segment:010}.seg"));
+        match read_segment(&path, offset, length) {
+            Ok(body) => update.execute(params![id, body, None::<String>])?,
+            Err(error) => {
+                let lost = format!(
+                    "the stored request body is lost ({}: {error})",
+                    path.display()
+                );
+                tracing::warn!("journal: run {id}: {lost}");
+                update.execute(params![id, Vec::<u8>::new(), lost])?
+            }
+        };
+    }
+    transaction.execute_batch(
+        "ALTER TABLE runs DROP COLUMN body_segment;
+         ALTER TABLE runs DROP COLUMN body_offset;
+         ALTER TABLE runs DROP COLUMN body_length;",
+    )
+}
+
+/// `length` bytes at `offset` in a schema 2 segment file.
+fn read_segment(path: &Path, offset: u64, length: u64) -> std::io::Result<Vec<u8>> {
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut body = Vec::new();
+    file.take(length).read_to_end(&mut body)?;
+    if body.len() as u64 != length {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("{} of {length} bytes left", body.len()),
+        ));
+    }
+    Ok(body)
 }
 
 /// The writer thread: takes what is waiting, commits it in one transaction, acknowledges.
 /// Volatile events linger up to [`VOLATILE_LINGER`] for company, so that a waiting run's accept,
-/// start and end mostly share one transaction, and one write of their page.
+/// start and end mostly share one transaction.
 fn write_loop(
     mut connection: Connection,
     receiver: &mpsc::Receiver<Job>,
     mut retention: Retention,
-    mut segments: Segments,
 ) {
     // The connection opens with synchronous=FULL.
     let mut synced = true;
@@ -752,7 +840,7 @@ fn write_loop(
             }
         }
         let events: Vec<&Event> = records.iter().map(|(event, _, _)| event).collect();
-        let results = commit(&mut connection, &events, &mut retention, &mut segments);
+        let results = commit(&mut connection, &events, &mut retention);
         for ((_, ack, _), result) in records.into_iter().zip(results) {
             let _ = ack.send(result);
         }
@@ -766,211 +854,75 @@ fn write_loop(
     }
 }
 
+/// Writes `batch` in one transaction. All of it is committed or none of it: a failed write
+/// (a full disk) fails every event of the batch, so none is reported stored while it is not.
+/// Only a start of a run never recorded fails alone.
 fn commit(
     connection: &mut Connection,
     batch: &[&Event],
     retention: &mut Retention,
-    segments: &mut Segments,
 ) -> Vec<Result<(), JournalError>> {
     if batch.is_empty() {
         return Vec::new();
     }
-    let failed = |error: rusqlite::Error| {
+    let failed = |error: JournalError| {
         tracing::error!("cannot write the run journal: {error}");
-        vec![Err(JournalError::from(error)); batch.len()]
+        vec![Err(error); batch.len()]
     };
     let transaction = match connection.transaction() {
         Ok(transaction) => transaction,
-        Err(error) => return failed(error),
+        Err(error) => return failed(error.into()),
     };
-    let (rows, folded) = fold_new_runs(batch);
-    let mut results: Vec<Result<(), JournalError>> = vec![Ok(()); batch.len()];
-    let mut ended_hooks = Vec::new();
-    let mut appends = Vec::new();
-    for (index, event) in batch.iter().enumerate() {
-        if let Event::Ended { hook, .. } = event {
-            ended_hooks.push(hook.as_str());
-        }
-        results[index] = match folded[index] {
-            // Written with its run's row, earlier in this loop: it shares that row's fate.
-            Some(accepted) => results[accepted].clone(),
-            None => write(&transaction, event, &rows, segments, &mut appends),
-        };
-    }
-    for append in segments.write(&appends) {
-        if let Err(error) = keep_body_in_row(&transaction, append) {
-            tracing::error!(
-                "cannot keep the request body of run {} in the journal either: {error}",
-                append.run
-            );
+    let mut results = Vec::with_capacity(batch.len());
+    for event in batch {
+        match write(&transaction, event) {
+            Err(JournalError::Missing(id)) => results.push(Err(JournalError::Missing(id))),
+            // Dropping the transaction rolls back what this batch wrote.
+            Err(error) => return failed(error),
+            Ok(()) => results.push(Ok(())),
         }
     }
-    let mut unused = Vec::new();
+    let ended_hooks = batch.iter().filter_map(|event| match event {
+        Event::Ended { hook, .. } => Some(hook.as_str()),
+        _ => None,
+    });
     for hook in retention.due(ended_hooks) {
-        match prune(&transaction, &hook, retention.keep, segments) {
-            Ok(dead) => unused.extend(dead.into_iter().map(|segment| (hook.clone(), segment))),
-            Err(error) => tracing::warn!("cannot prune the history of {hook}: {error}"),
+        if let Err(error) = prune(&transaction, &hook, retention.keep) {
+            tracing::warn!("cannot prune the history of {hook}: {error}");
         }
     }
     match transaction.commit() {
-        Ok(()) => {
-            segments.release(&unused);
-            results
-        }
-        Err(error) => failed(error),
+        Ok(()) => results,
+        Err(error) => failed(error.into()),
     }
 }
 
-/// A run's row as it stands after every event of the batch: runs accepted in a batch are
-/// written once, so their request body is not rewritten by each start and end.
-struct Fresh<'e> {
-    run: &'e NewRun,
-    status: Status,
-    attempts: u32,
-    started_at: Option<SystemTime>,
-    ended: Option<(&'e RunResult, SystemTime)>,
-    next_attempt_at: Option<SystemTime>,
-}
-
-/// The rows of the runs accepted in `batch`, by id, and for each event the index of the
-/// `Accepted` event it was folded into.
-fn fold_new_runs<'e>(batch: &[&'e Event]) -> (HashMap<&'e str, Fresh<'e>>, Vec<Option<usize>>) {
-    let mut rows: HashMap<&str, Fresh<'_>> = HashMap::new();
-    let mut accepted_at: HashMap<&str, usize> = HashMap::new();
-    let mut folded = vec![None; batch.len()];
-    for (index, event) in batch.iter().enumerate() {
-        match event {
-            Event::Accepted(run) => {
-                accepted_at.insert(&run.id, index);
-                rows.insert(
-                    &run.id,
-                    Fresh {
-                        run,
-                        status: Status::Queued,
-                        attempts: 0,
-                        started_at: None,
-                        ended: None,
-                        next_attempt_at: None,
-                    },
-                );
-            }
-            Event::Started { id, attempt, at } => {
-                if let Some(row) = rows.get_mut(id.as_str()) {
-                    row.status = Status::Running;
-                    row.attempts = *attempt;
-                    row.started_at = Some(*at);
-                    row.ended = None;
-                    row.next_attempt_at = None;
-                    folded[index] = accepted_at.get(id.as_str()).copied();
-                }
-            }
-            Event::Ended {
-                id,
-                result,
-                at,
-                retry_at,
-                ..
-            } => {
-                if let Some(row) = rows.get_mut(id.as_str()) {
-                    row.status = status_after(result, *retry_at);
-                    row.ended = Some((result, *at));
-                    row.next_attempt_at = *retry_at;
-                    folded[index] = accepted_at.get(id.as_str()).copied();
-                }
-            }
-        }
-    }
-    (rows, folded)
-}
-
-fn insert<'e>(
-    transaction: &rusqlite::Transaction<'_>,
-    row: &Fresh<'e>,
-    segments: &mut Segments,
-    appends: &mut Vec<Append<'e>>,
-) -> Result<(), JournalError> {
-    let run = row.run;
-    let request = &run.request;
-    let result = row.ended.map(|(result, _)| result);
-    // A background run's body stays in its row, synced with it: recovery needs it.
-    let segment = (!run.background && request.body.len() > bodies::INLINE_MAX)
-        .then(|| segments.reserve(&run.hook, request.body.len() as u64));
-    let body: &[u8] = if segment.is_some() {
-        &[]
-    } else {
-        &request.body
-    };
-    transaction
-        .prepare_cached(
-            "INSERT INTO runs (id, hook, status, concurrency_key, background, rerun_of,
-             accepted_at, request_id, method, remote_addr, headers, query, body,
-             attempts, started_at, exit_code, signal, reason, output, truncated, finished_at,
-             next_attempt_at, body_segment, body_offset, body_length)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
-        )?
-        .execute(params![
-            run.id,
-            run.hook,
-            row.status.as_str(),
-            run.concurrency_key,
-            run.background,
-            run.rerun_of,
-            millis(run.accepted_at),
-            request.id,
-            request.method,
-            request.remote_addr.to_string(),
-            encode_headers(&request.headers),
-            request.query,
-            body,
-            row.attempts,
-            row.started_at.map(millis),
-            result.and_then(|r| r.exit_code),
-            result.and_then(|r| r.signal),
-            result.and_then(|r| r.reason.as_deref()),
-            result.map(stored_output),
-            result.map_or(0, |r| i64::try_from(r.truncated).unwrap_or(i64::MAX)),
-            row.ended.map(|(_, at)| millis(at)),
-            row.next_attempt_at.map(millis),
-            segment.map(|s| s.segment),
-            segment.map(|s| s.offset),
-            segment.map(|s| s.length),
-        ])?;
-    if let Some(at) = segment {
-        appends.push(Append {
-            run: &run.id,
-            hook: &run.hook,
-            at,
-            body: &request.body,
-        });
-    }
-    Ok(())
-}
-
-/// Puts back in its row a body its segment could not take.
-fn keep_body_in_row(
-    transaction: &rusqlite::Transaction<'_>,
-    append: &Append<'_>,
-) -> rusqlite::Result<()> {
-    transaction
-        .prepare_cached(
-            "UPDATE runs SET body = ?2, body_segment = NULL, body_offset = NULL,
-             body_length = NULL WHERE id = ?1",
-        )?
-        .execute(params![append.run, append.body])?;
-    Ok(())
-}
-
-/// Writes a new run's row, or the start or end of a run written by an earlier batch.
-fn write<'e>(
-    transaction: &rusqlite::Transaction<'_>,
-    event: &Event,
-    fresh: &HashMap<&str, Fresh<'e>>,
-    segments: &mut Segments,
-    appends: &mut Vec<Append<'e>>,
-) -> Result<(), JournalError> {
+/// Writes a new run's row, or the start or end of a recorded run.
+fn write(transaction: &rusqlite::Transaction<'_>, event: &Event) -> Result<(), JournalError> {
     match event {
-        Event::Accepted(run) => insert(transaction, &fresh[run.id.as_str()], segments, appends)?,
+        Event::Accepted(run) => {
+            let request = &run.request;
+            transaction
+                .prepare_cached(
+                    "INSERT INTO runs (id, hook, status, concurrency_key, background, rerun_of,
+                     accepted_at, request_id, method, remote_addr, headers, query, body)
+                     VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )?
+                .execute(params![
+                    run.id,
+                    run.hook,
+                    run.concurrency_key,
+                    run.background,
+                    run.rerun_of,
+                    millis(run.accepted_at),
+                    request.id,
+                    request.method,
+                    request.remote_addr.to_string(),
+                    encode_headers(&request.headers),
+                    request.query,
+                    &request.body[..],
+                ])?;
+        }
         Event::Started { id, attempt, at } => {
             let changed = transaction
                 .prepare_cached(
@@ -1071,48 +1023,34 @@ impl Retention {
 }
 
 /// Keeps the newest `keep` runs of `hook`; waiting and running ones are never removed.
-/// Returns the body segments no run of `hook` points into any more.
-fn prune(
-    transaction: &rusqlite::Transaction<'_>,
-    hook: &str,
-    keep: usize,
-    segments: &Segments,
-) -> rusqlite::Result<Vec<u64>> {
-    let pruned: Vec<Option<u64>> = transaction
+fn prune(transaction: &rusqlite::Transaction<'_>, hook: &str, keep: usize) -> rusqlite::Result<()> {
+    transaction
         .prepare_cached(
             // Older than the `keep`-th newest: a range of the (hook, id) index, no temporary
             // table of the kept ids.
             "DELETE FROM runs WHERE hook = ?1 AND status NOT IN ('queued', 'running')
-             AND id < (SELECT id FROM runs WHERE hook = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2 - 1)
-             RETURNING body_segment",
+             AND id < (SELECT id FROM runs WHERE hook = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2 - 1)",
         )?
-        .query_map(
-            params![hook, i64::try_from(keep).unwrap_or(i64::MAX)],
-            |row| row.get(0),
-        )?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut in_use = transaction.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM runs WHERE hook = ?1 AND body_segment = ?2)",
-    )?;
-    let mut unused = Vec::new();
-    for segment in segments.candidates(hook, pruned.into_iter().flatten()) {
-        let used: bool = in_use.query_row(params![hook, segment], |row| row.get(0))?;
-        if !used {
-            unused.push(segment);
-        }
-    }
-    Ok(unused)
+        .execute(params![hook, i64::try_from(keep).unwrap_or(i64::MAX)])?;
+    Ok(())
 }
 
 const SUMMARY_COLUMNS: &str = "id, hook, status, concurrency_key, background, rerun_of, attempts,
     exit_code, signal, reason, accepted_at, started_at, finished_at, next_attempt_at, truncated";
 
 const STORED_COLUMNS: &str = "id, hook, status, attempts, background, next_attempt_at,
-    request_id, method, remote_addr, headers, query, body, body_segment, body_offset, body_length";
+    request_id, method, remote_addr, headers, query, body, body_lost";
 
 /// The same, from a file of schema 1 that no server has upgraded yet.
 const STORED_COLUMNS_V1: &str = "id, hook, status, attempts, background, next_attempt_at,
-    request_id, method, remote_addr, headers, query, body, NULL, NULL, NULL";
+    request_id, method, remote_addr, headers, query, body, NULL";
+
+/// The same, from a file of schema 2 that no server has upgraded yet: a body in a segment file
+/// is read into its row by the server's next start, not by a reader.
+const STORED_COLUMNS_V2: &str = "id, hook, status, attempts, background, next_attempt_at,
+    request_id, method, remote_addr, headers, query, body,
+    CASE WHEN body_segment IS NOT NULL THEN 'the request body is in bodies/ beside the journal; \
+    start hookwire once on this -state-dir to move it into the journal' END";
 
 fn query_runs(connection: &Connection, filter: &Filter) -> rusqlite::Result<Vec<RunRecord>> {
     let mut conditions = Vec::new();
@@ -1186,7 +1124,6 @@ fn query_run(
     connection: &Connection,
     id: &str,
     stored_columns: &str,
-    state_dir: &Path,
 ) -> rusqlite::Result<Option<RunRecord>> {
     connection
         .query_row(
@@ -1197,7 +1134,7 @@ fn query_run(
                 let output: Option<Vec<u8>> = row.get(15)?;
                 record.output =
                     Some(String::from_utf8_lossy(&output.unwrap_or_default()).into_owned());
-                let (request, body_lost) = stored_request(row, 16 + 6, state_dir)?;
+                let (request, body_lost) = stored_request(row, 16 + 6)?;
                 // Shown, not replayed: credentials are masked (a rerun reads `stored`).
                 record.request = Some(RequestView {
                     id: request.id,
@@ -1254,9 +1191,9 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     })
 }
 
-fn stored_run(row: &Row<'_>, state_dir: &Path) -> rusqlite::Result<StoredRun> {
+fn stored_run(row: &Row<'_>) -> rusqlite::Result<StoredRun> {
     let status: String = row.get(2)?;
-    let (request, body_lost) = stored_request(row, 6, state_dir)?;
+    let (request, body_lost) = stored_request(row, 6)?;
     Ok(StoredRun {
         id: row.get(0)?,
         hook: row.get(1)?,
@@ -1270,26 +1207,11 @@ fn stored_run(row: &Row<'_>, state_dir: &Path) -> rusqlite::Result<StoredRun> {
 }
 
 /// The request columns, starting at column `first`, and why its body is missing, if it is.
-fn stored_request(
-    row: &Row<'_>,
-    first: usize,
-    state_dir: &Path,
-) -> rusqlite::Result<(Received, Option<String>)> {
+fn stored_request(row: &Row<'_>, first: usize) -> rusqlite::Result<(Received, Option<String>)> {
     let remote: String = row.get(first + 2)?;
     let headers: Vec<u8> = row.get(first + 3)?;
-    let mut body: Vec<u8> = row.get(first + 5)?;
-    let mut body_lost = None;
-    if let Some(segment) = row.get(first + 6)? {
-        let stored = BodyRef {
-            segment,
-            offset: row.get(first + 7)?,
-            length: row.get(first + 8)?,
-        };
-        match bodies::read(state_dir, stored) {
-            Ok(bytes) => body = bytes,
-            Err(reason) => body_lost = Some(reason),
-        }
-    }
+    let body: Vec<u8> = row.get(first + 5)?;
+    let body_lost: Option<String> = row.get(first + 6)?;
     let request = Received {
         id: row.get(first)?,
         method: row.get(first + 1)?,
@@ -1350,8 +1272,6 @@ fn timestamp(millis: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
 
     fn received(body: &str) -> Received {
@@ -1497,25 +1417,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn events_folded_into_one_row_store_what_events_applied_one_by_one_store() {
+    async fn events_of_a_run_in_one_batch_store_what_events_committed_one_by_one_store() {
         let dir = tempfile::tempdir().unwrap();
         let journal = SqliteJournal::open(dir.path(), 100).unwrap();
-        // Each event committed before the next: one insert, then updates.
         for event in retried_run("apart") {
             journal.record(event).committed().await.unwrap();
         }
-        // Volatile events sent together share a batch: written as one row.
-        let acks: Vec<Ack> = retried_run("folded")
+        // Volatile events sent together share a batch.
+        let acks: Vec<Ack> = retried_run("batched")
             .into_iter()
             .map(|event| journal.record_volatile(event))
             .collect();
         for ack in acks {
             ack.committed().await.unwrap();
         }
-        let folded = stored_json(&journal, "folded");
-        assert_eq!(folded, stored_json(&journal, "apart"));
+        let batched = stored_json(&journal, "batched");
+        assert_eq!(batched, stored_json(&journal, "apart"));
         assert_eq!(
-            (&folded["status"], &folded["attempts"], &folded["output"]),
+            (&batched["status"], &batched["attempts"], &batched["output"]),
             (
                 &serde_json::json!("succeeded"),
                 &serde_json::json!(2),
@@ -1524,18 +1443,47 @@ mod tests {
                 )
             )
         );
-        assert_eq!(folded["duration_ms"], serde_json::json!(99));
+        assert_eq!(batched["duration_ms"], serde_json::json!(99));
+    }
 
-        let events = retried_run("r");
-        let batch: Vec<&Event> = events.iter().collect();
-        let (rows, into) = fold_new_runs(&batch);
-        assert_eq!(into, [None, Some(0), Some(0), Some(0), Some(0)]);
-        assert_eq!(
-            (rows["r"].status, rows["r"].attempts),
-            (Status::Succeeded, 2)
+    /// A write that fails (here a second row with the same id; in production a full disk) fails
+    /// the whole batch: no event of it is reported stored, and none is.
+    #[test]
+    fn a_failed_write_fails_its_whole_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteJournal::open(dir.path(), 100).unwrap());
+        let mut connection = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+        let mut retention = Retention::new(100);
+        let first = new_run("first", "deploy", 10, true);
+        let results = commit(&mut connection, &[&first], &mut retention);
+        assert_eq!(results, [Ok(())]);
+        let other = new_run("other", "deploy", 10, true);
+        let start_of_unknown = Event::Started {
+            id: "unknown".into(),
+            attempt: 1,
+            at: SystemTime::now(),
+        };
+        let batch = [&other, &start_of_unknown, &first];
+        let results = commit(&mut connection, &batch, &mut retention);
+        assert!(results.iter().all(Result::is_err), "{results:?}");
+        let ids: Vec<String> = connection
+            .prepare("SELECT id FROM runs")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(ids, ["first"]);
+        // A start of a run never recorded fails alone.
+        let results = commit(
+            &mut connection,
+            &[&start_of_unknown, &other],
+            &mut retention,
         );
-        // A run accepted in an earlier batch is updated, not folded.
-        assert_eq!(fold_new_runs(&batch[1..]).1, [None; 4]);
+        assert_eq!(
+            results,
+            [Err(JournalError::Missing("unknown".into())), Ok(())]
+        );
     }
 
     #[tokio::test]
@@ -1702,177 +1650,76 @@ mod tests {
         }))
     }
 
-    /// Where each run's body is: its segment, or `None` when it is in the row.
-    fn body_segments(dir: &Path) -> BTreeMap<String, Option<i64>> {
-        let connection = Connection::open(dir.join(FILE_NAME)).unwrap();
-        let mut statement = connection
-            .prepare("SELECT id, body_segment FROM runs")
-            .unwrap();
-        statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
-    }
-
-    #[tokio::test]
-    async fn only_large_bodies_of_waiting_runs_go_to_segments() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = SqliteJournal::open(dir.path(), 100).unwrap();
-        let runs = [
-            ("waiting-large", 9000, false),
-            ("waiting-small", bodies::INLINE_MAX, false),
-            ("background-large", 9000, true),
-        ];
-        for (id, size, background) in runs {
-            let event = new_run(id, "deploy", size, background);
-            let ack = if background {
-                journal.record(event)
-            } else {
-                journal.record_volatile(event)
-            };
-            ack.committed().await.unwrap();
-        }
-        for (id, size, _) in runs {
-            let stored = journal.stored(id).unwrap().unwrap();
-            assert_eq!(stored.request.body.len(), size, "{id}");
-            assert!(
-                stored
-                    .request
-                    .body
-                    .iter()
-                    .all(|b| *b == stored.request.body[0])
-            );
-            assert_eq!(stored.body_lost, None);
-        }
-        let segments = body_segments(dir.path());
-        assert!(segments["waiting-large"].is_some());
-        assert_eq!(segments["waiting-small"], None);
-        assert_eq!(segments["background-large"], None);
-    }
-
-    #[tokio::test]
-    async fn a_body_its_segment_cannot_take_stays_in_its_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = SqliteJournal::open(dir.path(), 100).unwrap();
-        let record = |id: &'static str| {
-            journal
-                .record_volatile(new_run(id, "deploy", 5000, false))
-                .committed()
-        };
-        record("r1").await.unwrap();
-        let first = body_segments(dir.path())["r1"].unwrap();
-        std::fs::remove_file(
-            dir.path()
-                .join(bodies::DIR_NAME)
-                .join(format!("{first:010}.seg")),
-        )
-        .unwrap();
-        record("r2").await.unwrap();
-        record("r3").await.unwrap();
-        let segments = body_segments(dir.path());
-        assert_eq!(segments["r2"], None, "kept in its row");
-        assert!(segments["r3"].is_some_and(|s| s != first), "{segments:?}");
-        for id in ["r2", "r3"] {
-            let stored = journal.stored(id).unwrap().unwrap();
-            assert_eq!(stored.request.body.len(), 5000, "{id}");
-            assert_eq!(stored.body_lost, None);
-        }
-        assert!(journal.stored("r1").unwrap().unwrap().body_lost.is_some());
-    }
-
-    #[tokio::test]
-    async fn pruning_releases_the_segments_no_kept_run_points_into() {
-        let dir = tempfile::tempdir().unwrap();
-        let journal = SqliteJournal::open(dir.path(), 1).unwrap();
-        let files = |suffix: &str| {
-            std::fs::read_dir(dir.path().join(bodies::DIR_NAME))
-                .unwrap()
-                .filter(|e| {
-                    e.as_ref()
-                        .unwrap()
-                        .path()
-                        .to_string_lossy()
-                        .ends_with(suffix)
-                })
-                .count()
-        };
-        let segment_files = || files(".seg");
-        // Two 3 MiB bodies fill a segment; the third starts the next one.
-        for id in ["r1", "r2", "r3"] {
-            journal
-                .record_volatile(new_run(id, "big", 3 << 20, false))
-                .committed()
-                .await
-                .unwrap();
-            journal
-                .record_volatile(ended(id, "big", Status::Succeeded))
-                .committed()
-                .await
-                .unwrap();
-        }
-        let ids: Vec<_> = journal
-            .runs(&Filter {
-                limit: 10,
-                ..Filter::default()
-            })
-            .unwrap()
-            .into_iter()
-            .map(|run| run.id)
-            .collect();
-        assert_eq!(ids, ["r3"]);
-        assert_eq!(segment_files(), 1, "the first segment holds no kept run");
-        assert_eq!(files(""), 2, "it is kept as a spare");
-        assert_eq!(
-            journal.stored("r3").unwrap().unwrap().request.body.len(),
-            3 << 20
+    /// The schema 2 table: bodies above 2 KiB of runs whose client waited were in segment files.
+    const SCHEMA_2: &str = "
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY, hook TEXT NOT NULL, status TEXT NOT NULL, concurrency_key TEXT,
+            background INTEGER NOT NULL, rerun_of TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+            exit_code INTEGER, signal INTEGER, reason TEXT, accepted_at INTEGER NOT NULL,
+            started_at INTEGER, finished_at INTEGER, next_attempt_at INTEGER, output BLOB,
+            truncated INTEGER NOT NULL DEFAULT 0, request_id TEXT NOT NULL, method TEXT NOT NULL,
+            remote_addr TEXT NOT NULL, headers BLOB NOT NULL, query TEXT NOT NULL,
+            body BLOB NOT NULL, body_segment INTEGER, body_offset INTEGER, body_length INTEGER
         );
-        journal.close();
-        // A segment no row points to (a crash between its append and the commit) goes at start.
-        std::fs::write(
-            dir.path().join(bodies::DIR_NAME).join("0000000099.seg"),
-            "x",
-        )
-        .unwrap();
-        let _reopened = SqliteJournal::open(dir.path(), 1).unwrap();
-        assert_eq!(segment_files(), 1);
+        PRAGMA user_version = 2;";
+
+    /// A run of an old journal: id, status, body in the row, and (segment, offset, length).
+    type OldRun<'a> = (&'a str, &'a str, &'a str, Option<(u64, u64, u64)>);
+
+    /// Writes a schema `version` journal (1 or 2) with these runs.
+    fn old_journal(dir: &Path, version: i64, runs: &[OldRun<'_>]) {
+        let connection = Connection::open(dir.join(FILE_NAME)).unwrap();
+        connection.execute_batch(SCHEMA_2).unwrap();
+        for (id, status, body, segment) in runs {
+            connection
+                .execute(
+                    "INSERT INTO runs (id, hook, status, background, accepted_at, request_id,
+                     method, remote_addr, headers, query, body, body_segment, body_offset,
+                     body_length)
+                     VALUES (?1, 'deploy', ?2, 0, 0, 'q', 'POST', '127.0.0.1:1', X'', '',
+                     CAST(?3 AS BLOB), ?4, ?5, ?6)",
+                    params![
+                        id,
+                        status,
+                        body,
+                        segment.map(|s| s.0),
+                        segment.map(|s| s.1),
+                        segment.map(|s| s.2)
+                    ],
+                )
+                .unwrap();
+        }
+        if version == 1 {
+            connection
+                .execute_batch(
+                    "ALTER TABLE runs DROP COLUMN body_segment;
+                     ALTER TABLE runs DROP COLUMN body_offset;
+                     ALTER TABLE runs DROP COLUMN body_length;
+                     PRAGMA user_version = 1;",
+                )
+                .unwrap();
+        }
+    }
+
+    fn schema_version(dir: &Path) -> i64 {
+        Connection::open(dir.join(FILE_NAME))
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap()
     }
 
     #[tokio::test]
     async fn a_schema_1_journal_is_read_and_upgraded() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let connection = Connection::open(dir.path().join(FILE_NAME)).unwrap();
-            let schema_1 = SCHEMA.replace(
-                "body            BLOB NOT NULL,      -- empty when kept in a segment:
-    body_segment    INTEGER,            -- bodies/<segment>.seg,
-    body_offset     INTEGER,            -- from this byte,
-    body_length     INTEGER             -- this many",
-                "body            BLOB NOT NULL",
-            );
-            assert_ne!(schema_1, SCHEMA);
-            connection
-                .execute_batch(&format!("{schema_1} PRAGMA user_version = 1;"))
-                .unwrap();
-            connection
-                .execute(
-                    "INSERT INTO runs (id, hook, status, background, accepted_at, request_id,
-                     method, remote_addr, headers, query, body)
-                     VALUES ('old', 'deploy', 'queued', 1, 0, 'q', 'POST', '127.0.0.1:1', X'', '',
-                     CAST('old body' AS BLOB))",
-                    [],
-                )
-                .unwrap();
-        }
-        let before = History::open(dir.path())
-            .unwrap()
-            .run("old")
-            .unwrap()
-            .unwrap();
-        assert_eq!(before.request.unwrap().body, "old body");
+        old_journal(dir.path(), 1, &[("old", "queued", "old body", None)]);
+        let before = History::open(dir.path()).unwrap().run("old").unwrap();
+        assert_eq!(before.unwrap().request.unwrap().body, "old body");
         let journal = SqliteJournal::open(dir.path(), 100).unwrap();
         let stored = journal.stored("old").unwrap().unwrap();
-        assert_eq!(&stored.request.body[..], b"old body");
+        assert_eq!(
+            (&stored.request.body[..], stored.body_lost),
+            (&b"old body"[..], None)
+        );
         journal
             .record_volatile(new_run("new", "deploy", 5000, false))
             .committed()
@@ -1882,11 +1729,77 @@ mod tests {
             journal.stored("new").unwrap().unwrap().request.body.len(),
             5000
         );
-        let version: i64 = Connection::open(dir.path().join(FILE_NAME))
+        assert_eq!(schema_version(dir.path()), SCHEMA_VERSION);
+    }
+
+    /// Bodies a schema 2 journal kept in segment files are moved into their rows at the first
+    /// start, the segment files deleted; a body whose segment is gone is marked lost.
+    #[tokio::test]
+    async fn a_schema_2_journal_gets_its_segment_bodies_back_into_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let segments = dir.path().join(LEGACY_SEGMENT_DIR);
+        std::fs::create_dir(&segments).unwrap();
+        std::fs::write(segments.join("0000000001.seg"), "first|second").unwrap();
+        old_journal(
+            dir.path(),
+            2,
+            &[
+                ("inline", "succeeded", "in the row", None),
+                ("first", "succeeded", "", Some((1, 0, 5))),
+                ("second", "queued", "", Some((1, 6, 6))),
+                ("gone", "queued", "", Some((7, 0, 10))),
+                ("short", "failed", "", Some((1, 6, 60))),
+            ],
+        );
+        // A reader does not migrate: it says where the body is and what to do.
+        let unmigrated = History::open(dir.path()).unwrap().run("first").unwrap();
+        let lost = unmigrated.unwrap().request.unwrap().body_lost.unwrap();
+        assert!(lost.contains("start hookwire once"), "{lost}");
+
+        let journal = SqliteJournal::open(dir.path(), 100).unwrap();
+        let body = |id: &str| {
+            let stored = journal.stored(id).unwrap().unwrap();
+            (
+                String::from_utf8(stored.request.body.to_vec()).unwrap(),
+                stored.body_lost,
+            )
+        };
+        assert_eq!(body("inline"), ("in the row".into(), None));
+        assert_eq!(body("first"), ("first".into(), None));
+        assert_eq!(body("second"), ("second".into(), None));
+        for id in ["gone", "short"] {
+            let (body, lost) = body(id);
+            assert_eq!(body, "", "{id}");
+            let lost = lost.unwrap_or_default();
+            assert!(
+                lost.starts_with("the stored request body is lost"),
+                "{id}: {lost}"
+            );
+        }
+        assert!(!segments.exists(), "the segment files are deleted");
+        assert_eq!(schema_version(dir.path()), SCHEMA_VERSION);
+        let unfinished: Vec<_> = journal
+            .unfinished()
             .unwrap()
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+            .into_iter()
+            .map(|run| (run.id, run.body_lost.is_some()))
+            .collect();
+        assert_eq!(
+            unfinished,
+            [("gone".into(), true), ("second".into(), false)]
+        );
+        journal.close();
+        let history = History::open(dir.path()).unwrap();
+        assert_eq!(
+            history
+                .run("second")
+                .unwrap()
+                .unwrap()
+                .request
+                .unwrap()
+                .body,
+            "second"
+        );
     }
 
     #[test]

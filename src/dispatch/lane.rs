@@ -146,6 +146,12 @@ impl<J: LaneJob> Lane<J> {
         }
     }
 
+    /// Takes the waiting run `id` out (its acceptance could not be stored).
+    pub(super) fn withdraw(&mut self, id: &str) -> Option<J> {
+        let index = self.waiting.iter().position(|job| job.id() == id)?;
+        self.waiting.remove(index)
+    }
+
     /// Takes every waiting run out (shutting down).
     pub(super) fn take_waiting(&mut self) -> Vec<J> {
         self.waiting.drain(..).collect()
@@ -281,6 +287,22 @@ mod tests {
             admit_all(Concurrency::Reject, 100, &[("1", C), ("2", C), ("0", S)]),
             ["start 1", "2 refused: Running", "wait"]
         );
+    }
+
+    #[test]
+    fn a_withdrawn_run_leaves_the_queue_and_never_starts() {
+        let mut lane = Lane::default();
+        for id in ["1", "2", "3"] {
+            lane.admit(Concurrency::Queue, 10, job(id), C);
+        }
+        assert_eq!(lane.withdraw("2").map(|j| j.0), Some("2".into()));
+        assert!(
+            lane.withdraw("1").is_none(),
+            "the running run is not waiting"
+        );
+        assert_eq!(lane.waiting(), 1);
+        let order: Vec<String> = std::iter::from_fn(|| lane.release(false).map(|j| j.0)).collect();
+        assert_eq!(order, ["3"]);
     }
 
     #[test]

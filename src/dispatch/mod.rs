@@ -35,6 +35,11 @@ use crate::plan::Plan;
 use crate::reload::HookStore;
 use crate::request::Request;
 
+/// The first wait before a journal write of a run's start or end that failed is tried again;
+/// it doubles up to [`JOURNAL_RETRY_MAX`].
+const JOURNAL_RETRY_MIN: Duration = Duration::from_millis(250);
+const JOURNAL_RETRY_MAX: Duration = Duration::from_secs(5);
+
 /// Engine-wide settings from the command line.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineSettings {
@@ -228,7 +233,7 @@ enum NotStarted {
     Stopped(Stop),
     /// Shutdown began first.
     Draining,
-    /// Its start could not be journaled.
+    /// It was never stored (its client was refused), or the journal closed.
     Journal(JournalError),
 }
 
@@ -240,6 +245,8 @@ pub struct Dispatcher {
     settings: EngineSettings,
     metrics: Arc<Metrics>,
     lanes: Mutex<HashMap<LaneKey, Lane<Job>>>,
+    /// Runs per hook whose start waits for the journal to work again: they wait too.
+    stalled: Mutex<HashMap<String, usize>>,
     permits: Option<Arc<Semaphore>>,
     runs: RunTracker,
     phase: watch::Sender<Phase>,
@@ -260,6 +267,7 @@ impl Dispatcher {
             settings,
             metrics,
             lanes: Mutex::default(),
+            stalled: Mutex::default(),
             permits: (settings.max_concurrent_runs > 0)
                 .then(|| Arc::new(Semaphore::new(settings.max_concurrent_runs))),
             runs: RunTracker::default(),
@@ -320,10 +328,21 @@ impl Dispatcher {
             stop: Arc::default(),
             span: tracing::Span::current(),
         };
+        let lane = LaneKey {
+            hook: job.hook.id.clone(),
+            key: job.key.clone(),
+        };
+        let id = job.id.clone();
         let committed = self.admit(job, Origin::Client, Some(accepted))?;
         // A waiting client learns the outcome anyway; its run needs no sync before the answer.
-        if background && let Some(ack) = committed {
-            ack.committed().await.map_err(Refusal::Journal)?;
+        if background
+            && let Some(ack) = committed
+            && let Err(error) = ack.committed().await
+        {
+            // Not stored, so refused: it must not run. Its start, journaled after it, fails
+            // too; a run still waiting leaves its lane now.
+            self.withdraw(&lane, &id);
+            return Err(Refusal::Journal(error));
         }
         Ok(answer)
     }
@@ -374,6 +393,19 @@ impl Dispatcher {
         Ok(ack)
     }
 
+    /// Takes a refused run out of its lane if it is still waiting there.
+    fn withdraw(&self, key: &LaneKey, id: &str) {
+        let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(lane) = lanes.get_mut(key)
+            && lane.withdraw(id).is_some()
+        {
+            if lane.is_idle() {
+                lanes.remove(key);
+            }
+            self.report_queue_depth(&lanes, &key.hook);
+        }
+    }
+
     /// Records a run that will never start because `by` took its place.
     fn supersede(&self, job: Job, by: &str) {
         self.metrics
@@ -385,7 +417,7 @@ impl Dispatcher {
         );
         let result =
             RunResult::without_process(Status::Superseded, format!("superseded by run {by}"));
-        self.end(job, result, None);
+        self.end(job, result);
     }
 
     fn spawn(self: &Arc<Self>, job: Job, lane: Option<LaneKey>) {
@@ -418,21 +450,9 @@ impl Dispatcher {
             return Attempt::NotStarted(NotStarted::Stopped(stop));
         }
         job.attempts += 1;
-        let started = self.record(
-            Event::Started {
-                id: job.id.clone(),
-                attempt: job.attempts,
-                at: SystemTime::now(),
-            },
-            job.background,
-        );
-        // A crash after the start must find the run marked running, or it would run twice
-        // without counting as an attempt.
-        if job.background
-            && let Err(error) = started.committed().await
-        {
+        if let Err(why) = self.journal_start(job).await {
             job.attempts -= 1;
-            return Attempt::NotStarted(NotStarted::Journal(error));
+            return Attempt::NotStarted(why);
         }
         let plan = &job.plan;
         events::run_started(&self.metrics, &job.hook.id, &job.id, plan);
@@ -471,6 +491,55 @@ impl Dispatcher {
         Attempt::Ran(outcome, job.stop.reason())
     }
 
+    /// Journals the start of the job's attempt. A background run's start must be on disk before
+    /// its process starts: a crash after the start must find the run marked running, or it would
+    /// run twice without counting as an attempt. While the journal cannot write (a full disk, a
+    /// read-only remount), such a run keeps its place, counts as waiting in the queue depth, and
+    /// tries again with backoff: it is stored, so it runs once the journal works again, without
+    /// a restart.
+    async fn journal_start(&self, job: &Job) -> Result<(), NotStarted> {
+        let started = || Event::Started {
+            id: job.id.clone(),
+            attempt: job.attempts,
+            at: SystemTime::now(),
+        };
+        if !job.background {
+            self.journal.record_volatile(started());
+            return Ok(());
+        }
+        let mut delay = JOURNAL_RETRY_MIN;
+        let mut stalled = None;
+        loop {
+            match self.journal.record(started()).committed().await {
+                Ok(()) => {
+                    if stalled.is_some() {
+                        tracing::info!(run = %job.id, "the journal works again; starting");
+                    }
+                    return Ok(());
+                }
+                Err(error @ (JournalError::Missing(_) | JournalError::Closed)) => {
+                    return Err(NotStarted::Journal(error));
+                }
+                Err(error) => {
+                    if stalled.is_none() {
+                        tracing::error!(
+                            run = %job.id,
+                            "cannot journal the start of run {} of {}: {error}; it waits and tries again (free space in the state directory, or make it writable)",
+                            job.id,
+                            job.hook.id
+                        );
+                        stalled = Some(Stalled::new(self, &job.hook.id));
+                    }
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                why = self.interrupted_before_start(&job.stop) => return Err(why),
+            }
+            delay = (delay * 2).min(JOURNAL_RETRY_MAX);
+        }
+    }
+
     /// Resolves when a run that has not started yet must not start: cancelled, or shutting down.
     async fn interrupted_before_start(&self, stop: &StopSignal) -> NotStarted {
         let mut phase = self.phase.subscribe();
@@ -489,21 +558,15 @@ impl Dispatcher {
             Attempt::NotStarted(NotStarted::Draining) => {
                 if job.waiter.is_some() {
                     let reason = "hookwire shut down before the run started";
-                    self.end(
-                        job,
-                        RunResult::without_process(Status::Interrupted, reason),
-                        None,
-                    );
+                    self.end(job, RunResult::without_process(Status::Interrupted, reason));
                 }
                 // A background run stays queued in the journal and runs after the next start.
                 return;
             }
             Attempt::NotStarted(NotStarted::Journal(error)) => {
-                tracing::error!(
-                    "run {} of {} not started: {error}; if it was journaled it runs at the next start",
-                    job.id,
-                    job.hook.id
-                );
+                // Missing: its acceptance was not stored and its client was answered 503.
+                // Closed: shutting down; a stored run stays queued for the next start.
+                tracing::warn!("run {} of {} not started: {error}", job.id, job.hook.id);
                 if let Some(waiter) = job.waiter.take() {
                     let _ = waiter.send(RunResult::without_process(
                         Status::Failed,
@@ -525,7 +588,7 @@ impl Dispatcher {
             })
             .map(|retry| retry.delay(job.attempts));
         let Some(delay) = retry else {
-            return self.end(job, result, None);
+            return self.end(job, result);
         };
         tracing::info!(
             "run {} of {} {}; retry {} in {delay:?}",
@@ -567,21 +630,49 @@ impl Dispatcher {
     }
 
     /// Journals the final result of a run and answers its waiting client.
-    fn end(&self, mut job: Job, result: RunResult, retry_at: Option<SystemTime>) {
+    fn end(&self, mut job: Job, result: RunResult) {
         let answer = job.waiter.as_ref().map(|_| result.clone());
-        self.record(
-            Event::Ended {
-                id: job.id.clone(),
-                hook: job.hook.id.clone(),
-                result,
-                at: SystemTime::now(),
-                retry_at,
-            },
-            job.background,
-        );
+        let ended = Event::Ended {
+            id: job.id.clone(),
+            hook: job.hook.id.clone(),
+            result,
+            at: SystemTime::now(),
+            retry_at: None,
+        };
+        if job.background {
+            self.record_end_until_stored(ended);
+        } else {
+            self.journal.record_volatile(ended);
+        }
         if let (Some(waiter), Some(answer)) = (job.waiter.take(), answer) {
             let _ = waiter.send(answer);
         }
+    }
+
+    /// Journals the final result of a background run, trying again with backoff while the
+    /// journal cannot write: otherwise the run stays `running` in the journal, and the next
+    /// start takes it for interrupted (and runs it again where `retry` allows). Nothing of the
+    /// run is journaled after its end, so a late write cannot overtake another.
+    fn record_end_until_stored(&self, ended: Event) {
+        let journal = self.journal.clone();
+        let first = journal.record(ended.clone());
+        tokio::spawn(async move {
+            let mut result = first.committed().await;
+            let mut delay = JOURNAL_RETRY_MIN;
+            while let Err(error) = result {
+                if matches!(error, JournalError::Missing(_) | JournalError::Closed) {
+                    return;
+                }
+                if delay == JOURNAL_RETRY_MIN
+                    && let Event::Ended { id, .. } = &ended
+                {
+                    tracing::warn!("cannot journal the end of run {id}: {error}; trying again");
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(JOURNAL_RETRY_MAX);
+                result = journal.record(ended.clone()).committed().await;
+            }
+        });
     }
 
     /// Lets `job` re-enter its lane after `delay`, unless shutdown comes first (then it stays
@@ -614,14 +705,36 @@ impl Dispatcher {
         self.report_queue_depth(&lanes, &key.hook);
     }
 
-    /// Sets `hookwire_queue_depth` for `hook`: its runs waiting in all its lanes.
+    /// Sets `hookwire_queue_depth` for `hook`: its runs waiting in all its lanes, and those
+    /// whose start waits for the journal.
     fn report_queue_depth(&self, lanes: &HashMap<LaneKey, Lane<Job>>, hook: &str) {
-        let depth = lanes
+        let in_lanes: usize = lanes
             .iter()
             .filter(|(key, _)| key.hook == hook)
             .map(|(_, lane)| lane.waiting())
             .sum();
-        self.metrics.set_queue_depth(hook, depth);
+        let stalled = self
+            .stalled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(hook)
+            .copied()
+            .unwrap_or(0);
+        self.metrics.set_queue_depth(hook, in_lanes + stalled);
+    }
+
+    /// Adds `change` to the runs of `hook` whose start waits for the journal.
+    fn count_stalled(&self, hook: &str, change: isize) {
+        let lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        {
+            let mut stalled = self.stalled.lock().unwrap_or_else(PoisonError::into_inner);
+            let count = stalled.entry(hook.to_owned()).or_default();
+            *count = count.saturating_add_signed(change);
+            if *count == 0 {
+                stalled.remove(hook);
+            }
+        }
+        self.report_queue_depth(&lanes, hook);
     }
 
     /// Shutdown, first step: no new runs, waiting runs stay in the journal (their waiting
@@ -669,6 +782,28 @@ impl Dispatcher {
         }
         let journal = self.journal.clone();
         let _ = tokio::task::spawn_blocking(move || journal.close()).await;
+    }
+}
+
+/// Counts a run as waiting for the journal while held.
+struct Stalled<'d> {
+    dispatcher: &'d Dispatcher,
+    hook: String,
+}
+
+impl<'d> Stalled<'d> {
+    fn new(dispatcher: &'d Dispatcher, hook: &str) -> Self {
+        dispatcher.count_stalled(hook, 1);
+        Self {
+            dispatcher,
+            hook: hook.to_owned(),
+        }
+    }
+}
+
+impl Drop for Stalled<'_> {
+    fn drop(&mut self) {
+        self.dispatcher.count_stalled(&self.hook, -1);
     }
 }
 

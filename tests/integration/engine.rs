@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -488,45 +487,21 @@ fn runs_api_and_cli_show_history_and_rerun() {
     assert!(!ok && err.contains("-state-dir"), "{err}");
 }
 
-/// A waiting run's body above 2 KiB is kept in a segment file beside the journal: read back by
-/// the API, the CLI and a rerun, and reported, not guessed, once the file is gone.
+/// A waiting run's large body is kept in its row: read back by the API and a rerun, and no
+/// file beside the journal holds it.
 #[test]
-fn large_bodies_of_waiting_runs_live_in_segments_and_a_lost_one_is_reported() {
+fn large_bodies_of_waiting_runs_are_kept_in_the_journal() {
     let s = start(ECHO, &[]);
     let body = format!(r#"{{"word":"large","padding":"{}"}}"#, "x".repeat(5000));
     let r = s.post("/hooks/echo", "application/json", body.as_str());
     assert_eq!((r.status, r.text().as_str()), (200, "large\n"));
     let id = run_id(&r);
     assert_eq!(finished(&s, &id)["request"]["body"], body.as_str());
-
-    let segments = s.dir.path().join("state/bodies");
-    let files: Vec<_> = std::fs::read_dir(&segments)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), body);
+    assert!(!s.dir.path().join("state/bodies").exists());
     let url = format!("http://{}", s.admin_addr());
     let (ok, new_id, err) = hookwire(&["runs", "rerun", &id, "-url", &url]);
     assert!(ok, "{err}");
     assert_eq!(finished(&s, new_id.trim())["output"], "large\n");
-
-    std::fs::remove_file(&files[0]).unwrap();
-    let lost = run(&s, &id)["request"].clone();
-    assert_eq!(lost["body"], "");
-    assert!(
-        lost["body_lost"].as_str().unwrap().contains("lost"),
-        "{lost}"
-    );
-    let state = s.dir.path().join("state");
-    let (ok, shown, err) = hookwire(&["runs", "show", &id, "-state-dir", state.to_str().unwrap()]);
-    assert!(ok, "{err}");
-    assert!(
-        shown.contains("body      the stored request body is lost"),
-        "{shown}"
-    );
-    let (ok, _, err) = hookwire(&["runs", "rerun", &id, "-url", &url]);
-    assert!(!ok && err.contains("lost"), "{err}");
 }
 
 #[test]
@@ -670,61 +645,61 @@ fn runs_of_a_removed_hook_are_skipped_at_start() {
     }
 }
 
-/// Runs left waiting or running when hookwire died, whose bodies' segment is gone by the next
-/// start, are recorded as skipped with the reason rather than run with an empty body.
+/// A journal of the previous schema kept large bodies in `bodies/` segment files. At start they
+/// are moved into their rows; a waiting run whose segment is gone is recorded as skipped with the
+/// reason rather than run with an empty body, and one whose body is found runs.
 #[test]
-fn runs_whose_bodies_were_lost_are_skipped_at_start() {
+fn runs_of_an_old_journal_get_their_segment_bodies_back_or_are_skipped() {
     let hooks = r#"
 - id: waited
   execute-command: {fixtures}/span.sh
-  include-command-output-in-response: true
   concurrency: queue
   pass-arguments-to-command:
     - {source: url, name: label}
     - {source: url, name: sleep}
 "#;
-    let first = start(hooks, &[]);
-    let body = "x".repeat(5000);
-    // Sent on open connections that are never read: hookwire is killed before it answers.
-    let _clients: Vec<TcpStream> = [("w1", "5"), ("w2", "0")]
-        .into_iter()
-        .map(|(label, sleep)| {
-            let request = crate::harness::Request::new(
-                first.addr(),
-                "POST",
-                &format!("/hooks/waited?label={label}&sleep={sleep}"),
+    let server = Server::builder(hooks)
+        .args(&["-state-dir", "{dir}/state"])
+        .before_start(|dir| {
+            let state = dir.join("state");
+            std::fs::create_dir_all(state.join("bodies")).unwrap();
+            std::fs::write(state.join("bodies/0000000001.seg"), "kept body").unwrap();
+            let db = rusqlite::Connection::open(state.join("hookwire.db")).unwrap();
+            db.execute_batch(
+                "CREATE TABLE runs (
+                    id TEXT PRIMARY KEY, hook TEXT NOT NULL, status TEXT NOT NULL,
+                    concurrency_key TEXT, background INTEGER NOT NULL, rerun_of TEXT,
+                    attempts INTEGER NOT NULL DEFAULT 0, exit_code INTEGER, signal INTEGER,
+                    reason TEXT, accepted_at INTEGER NOT NULL, started_at INTEGER,
+                    finished_at INTEGER, next_attempt_at INTEGER, output BLOB,
+                    truncated INTEGER NOT NULL DEFAULT 0, request_id TEXT NOT NULL,
+                    method TEXT NOT NULL, remote_addr TEXT NOT NULL, headers BLOB NOT NULL,
+                    query TEXT NOT NULL, body BLOB NOT NULL, body_segment INTEGER,
+                    body_offset INTEGER, body_length INTEGER);
+                 INSERT INTO runs (id, hook, status, background, accepted_at, request_id, method,
+                    remote_addr, headers, query, body, body_segment, body_offset, body_length)
+                 VALUES
+                    ('0001', 'waited', 'queued', 0, 0, 'a', 'POST', '127.0.0.1:1', X'',
+                     'label=found&sleep=0', X'', 1, 0, 9),
+                    ('0002', 'waited', 'queued', 0, 0, 'b', 'POST', '127.0.0.1:1', X'',
+                     'label=lost&sleep=0', X'', 2, 0, 9);
+                 PRAGMA user_version = 2;",
             )
-            .header("Content-Type", "text/plain")
-            .body(body.as_str());
-            let mut client = TcpStream::connect(first.addr()).unwrap();
-            client.write_all(&request.to_bytes()).unwrap();
-            assert!(wait_until(Duration::from_secs(10), || started(
-                &first, "w1"
-            )));
-            client
+            .unwrap();
         })
-        .collect();
-    let queued = wait_until(Duration::from_secs(10), || {
-        runs(&first, "hook=waited&status=queued").len() == 1
-    });
-    assert!(queued, "{}", first.logs());
-    first.signal("KILL");
-    let state = first.dir.path().join("state");
-    for segment in std::fs::read_dir(state.join("bodies")).unwrap() {
-        std::fs::remove_file(segment.unwrap().path()).unwrap();
-    }
-    let second = start(hooks, &["-state-dir", state.to_str().unwrap()]);
-    let recorded = runs(&second, "hook=waited");
-    assert_eq!(recorded.len(), 2);
-    for run in recorded {
-        assert_eq!(run["status"], "skipped", "{run}");
-        let reason = run["reason"].as_str().unwrap_or_default();
-        assert!(
-            reason.starts_with("the stored request body is lost"),
-            "{run}"
-        );
-    }
-    assert!(!started(&second, "w2"));
+        .start();
+    assert_eq!(status(&server, "0001"), "succeeded");
+    assert_eq!(run(&server, "0001")["request"]["body"], "kept body");
+    let lost = finished(&server, "0002");
+    assert_eq!(lost["status"], "skipped", "{lost}");
+    let reason = lost["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("the stored request body is lost"),
+        "{lost}"
+    );
+    assert!(started(&server, "found"));
+    assert!(!started(&server, "lost"));
+    assert!(!server.dir.path().join("state/bodies").exists());
 }
 
 #[test]
@@ -918,4 +893,230 @@ fn a_run_resumed_after_a_crash_keeps_its_delivery_id() {
             .any(|line| line == format!("HOOKWIRE_RUN_ID={waiting}")),
         "{env}"
     );
+
+/// A small tmpfs, unmounted on drop (also when the test fails).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts one of `size` (`mount -o size=`); `None` when not root.
+    fn mount(size: &str) -> Option<Self> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root to mount a tmpfs");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "mount -t tmpfs failed");
+        Some(Self { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills it with a new filler file, then frees `leave` bytes of it; returns the file.
+    fn fill(&self, leave: u64) -> std::path::PathBuf {
+        let path = self.path().join(format!("filler-{leave}"));
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 << 10];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.flush();
+        let size = file.metadata().unwrap().len();
+        file.set_len(size.saturating_sub(leave)).unwrap();
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount").arg(self.dir.path()).status();
+        if !unmounted.is_ok_and(|status| status.success()) {
+            // Busy (a server still exiting): detach it now, freed once unused.
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+}
+
+/// `hookwire_queue_depth` of `hook`, read from the metrics route.
+fn queue_depth(s: &Server, hook: &str) -> Option<u64> {
+    let metrics = s.admin_get("/-/metrics").text();
+    let line = format!("hookwire_queue_depth{{hook=\"{hook}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// The state directory on a disk that fills up during a burst: each delivery is either answered
+/// 2xx and runs once the disk has room again, without a restart, or refused with 503 and never
+/// runs; while the disk is full, the deliveries that wait are counted in the queue depth.
+#[test]
+fn on_a_full_state_disk_every_delivery_answered_2xx_runs_once_it_has_room() {
+    let Some(tmpfs) = Tmpfs::mount("2m") else {
+        return;
+    };
+    // Run `first` holds the lane until the file `go` exists; the others end at once.
+    let hooks = r#"
+- id: burst
+  execute-command: /bin/sh
+  concurrency: queue
+  max-queue: 100
+  pass-arguments-to-command:
+    - {source: string, name: "-c"}
+    - source: string
+      name: |
+        stamp() { date +%s%N > "$RECORD_DIR/$1-$0.tmp" && mv "$RECORD_DIR/$1-$0.tmp" "$RECORD_DIR/$1-$0"; }
+        stamp start
+        while [ "$0" = first ] && [ ! -e "$RECORD_DIR/go" ]; do sleep 0.05; done
+        stamp end
+    - {source: url, name: label}
+"#;
+    let state = tmpfs.path().join("state");
+    let s = start(hooks, &["-state-dir", state.to_str().unwrap()]);
+    let post = |label: &str| {
+        let body = "x".repeat(4 << 10);
+        s.post(&format!("/hooks/burst?label={label}"), "text/plain", body)
+    };
+    let first = post("first");
+    assert_eq!(first.status, 200);
+    let mut ids = vec![run_id(&first)];
+    assert!(wait_until(Duration::from_secs(10), || started(&s, "first")));
+
+    // Room for a few deliveries, not for all of them.
+    let filler = tmpfs.fill(128 << 10);
+    let mut accepted = vec!["first".to_owned()];
+    let mut refused = Vec::new();
+    for n in 0..40 {
+        let label = format!("b{n}");
+        let r = post(&label);
+        match r.status {
+            200 => {
+                ids.push(run_id(&r));
+                accepted.push(label);
+            }
+            503 => {
+                assert_eq!(r.header("Retry-After"), Some("5"));
+                assert!(r.header(RUN).is_none(), "a refused run has no id");
+                refused.push(label);
+            }
+            other => panic!("{label}: {other} {}\n{}", r.text(), s.logs()),
+        }
+    }
+    assert!(
+        accepted.len() > 1 && !refused.is_empty(),
+        "the disk did not fill during the burst: {accepted:?} {refused:?}"
+    );
+    assert!(s.logs().contains("not accepted"), "{}", s.logs());
+    // No room at all now: the accepted runs cannot all be started.
+    let last_bytes = tmpfs.fill(0);
+    // Empty deliveries until one is refused: not even the space a failed write left at the end
+    // of the WAL is left.
+    for n in 0.. {
+        let label = format!("small{n}");
+        let r = s.post(&format!("/hooks/burst?label={label}"), "text/plain", "");
+        if r.status == 503 {
+            refused.push(label);
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text());
+        ids.push(run_id(&r));
+        accepted.push(label);
+    }
+    std::fs::write(s.dir.path().join("records/go"), "").unwrap();
+    let stalled = s.wait_for_log("it waits and tries again", Duration::from_secs(10));
+    assert!(
+        stalled,
+        "no run waits for the journal after a failed start\n{}",
+        s.logs()
+    );
+    // What is stored and not started is counted as waiting.
+    let mut seen = (None, 0);
+    let counted = wait_until(Duration::from_secs(10), || {
+        let started = accepted.iter().filter(|l| started(&s, l)).count();
+        seen = (queue_depth(&s, "burst"), started);
+        started < accepted.len() && seen.0 == Some((accepted.len() - started) as u64)
+    });
+    assert!(
+        counted,
+        "queue depth {:?} with {} of {} accepted runs started\n{}",
+        seen.0,
+        seen.1,
+        accepted.len(),
+        s.logs()
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    std::fs::remove_file(last_bytes).unwrap();
+    let ran = wait_until(Duration::from_secs(20), || {
+        accepted.iter().all(|l| stamp(&s, "end", l).is_some())
+    });
+    assert!(ran, "not every accepted delivery ran\n{}", s.logs());
+    // Their ends are journaled too, including those that fell on the full disk.
+    for id in &ids {
+        assert_eq!(status(&s, id), "succeeded");
+    }
+    assert!(wait_until(Duration::from_secs(5), || queue_depth(
+        &s, "burst"
+    ) == Some(0)));
+    for label in &refused {
+        assert!(!started(&s, label), "refused delivery {label} ran");
+    }
+}
+
+/// A journal that is not a database stops the start, in the state directory asked for and in
+/// the default one alike, with a message that says it is corrupt and how to recover.
+#[test]
+fn a_corrupt_journal_stops_the_start_and_says_how_to_recover() {
+    let garbage: Vec<u8> = (0..8192u32).map(|n| (n * 7919 % 251) as u8).collect();
+    for (state_dir, args) in [
+        ("state", &["-state-dir", "{dir}/state"][..]),
+        (".hookwire", &[]),
+    ] {
+        let garbage = garbage.clone();
+        let mut s = Server::builder("- {id: quick, execute-command: /bin/true}\n")
+            .args(args)
+            .before_start(move |dir| {
+                std::fs::create_dir(dir.join(state_dir)).unwrap();
+                std::fs::write(dir.join(state_dir).join("hookwire.db"), garbage).unwrap();
+            })
+            .no_wait()
+            .start();
+        assert_eq!(
+            s.wait_exit(Duration::from_secs(10)),
+            Some(1),
+            "{}",
+            s.logs()
+        );
+        let logs = s.logs();
+        // The default state directory is named relative to the working directory.
+        let file = if args.is_empty() {
+            Path::new(state_dir).join("hookwire.db")
+        } else {
+            s.dir.path().join(state_dir).join("hookwire.db")
+        };
+        let file = file.display();
+        assert!(
+            logs.contains(&format!("error: the run journal {file} is corrupt")),
+            "{logs}"
+        );
+        assert!(logs.contains(&format!("sqlite3 {file} .recover")), "{logs}");
+        assert!(logs.contains(&format!("move {file}")), "{logs}");
+        assert!(!logs.contains("writable"), "{logs}");
+        assert!(!logs.contains("serving hooks"), "{logs}");
+    }
 }
