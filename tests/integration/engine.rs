@@ -893,6 +893,7 @@ fn a_run_resumed_after_a_crash_keeps_its_delivery_id() {
             .any(|line| line == format!("HOOKWIRE_RUN_ID={waiting}")),
         "{env}"
     );
+}
 
 /// A small tmpfs, unmounted on drop (also when the test fails).
 struct Tmpfs {
