@@ -28,6 +28,7 @@ use nix::unistd::Pid;
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::oneshot;
 
+use crate::output::LiveOutput;
 use crate::plan::Plan;
 
 mod cgroup;
@@ -131,15 +132,19 @@ pub const RUN_ID_VARIABLE: &str = "HOOKWIRE_RUN_ID";
 
 /// Runs `plan` to completion (or its timeout).
 pub async fn run(plan: &Plan, identity: &RunIdentity, options: ExecOptions) -> Outcome {
-    run_until(plan, identity, options, std::future::pending()).await
+    let output = LiveOutput::new(options.output_limit);
+    run_until(plan, identity, options, &output, std::future::pending()).await
 }
 
 /// Runs `plan` until it ends, times out, or `stop` resolves; in the last two cases everything
-/// the run started is terminated and the outcome says why ([`Outcome::cut`]).
+/// the run started is terminated and the outcome says why ([`Outcome::cut`]). The command's
+/// output goes to `output` as it comes (its followers see it live) and, its tail, into the
+/// outcome.
 pub async fn run_until(
     plan: &Plan,
     identity: &RunIdentity,
     options: ExecOptions,
+    output: &LiveOutput,
     stop: impl Future<Output = ()>,
 ) -> Outcome {
     let name = format!("hookwire-run-{}-{}", identity.run_id, identity.attempt);
@@ -147,6 +152,7 @@ pub async fn run_until(
         plan,
         identity,
         options,
+        output,
         stop,
         cgroup::RunCgroup::create(&name),
     )
@@ -158,6 +164,7 @@ async fn run_in(
     plan: &Plan,
     identity: &RunIdentity,
     options: ExecOptions,
+    output: &LiveOutput,
     stop: impl Future<Output = ()>,
     cgroup: Option<cgroup::RunCgroup>,
 ) -> Outcome {
@@ -185,7 +192,9 @@ async fn run_in(
     // Kept alive until the process has exited; dropping them deletes the files.
     let (_files, file_env) = write_files(plan);
 
-    let spawned = spawn_and_wait(plan, identity, &program, file_env, options, stop, cgroup);
+    let spawned = spawn_and_wait(
+        plan, identity, &program, file_env, options, output, stop, cgroup,
+    );
     match spawned.await {
         Ok(ended) => finish(ended.termination, ended.cut, ended.output, ended.truncated),
         Err(error) => finish(
@@ -210,6 +219,7 @@ async fn spawn_and_wait(
     program: &Path,
     file_env: Vec<(String, String)>,
     options: ExecOptions,
+    output: &LiveOutput,
     stop: impl Future<Output = ()>,
     cgroup: Option<cgroup::RunCgroup>,
 ) -> std::io::Result<Ended> {
@@ -273,7 +283,7 @@ async fn spawn_and_wait(
     // The output is read alongside, in this same task: a task of its own would cost every run
     // a spawn and a cross-thread wake-up.
     let (stop_reading, reading_stopped) = oneshot::channel();
-    let reading = read_tail(reader, options.output_limit, reading_stopped);
+    let reading = read_tail(reader, output, reading_stopped);
     let lifetime = async {
         let time_limit = async {
             match options.timeout.filter(|t| !t.is_zero()) {
@@ -564,54 +574,45 @@ fn is_zombie(pid: i32) -> bool {
     })
 }
 
-/// Reads until end-of-file or until told to stop, keeping the last `limit` bytes.
+/// Reads until end-of-file or until told to stop, into `output` (which keeps the tail and
+/// shows it to followers); returns the kept tail and how many bytes were dropped before it.
 async fn read_tail(
     mut reader: tokio::net::unix::pipe::Receiver,
-    limit: usize,
+    output: &LiveOutput,
     mut stop: oneshot::Receiver<()>,
 ) -> (Vec<u8>, u64) {
-    let mut output = Vec::new();
-    let mut truncated = 0u64;
-    let mut keep_tail = |output: &mut Vec<u8>, slack: usize| {
-        if output.len() > limit.saturating_add(slack) {
-            let excess = output.len() - limit;
-            output.drain(..excess);
-            truncated += excess as u64;
-        }
-    };
+    // The first read gets a small buffer: many commands say little, and a large one costs
+    // every run.
+    let mut chunk = Vec::with_capacity(FIRST_READ);
     loop {
-        // Read straight into the output's spare room: nothing is zeroed or copied. The first
-        // read gets a small buffer: many commands say little, and a large one costs every run.
-        output.reserve(if output.capacity() == 0 {
-            FIRST_READ
-        } else {
-            READ_CHUNK
-        });
+        chunk.clear();
         let read = tokio::select! {
             // Stop first: a process that left the group may write forever.
             biased;
             _ = &mut stop => {
                 // What is already in the pipe was written before the stop: keep it.
-                while let Ok(1..) = reader.try_read_buf(&mut output) {
-                    keep_tail(&mut output, 0);
-                    output.reserve(READ_CHUNK);
+                while let Ok(1..) = reader.try_read_buf(&mut chunk) {
+                    output.push(&chunk);
+                    chunk.clear();
                 }
                 break;
             }
-            read = reader.read_buf(&mut output) => read,
+            read = reader.read_buf(&mut chunk) => read,
         };
         match read {
             Ok(0) | Err(_) => break,
-            // Trim in large steps so a chatty command costs amortised O(1) per byte.
-            Ok(_) => keep_tail(&mut output, limit.max(64 * 1024)),
+            Ok(_) => {
+                output.push(&chunk);
+                if chunk.capacity() < READ_CHUNK {
+                    chunk.reserve(READ_CHUNK);
+                }
+            }
         }
     }
-    keep_tail(&mut output, 0);
-    output.shrink_to_fit();
-    (output, truncated)
+    output.take_tail()
 }
 
-/// The room made in the output buffer before each read from the pipe, and before the first.
+/// The room for each read from the pipe, and for the first.
 const READ_CHUNK: usize = 16 * 1024;
 const FIRST_READ: usize = 1024;
 
@@ -721,16 +722,26 @@ mod tests {
     /// [`super::run`] as a new run of its own, without a cgroup: the run's processes are found
     /// by the marker in their environment alone, wherever the tests run.
     async fn run(plan: &Plan, options: ExecOptions) -> Outcome {
-        run_in(plan, &identity(), options, std::future::pending(), None).await
+        let output = LiveOutput::new(options.output_limit);
+        run_in(
+            plan,
+            &identity(),
+            options,
+            &output,
+            std::future::pending(),
+            None,
+        )
+        .await
     }
 
-    fn run_until(
+    async fn run_until(
         plan: &Plan,
         identity: &RunIdentity,
         options: ExecOptions,
         stop: impl Future<Output = ()>,
-    ) -> impl Future<Output = Outcome> {
-        run_in(plan, identity, options, stop, None)
+    ) -> Outcome {
+        let output = LiveOutput::new(options.output_limit);
+        run_in(plan, identity, options, &output, stop, None).await
     }
 
     /// A new run of hook `test`: every run has its own id, which marks its processes.

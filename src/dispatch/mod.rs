@@ -476,7 +476,8 @@ impl Dispatcher {
             hook_id: job.hook.id.clone(),
             attempt: job.attempts,
         };
-        let outcome = exec::run_until(plan, &identity, options, stop).await;
+        let output = self.live.start(&job.id, options.output_limit);
+        let outcome = exec::run_until(plan, &identity, options, &output, stop).await;
         let cancelled = matches!(job.stop.reason(), Some(Stop::Cancelled { .. }));
         events::run_finished(&self.metrics, &job.hook.id, &job.id, &outcome, cancelled);
         match outcome.cut {
@@ -598,6 +599,7 @@ impl Dispatcher {
             job.attempts
         );
         let retry_at = SystemTime::now() + delay;
+        let live_end = live_end(&result, true);
         let waiter = job.waiter.take();
         let id = job.id.clone();
         let hook = job.hook.id.clone();
@@ -612,6 +614,7 @@ impl Dispatcher {
             },
             job.background,
         );
+        self.finish_live(&job.id, live_end);
         if let (Some(waiter), Some(answer)) = (waiter, answer) {
             let _ = waiter.send(answer);
         }
@@ -632,6 +635,7 @@ impl Dispatcher {
     /// Journals the final result of a run and answers its waiting client.
     fn end(&self, mut job: Job, result: RunResult) {
         let answer = job.waiter.as_ref().map(|_| result.clone());
+        let live_end = live_end(&result, false);
         let ended = Event::Ended {
             id: job.id.clone(),
             hook: job.hook.id.clone(),
@@ -644,8 +648,18 @@ impl Dispatcher {
         } else {
             self.journal.record_volatile(ended);
         }
+        // After the record, so a follower told of the end reads the run as ended.
+        self.finish_live(&job.id, live_end);
         if let (Some(waiter), Some(answer)) = (job.waiter.take(), answer) {
             let _ = waiter.send(answer);
+        }
+    }
+
+    /// Tells the followers of run `id`'s attempt how it ended, and forgets the attempt.
+    fn finish_live(&self, id: &str, end: crate::output::End) {
+        if let Some(output) = self.live.get(id) {
+            self.live.remove(id);
+            output.finish(end);
         }
     }
 
@@ -835,5 +849,20 @@ fn result_of(outcome: Outcome, stop: Option<Stop>) -> RunResult {
         reason,
         output: outcome.output,
         truncated: outcome.truncated,
+    }
+}
+
+/// What followers of an attempt are told at its end: the run's status, `queued` when it is
+/// retried.
+fn live_end(result: &RunResult, retried: bool) -> crate::output::End {
+    let status = if retried {
+        Status::Queued
+    } else {
+        result.status
+    };
+    crate::output::End {
+        status: status.to_string(),
+        exit_code: result.exit_code,
+        signal: result.signal,
     }
 }
