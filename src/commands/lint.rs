@@ -1,6 +1,6 @@
 //! `hookwire check`'s warnings about hooks that load fine but are risky: a hook anyone can
 //! trigger, a secret written into the file, a command that cannot run, a shell running `-c`
-//! with values from the request.
+//! with values from the request, a request value in a variable such as `LD_PRELOAD`.
 //!
 //! Most checks read the compiled [`Hook`]; two need the file as written (whether a hook has a
 //! `signature` key, and whether a `secret` is a plain string rather than `{env: …}`,
@@ -11,6 +11,7 @@ use std::path::Path;
 
 use crate::config::format::{self, Format, Kind, Node, Pos};
 use crate::config::{Diagnostic, Hook, LoadOptions, LoadedFile, template};
+use crate::plan;
 use crate::request::Source;
 
 /// Shells whose `-c` runs its argument as a script.
@@ -79,6 +80,20 @@ pub fn lint(file: &LoadedFile, options: &LoadOptions) -> Vec<Diagnostic> {
                 )
             });
         }
+        for (field, name) in risky_variables(hook) {
+            warnings.push(Diagnostic {
+                field: Some(field),
+                ..at(
+                    hook_pos,
+                    format!(
+                        "sets {name} from the request: it changes how the command or the \
+                         programs it starts run (the library path, the startup script, the \
+                         interpreter's options)"
+                    ),
+                    "pick another `envname` (the value still reaches the command)",
+                )
+            });
+        }
         if let Some(message) = shell_with_request_values(hook) {
             warnings.push(Diagnostic {
                 field: Some("pass-arguments-to-command".into()),
@@ -93,6 +108,36 @@ pub fn lint(file: &LoadedFile, options: &LoadOptions) -> Vec<Diagnostic> {
         }
     }
     warnings
+}
+
+/// Environment variables that change how programs start: the search path, the dynamic
+/// loader, shell startup files, interpreters' options. Exact names, then prefixes.
+const RISKY_VARIABLES: [&str; 5] = ["PATH", "BASH_ENV", "ENV", "NODE_OPTIONS", "IFS"];
+const RISKY_PREFIXES: [&str; 3] = ["LD_", "PYTHON", "PERL5"];
+
+/// The variables (field path, name) that take a value from the request, from
+/// `pass-environment-to-command` or as the path of a `pass-file-to-command` file, and are
+/// [risky](RISKY_VARIABLES).
+fn risky_variables(hook: &Hook) -> Vec<(String, String)> {
+    let environment = hook
+        .pass_environment_to_command
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i, a, "pass-environment-to-command", plan::env_name(a)));
+    let files = hook
+        .pass_file_to_command
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i, a, "pass-file-to-command", plan::file_env_name(a)));
+    environment
+        .chain(files)
+        .filter(|(_, argument, _, name)| {
+            argument.source != Source::String
+                && (RISKY_VARIABLES.contains(&name.as_str())
+                    || RISKY_PREFIXES.iter().any(|p| name.starts_with(p)))
+        })
+        .map(|(i, _, list, name)| (format!("{list}[{i}].envname"), name))
+        .collect()
 }
 
 /// A shell run with `-c` (or `-ec`, `-lc`, ...) and arguments taken from the request: the
@@ -300,5 +345,22 @@ mod tests {
         assert_eq!(paths, ["a.secret", "c.secret"]);
         assert_eq!(found[0].0.line, 2);
         assert_eq!(found[1].0.line, 6);
+    }
+
+    #[test]
+    fn request_values_in_variables_that_change_how_programs_start() {
+        let risky = hook(
+            "- id: a\n  execute-command: /bin/true\n  pass-environment-to-command:\n    - {source: header, name: X-A, envname: SAFE}\n    - {source: payload, name: p, envname: LD_PRELOAD}\n    - {source: string, name: /usr/bin, envname: PATH}\n    - {source: query, name: q, envname: PATH}\n    - {source: header, name: X-B, envname: PYTHONSTARTUP}\n  pass-file-to-command:\n    - {source: payload, name: script, envname: BASH_ENV}\n    - {source: payload, name: env}\n",
+        );
+        assert_eq!(
+            risky_variables(&risky),
+            [
+                ("pass-environment-to-command[1].envname", "LD_PRELOAD"),
+                ("pass-environment-to-command[3].envname", "PATH"),
+                ("pass-environment-to-command[4].envname", "PYTHONSTARTUP"),
+                ("pass-file-to-command[0].envname", "BASH_ENV"),
+            ]
+            .map(|(field, name)| (field.to_owned(), name.to_owned()))
+        );
     }
 }
