@@ -8,6 +8,7 @@
 //! own reader.
 
 use std::path::Path;
+use std::rc::Rc;
 
 use crate::config::format::{self, Format, Kind, Node, Pos};
 use crate::config::{Diagnostic, Hook, LoadOptions, LoadedFile, template};
@@ -179,24 +180,23 @@ fn shell_with_request_values(hook: &Hook) -> Option<String> {
     })
 }
 
-/// The hook objects of the file as written. Empty when the file cannot be read again (it just
-/// loaded, so only a race could make that happen).
-fn raw_hooks(path: &Path, options: &LoadOptions) -> Vec<RawHook> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
+/// The file as written and its tree, read with the loader's own reader; `None` when it cannot
+/// be read, rendered or parsed.
+fn written_tree(path: &Path, options: &LoadOptions) -> Option<(String, Rc<Node>)> {
+    let text = std::fs::read_to_string(path).ok()?;
     let rendered = if options.template {
-        match template::render(&text) {
-            Ok(rendered) => rendered,
-            Err(_) => return Vec::new(),
-        }
+        template::render(&text).ok()?
     } else {
         text.clone()
     };
-    let Ok(parsed) = format::parse(Format::of(path), &rendered) else {
-        return Vec::new();
-    };
-    let Some(root) = parsed.root else {
+    let root = format::parse(Format::of(path), &rendered).ok()?.root?;
+    Some((text, root))
+}
+
+/// The hook objects of the file as written. Empty when the file cannot be read again (it just
+/// loaded, so only a race could make that happen).
+fn raw_hooks(path: &Path, options: &LoadOptions) -> Vec<RawHook> {
+    let Some((text, root)) = written_tree(path, options) else {
         return Vec::new();
     };
     // YAML and JSON: a list of hooks; TOML: `[[hooks]]`.
@@ -247,6 +247,55 @@ fn raw_hooks(path: &Path, options: &LoadOptions) -> Vec<RawHook> {
             Some(hook)
         })
         .collect()
+}
+
+/// The secret values in a hooks file, for the report to mask: every plain-string `secret`,
+/// and the `value` of a `match` whose parameter's name looks like a credential (the token a
+/// `value` rule compares, which `describe` shows by length only). `None` when the file cannot
+/// be parsed, so the caller masks by the line's look instead.
+pub fn written_secrets(path: &Path, options: &LoadOptions) -> Option<Vec<String>> {
+    let (_, root) = written_tree(path, options)?;
+    let mut found = Vec::new();
+    collect_secrets(&root, false, &mut found);
+    Some(found)
+}
+
+fn collect_secrets(node: &Node, is_match: bool, out: &mut Vec<String>) {
+    match &node.kind {
+        Kind::Map(entries) => {
+            let entry = |key: &str| entries.iter().find(|e| e.key.eq_ignore_ascii_case(key));
+            let token_compared = is_match
+                && entry("parameter")
+                    .and_then(|parameter| match &parameter.value.kind {
+                        Kind::Map(fields) => {
+                            fields.iter().find(|f| f.key.eq_ignore_ascii_case("name"))
+                        }
+                        _ => None,
+                    })
+                    .and_then(|name| name.value.as_scalar())
+                    .is_some_and(|name| super::describe::looks_sensitive(&name.go_string()));
+            for entry in entries {
+                let key = entry.key.to_ascii_lowercase();
+                if key == "secret" || (token_compared && key == "value") {
+                    // A scalar, or a list of them (key rotation).
+                    let items: Vec<&Node> = match &entry.value.kind {
+                        Kind::Seq(items) => items.iter().map(AsRef::as_ref).collect(),
+                        _ => vec![entry.value.as_ref()],
+                    };
+                    for scalar in items.iter().filter_map(|item| item.as_scalar()) {
+                        out.extend([scalar.text.clone(), scalar.go_string()]);
+                    }
+                }
+                collect_secrets(&entry.value, key == "match", out);
+            }
+        }
+        Kind::Seq(items) => {
+            for item in items {
+                collect_secrets(item, false, out);
+            }
+        }
+        Kind::Scalar(_) => {}
+    }
 }
 
 /// Every `secret` key under `node` whose value is a plain string (or a list holding one).

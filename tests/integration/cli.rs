@@ -330,3 +330,46 @@ fn check_refuses_escaping_file_names_and_warns_about_risky_variables() {
     // A constant is the author's choice, not the request's.
     assert!(!text.contains("sets PATH"), "{text}");
 }
+
+/// Secrets written in the file (a payload-hmac secret, a `value` rule token, preset secrets
+/// alone and in a list) never reach the report, which still points at them.
+#[test]
+fn check_never_prints_inline_secrets() {
+    const SECRETS: [&str; 4] = [
+        "hmac-secret-12345",
+        "value-token-67890",
+        "preset-secret-abcde",
+        "rotated-secret-fghij",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hooks.yaml"),
+        format!(
+            "- id: a\n  execute-command: /bin/true\n  trigger-rule:\n    and:\n      - match: {{type: payload-hmac-sha256, secret: {}, parameter: {{source: header, name: X-Sig}}}}\n      - match: {{type: value, value: {}, parameter: {{source: header, name: X-Token}}, unknown-key: 1}}\n- id: b\n  execute-command: /bin/true\n  signature: {{provider: github, secret: {}}}\n- id: c\n  execute-command: /bin/true\n  signature: {{provider: github, secret: [{}, {{env: HOME}}]}}\n",
+            SECRETS[0], SECRETS[1], SECRETS[2], SECRETS[3]
+        ),
+    )
+    .unwrap();
+    // And a file that does not even parse, its error on a line with a secret.
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        format!(
+            "- id: d\n  execute-command: /bin/true\n  signature: {{provider: github, secret: \"{}\n",
+            SECRETS[0]
+        ),
+    )
+    .unwrap();
+    let (code, text) = check_in(dir.path(), &["hooks.yaml", "broken.yaml"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(
+        text.matches("the secret is written in the hooks file")
+            .count(),
+        3,
+        "{text}"
+    );
+    assert!(text.contains("unknown-key"), "{text}");
+    assert!(text.contains("broken.yaml:3:"), "{text}");
+    for secret in SECRETS {
+        assert!(!text.contains(secret), "{secret} shown:\n{text}");
+    }
+}
