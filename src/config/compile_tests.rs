@@ -314,7 +314,7 @@ fn type_errors_name_file_line_column_hook_and_field() {
         (
             "- id: a\n  trigger-rule:\n    match: {type: value, value: [1]}\n",
             3,
-            31,
+            33,
             "trigger-rule.match.value",
             "found a list",
             "string",
