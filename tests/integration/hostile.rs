@@ -6,24 +6,28 @@ use crate::harness::{Server, wait_until};
 
 const FORGED_STAMP: &str = "2026-01-01T00:00:00Z";
 
-/// A hook id with an encoded newline and a client-chosen `X-Request-Id` with a space and an
-/// `=`: neither may start a line of its own or add a field to one.
+/// A hook id with an encoded newline, a client-chosen `X-Request-Id` with a space and an `=`,
+/// and command output echoing a header: none may start a line of its own or add a field.
 #[test]
-fn text_logs_cannot_be_forged_by_hook_ids_or_request_ids() {
-    let server = Server::builder("- id: deploy\n  execute-command: /bin/true\n")
-        .arg("-x-request-id")
-        .start();
+fn text_logs_cannot_be_forged_by_hook_ids_request_ids_or_output() {
+    let server = Server::builder(
+        "- id: deploy\n  execute-command: /bin/echo\n  pass-arguments-to-command:\n    - {source: header, name: X-Note}\n",
+    )
+    .args(&["-x-request-id", "-debug"])
+    .start();
     let forged_line = format!("/hooks/x%0a{FORGED_STAMP}%20ERROR%20forged");
     for path in [forged_line.as_str(), "/hooks/deploy"] {
         let response = server
             .request("GET", path)
             .header("X-Request-Id", "a client=6.6.6.6")
+            .header("X-Note", "note client=6.6.6.6")
             .send();
         assert!(matches!(response.status, 200 | 404), "{path}: {response:?}");
     }
     assert!(
         wait_until(Duration::from_secs(10), || {
-            server.logs().matches("request answered").count() >= 2
+            let logs = server.logs();
+            logs.matches("request answered").count() >= 2 && logs.contains("command output")
         }),
         "{}",
         server.logs()
@@ -34,11 +38,38 @@ fn text_logs_cannot_be_forged_by_hook_ids_or_request_ids() {
         "a forged line:\n{logs}"
     );
     assert!(logs.contains(r#"id="a client=6.6.6.6""#), "{logs}");
-    let unquoted = logs.replace(r#""a client=6.6.6.6""#, "");
     assert!(
-        !unquoted.contains("client=6.6.6.6"),
+        logs.contains(r#"command output: "note client=6.6.6.6\n""#),
+        "{logs}"
+    );
+    assert!(
+        !logs
+            .lines()
+            .any(|line| outside_quotes(line).contains("client=6.6.6.6")),
         "a forged field:\n{logs}"
     );
+}
+
+/// `line` without its quoted strings (`"…"`, backslash escapes included).
+fn outside_quotes(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            out.push(c);
+            continue;
+        }
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => break,
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 /// A realistic hooks file with `count` hooks (id, command, message, four arguments, a two-part
