@@ -192,9 +192,12 @@ async fn run_in(
     // Kept alive until the process has exited; dropping them deletes the files.
     let (_files, file_env) = write_files(plan);
 
-    let spawned = spawn_and_wait(
-        plan, identity, &program, file_env, options, output, stop, cgroup,
-    );
+    let invocation = Invocation {
+        plan,
+        program: &program,
+        file_env,
+    };
+    let spawned = spawn_and_wait(invocation, identity, options, output, stop, cgroup);
     match spawned.await {
         Ok(ended) => finish(ended.termination, ended.cut, ended.output, ended.truncated),
         Err(error) => finish(
@@ -206,6 +209,14 @@ async fn run_in(
     }
 }
 
+/// What is started: the plan, its program found on the `PATH`, and the variables naming the
+/// plan's files.
+struct Invocation<'a> {
+    plan: &'a Plan,
+    program: &'a Path,
+    file_env: Vec<(String, String)>,
+}
+
 struct Ended {
     termination: Termination,
     cut: Option<Cut>,
@@ -214,15 +225,18 @@ struct Ended {
 }
 
 async fn spawn_and_wait(
-    plan: &Plan,
+    invocation: Invocation<'_>,
     identity: &RunIdentity,
-    program: &Path,
-    file_env: Vec<(String, String)>,
     options: ExecOptions,
     output: &LiveOutput,
     stop: impl Future<Output = ()>,
     cgroup: Option<cgroup::RunCgroup>,
 ) -> std::io::Result<Ended> {
+    let Invocation {
+        plan,
+        program,
+        file_env,
+    } = invocation;
     // One pipe for both streams keeps them interleaved in write order. Only our end is
     // non-blocking and registered with the runtime; the command's end stays as programs expect.
     let (reader, stdout) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
@@ -872,10 +886,12 @@ mod tests {
         // The pause lets hookwire move the shell into the cgroup before it forks.
         let script = "sleep 0.2; env -i setsid sleep 1000 >/dev/null 2>&1 & echo $!; sleep 30";
         let sleeper = plan("/bin/sh", &["-c", script]);
+        let output = LiveOutput::new(1000);
         let outcome = run_in(
             &sleeper,
             &identity,
             quick(500),
+            &output,
             std::future::pending(),
             cgroup,
         )

@@ -15,15 +15,25 @@
 //! format: `timestamp`, `level`, `fields`, `target`, and the request's span with its id, hook
 //! and client), for journald, Loki and other log shippers.
 //!
+//! Text lines are safe to parse even when a request is hostile: every field value goes
+//! through [`field_value`] (quoted and escaped when it holds a space, `=`, a quote, a brace or a
+//! control character) and every message through [`message_text`] (control characters
+//! escaped), so a hook id or `X-Request-Id` can neither start a forged line nor add a field.
+//!
 //! Timestamps are RFC 3339 in UTC (`2026-01-31T12:00:00.123456Z`): unambiguous across time
 //! zones, and what journald and log shippers parse without configuration.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::fs::File;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::cli::ServeArgs;
@@ -94,6 +104,7 @@ pub fn init(settings: &LogSettings) -> Result<(), String> {
         .with_ansi(ansi);
     let installed = match settings.format {
         LogFormat::Text => builder
+            .fmt_fields(TextFields)
             .with_target(settings.debug || warning.is_some() || rust_log.is_some())
             .compact()
             .try_init(),
@@ -109,6 +120,112 @@ pub fn init(settings: &LogSettings) -> Result<(), String> {
         tracing::warn!("{warning}");
     }
     Ok(())
+}
+
+/// A field value as text logs write it: as is when it is a plain word, otherwise quoted with
+/// Rust's string escapes (`"a b"`, `"x\n2026-…"`, `"\u{1b}[31m"`), so a value is always one
+/// token on one line and never looks like another field.
+pub fn field_value(value: &str) -> Cow<'_, str> {
+    let plain = !value.is_empty() && !value.chars().any(needs_quotes);
+    if plain {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(format!("{value:?}"))
+    }
+}
+
+/// A message as text logs write it: control characters and line separators escaped (`\n`,
+/// `\u{1b}`), everything else as is, so a message is always one line. Messages that quote
+/// request data put it through [`field_value`] (or `{:?}`) as well.
+pub fn message_text(message: &str) -> Cow<'_, str> {
+    if !message.chars().any(breaks_line) {
+        return Cow::Borrowed(message);
+    }
+    let mut escaped = String::with_capacity(message.len() + 8);
+    for c in message.chars() {
+        if breaks_line(c) {
+            escaped.extend(c.escape_debug());
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// Characters that would let a field value end early or pass for another field.
+fn needs_quotes(c: char) -> bool {
+    c.is_whitespace() || breaks_line(c) || matches!(c, '=' | '"' | '\\' | '{' | '}')
+}
+
+/// Control characters (newlines, carriage returns, terminal escapes) and Unicode's line and
+/// paragraph separators.
+fn breaks_line(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// The text format's field formatter: `name=value` pairs through [`field_value`], the message
+/// through [`message_text`]. Used for event and span fields alike.
+struct TextFields;
+
+impl<'writer> MakeVisitor<Writer<'writer>> for TextFields {
+    type Visitor = TextVisitor<'writer>;
+
+    fn make_visitor(&self, writer: Writer<'writer>) -> Self::Visitor {
+        TextVisitor {
+            writer,
+            result: Ok(()),
+            first: true,
+        }
+    }
+}
+
+struct TextVisitor<'writer> {
+    writer: Writer<'writer>,
+    result: fmt::Result,
+    first: bool,
+}
+
+impl TextVisitor<'_> {
+    fn write(&mut self, name: &str, value: &str) {
+        // `log.*` fields are the `log` crate's metadata, already shown as the target.
+        if self.result.is_err() || name.starts_with("log.") {
+            return;
+        }
+        let separator = if std::mem::take(&mut self.first) {
+            ""
+        } else {
+            " "
+        };
+        self.result = if name == "message" {
+            write!(self.writer, "{separator}{}", message_text(value))
+        } else {
+            let name = name.strip_prefix("r#").unwrap_or(name);
+            write!(self.writer, "{separator}{name}={}", field_value(value))
+        };
+    }
+}
+
+impl Visit for TextVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.write(field.name(), value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // `%value` fields and messages arrive here with `Debug` calling `Display`.
+        self.write(field.name(), &format!("{value:?}"));
+    }
+}
+
+impl VisitOutput<fmt::Result> for TextVisitor<'_> {
+    fn finish(self) -> fmt::Result {
+        self.result
+    }
+}
+
+impl VisitFmt for TextVisitor<'_> {
+    fn writer(&mut self) -> &mut dyn fmt::Write {
+        &mut self.writer
+    }
 }
 
 /// Opens `path` for appending as adnanh does: created if missing with mode 0666 minus the
@@ -247,6 +364,7 @@ mod tests {
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(filter(&settings(false, false, None), None).0)
             .with_writer(BoxMakeWriter::new(file))
+            .fmt_fields(TextFields)
             .with_ansi(false)
             .with_target(false)
             .compact()
@@ -259,7 +377,7 @@ mod tests {
         assert!(!text.contains("hidden"), "{text}");
         let line = text.lines().next().expect("one line");
         assert!(
-            line.contains(" WARN ") && line.ends_with("shown hook=\"deploy\""),
+            line.contains(" WARN ") && line.ends_with("shown hook=deploy"),
             "{line}"
         );
         // RFC 3339 UTC timestamp first: 2026-01-31T12:00:00.123456Z
@@ -268,5 +386,63 @@ mod tests {
             stamp.len() >= 20 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
             "{stamp}"
         );
+    }
+
+    #[test]
+    fn field_values_are_quoted_when_they_could_pass_for_more() {
+        assert_eq!(field_value("deploy-42"), "deploy-42");
+        assert_eq!(field_value("10.0.0.1"), "10.0.0.1");
+        assert_eq!(field_value(""), r#""""#);
+        assert_eq!(field_value("a client=6.6.6.6"), r#""a client=6.6.6.6""#);
+        assert_eq!(field_value("k=v"), r#""k=v""#);
+        assert_eq!(field_value(r#"say "hi""#), r#""say \"hi\"""#);
+        assert_eq!(field_value("a}b"), r#""a}b""#);
+        assert_eq!(
+            field_value("x\n2026-01-01T00:00:00Z ERROR forged"),
+            r#""x\n2026-01-01T00:00:00Z ERROR forged""#
+        );
+        assert_eq!(field_value("\u{1b}[31m"), r#""\u{1b}[31m""#);
+        assert_eq!(field_value("a\u{2028}b"), r#""a\u{2028}b""#);
+    }
+
+    #[test]
+    fn messages_keep_their_spaces_and_lose_their_line_breaks() {
+        assert_eq!(message_text("deploy got matched"), "deploy got matched");
+        assert_eq!(
+            message_text("line one\r\nline two\u{1b}[0m"),
+            r"line one\r\nline two\u{1b}[0m"
+        );
+    }
+
+    /// A hostile span field and message, through the real text formatter: one line, the
+    /// hostile values quoted or escaped.
+    #[test]
+    fn text_lines_escape_hostile_span_fields_and_messages() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.log");
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_writer(BoxMakeWriter::new(open_logfile(&path).expect("opens")))
+            .fmt_fields(TextFields)
+            .with_ansi(false)
+            .compact()
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "request",
+                id = %"a client=6.6.6.6",
+                hook = %"x\n2026-01-01T00:00:00Z ERROR forged",
+            );
+            span.in_scope(|| tracing::info!(status = 200, "output:\nforged line"));
+        });
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains(r#"id="a client=6.6.6.6""#), "{text}");
+        assert!(
+            text.contains(r#"hook="x\n2026-01-01T00:00:00Z ERROR forged""#),
+            "{text}"
+        );
+        assert!(text.contains(r"output:\nforged line"), "{text}");
+        assert!(text.contains("status=200"), "{text}");
     }
 }

@@ -39,6 +39,26 @@ pub struct PlannedFile {
     pub contents: Vec<u8>,
 }
 
+/// The variable a `pass-environment-to-command` entry sets: `envname`, or the name kept
+/// exactly as written, dots and case included, after `HOOK_` (adnanh).
+pub fn env_name(argument: &Argument) -> String {
+    if argument.envname.is_empty() {
+        format!("{ENV_NAMESPACE}{}", argument.name)
+    } else {
+        argument.envname.clone()
+    }
+}
+
+/// The variable a `pass-file-to-command` entry sets, also the prefix of the file's name:
+/// `envname`, or unlike the environment list the upper-cased name after `HOOK_` (adnanh).
+pub fn file_env_name(argument: &Argument) -> String {
+    if argument.envname.is_empty() {
+        format!("{ENV_NAMESPACE}{}", argument.name.to_uppercase())
+    } else {
+        argument.envname.clone()
+    }
+}
+
 /// Builds the invocation for `hook` from `request`, as adnanh's `handleHook` does.
 pub fn build(hook: &Hook, request: &Request) -> Plan {
     let mut problems = Vec::new();
@@ -63,13 +83,7 @@ pub fn build(hook: &Hook, request: &Request) -> Plan {
         .iter()
         .filter_map(|argument| {
             let value = resolve(argument)?;
-            let name = if argument.envname.is_empty() {
-                // Name kept exactly as written, dots and case included (adnanh).
-                format!("{ENV_NAMESPACE}{}", argument.name)
-            } else {
-                argument.envname.clone()
-            };
-            Some((name, value))
+            Some((env_name(argument), value))
         })
         .collect();
 
@@ -78,12 +92,7 @@ pub fn build(hook: &Hook, request: &Request) -> Plan {
         .iter()
         .filter_map(|argument| {
             let value = resolve(argument)?;
-            let envname = if argument.envname.is_empty() {
-                // Unlike the environment list, the file list upper-cases the name (adnanh).
-                format!("{ENV_NAMESPACE}{}", argument.name.to_uppercase())
-            } else {
-                argument.envname.clone()
-            };
+            let envname = file_env_name(argument);
             let contents = if argument.base64decode {
                 decode_base64_prefix(&value)
             } else {

@@ -1,6 +1,6 @@
 //! `hookwire check`'s warnings about hooks that load fine but are risky: a hook anyone can
 //! trigger, a secret written into the file, a command that cannot run, a shell running `-c`
-//! with values from the request.
+//! with values from the request, a request value in a variable such as `LD_PRELOAD`.
 //!
 //! Most checks read the compiled [`Hook`]; two need the file as written (whether a hook has a
 //! `signature` key, and whether a `secret` is a plain string rather than `{env: …}`,
@@ -8,9 +8,11 @@
 //! own reader.
 
 use std::path::Path;
+use std::rc::Rc;
 
 use crate::config::format::{self, Format, Kind, Node, Pos};
 use crate::config::{Diagnostic, Hook, LoadOptions, LoadedFile, template};
+use crate::plan;
 use crate::request::Source;
 
 /// Shells whose `-c` runs its argument as a script.
@@ -79,6 +81,20 @@ pub fn lint(file: &LoadedFile, options: &LoadOptions) -> Vec<Diagnostic> {
                 )
             });
         }
+        for (field, name) in risky_variables(hook) {
+            warnings.push(Diagnostic {
+                field: Some(field),
+                ..at(
+                    hook_pos,
+                    format!(
+                        "sets {name} from the request: it changes how the command or the \
+                         programs it starts run (the library path, the startup script, the \
+                         interpreter's options)"
+                    ),
+                    "pick another `envname` (the value still reaches the command)",
+                )
+            });
+        }
         if let Some(message) = shell_with_request_values(hook) {
             warnings.push(Diagnostic {
                 field: Some("pass-arguments-to-command".into()),
@@ -93,6 +109,36 @@ pub fn lint(file: &LoadedFile, options: &LoadOptions) -> Vec<Diagnostic> {
         }
     }
     warnings
+}
+
+/// Environment variables that change how programs start: the search path, the dynamic
+/// loader, shell startup files, interpreters' options. Exact names, then prefixes.
+const RISKY_VARIABLES: [&str; 5] = ["PATH", "BASH_ENV", "ENV", "NODE_OPTIONS", "IFS"];
+const RISKY_PREFIXES: [&str; 3] = ["LD_", "PYTHON", "PERL5"];
+
+/// The variables (field path, name) that take a value from the request, from
+/// `pass-environment-to-command` or as the path of a `pass-file-to-command` file, and are
+/// [risky](RISKY_VARIABLES).
+fn risky_variables(hook: &Hook) -> Vec<(String, String)> {
+    let environment = hook
+        .pass_environment_to_command
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i, a, "pass-environment-to-command", plan::env_name(a)));
+    let files = hook
+        .pass_file_to_command
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i, a, "pass-file-to-command", plan::file_env_name(a)));
+    environment
+        .chain(files)
+        .filter(|(_, argument, _, name)| {
+            argument.source != Source::String
+                && (RISKY_VARIABLES.contains(&name.as_str())
+                    || RISKY_PREFIXES.iter().any(|p| name.starts_with(p)))
+        })
+        .map(|(i, _, list, name)| (format!("{list}[{i}].envname"), name))
+        .collect()
 }
 
 /// A shell run with `-c` (or `-ec`, `-lc`, ...) and arguments taken from the request: the
@@ -134,24 +180,23 @@ fn shell_with_request_values(hook: &Hook) -> Option<String> {
     })
 }
 
-/// The hook objects of the file as written. Empty when the file cannot be read again (it just
-/// loaded, so only a race could make that happen).
-fn raw_hooks(path: &Path, options: &LoadOptions) -> Vec<RawHook> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
+/// The file as written and its tree, read with the loader's own reader; `None` when it cannot
+/// be read, rendered or parsed.
+fn written_tree(path: &Path, options: &LoadOptions) -> Option<(String, Rc<Node>)> {
+    let text = std::fs::read_to_string(path).ok()?;
     let rendered = if options.template {
-        match template::render(&text) {
-            Ok(rendered) => rendered,
-            Err(_) => return Vec::new(),
-        }
+        template::render(&text).ok()?
     } else {
         text.clone()
     };
-    let Ok(parsed) = format::parse(Format::of(path), &rendered) else {
-        return Vec::new();
-    };
-    let Some(root) = parsed.root else {
+    let root = format::parse(Format::of(path), &rendered).ok()?.root?;
+    Some((text, root))
+}
+
+/// The hook objects of the file as written. Empty when the file cannot be read again (it just
+/// loaded, so only a race could make that happen).
+fn raw_hooks(path: &Path, options: &LoadOptions) -> Vec<RawHook> {
+    let Some((text, root)) = written_tree(path, options) else {
         return Vec::new();
     };
     // YAML and JSON: a list of hooks; TOML: `[[hooks]]`.
@@ -202,6 +247,55 @@ fn raw_hooks(path: &Path, options: &LoadOptions) -> Vec<RawHook> {
             Some(hook)
         })
         .collect()
+}
+
+/// The secret values in a hooks file, for the report to mask: every plain-string `secret`,
+/// and the `value` of a `match` whose parameter's name looks like a credential (the token a
+/// `value` rule compares, which `describe` shows by length only). `None` when the file cannot
+/// be parsed, so the caller masks by the line's look instead.
+pub fn written_secrets(path: &Path, options: &LoadOptions) -> Option<Vec<String>> {
+    let (_, root) = written_tree(path, options)?;
+    let mut found = Vec::new();
+    collect_secrets(&root, false, &mut found);
+    Some(found)
+}
+
+fn collect_secrets(node: &Node, is_match: bool, out: &mut Vec<String>) {
+    match &node.kind {
+        Kind::Map(entries) => {
+            let entry = |key: &str| entries.iter().find(|e| e.key.eq_ignore_ascii_case(key));
+            let token_compared = is_match
+                && entry("parameter")
+                    .and_then(|parameter| match &parameter.value.kind {
+                        Kind::Map(fields) => {
+                            fields.iter().find(|f| f.key.eq_ignore_ascii_case("name"))
+                        }
+                        _ => None,
+                    })
+                    .and_then(|name| name.value.as_scalar())
+                    .is_some_and(|name| super::describe::looks_sensitive(&name.go_string()));
+            for entry in entries {
+                let key = entry.key.to_ascii_lowercase();
+                if key == "secret" || (token_compared && key == "value") {
+                    // A scalar, or a list of them (key rotation).
+                    let items: Vec<&Node> = match &entry.value.kind {
+                        Kind::Seq(items) => items.iter().map(AsRef::as_ref).collect(),
+                        _ => vec![entry.value.as_ref()],
+                    };
+                    for scalar in items.iter().filter_map(|item| item.as_scalar()) {
+                        out.extend([scalar.text.clone(), scalar.go_string()]);
+                    }
+                }
+                collect_secrets(&entry.value, key == "match", out);
+            }
+        }
+        Kind::Seq(items) => {
+            for item in items {
+                collect_secrets(item, false, out);
+            }
+        }
+        Kind::Scalar(_) => {}
+    }
 }
 
 /// Every `secret` key under `node` whose value is a plain string (or a list holding one).
@@ -300,5 +394,22 @@ mod tests {
         assert_eq!(paths, ["a.secret", "c.secret"]);
         assert_eq!(found[0].0.line, 2);
         assert_eq!(found[1].0.line, 6);
+    }
+
+    #[test]
+    fn request_values_in_variables_that_change_how_programs_start() {
+        let risky = hook(
+            "- id: a\n  execute-command: /bin/true\n  pass-environment-to-command:\n    - {source: header, name: X-A, envname: SAFE}\n    - {source: payload, name: p, envname: LD_PRELOAD}\n    - {source: string, name: /usr/bin, envname: PATH}\n    - {source: query, name: q, envname: PATH}\n    - {source: header, name: X-B, envname: PYTHONSTARTUP}\n  pass-file-to-command:\n    - {source: payload, name: script, envname: BASH_ENV}\n    - {source: payload, name: env}\n",
+        );
+        assert_eq!(
+            risky_variables(&risky),
+            [
+                ("pass-environment-to-command[1].envname", "LD_PRELOAD"),
+                ("pass-environment-to-command[3].envname", "PATH"),
+                ("pass-environment-to-command[4].envname", "PYTHONSTARTUP"),
+                ("pass-file-to-command[0].envname", "BASH_ENV"),
+            ]
+            .map(|(field, name)| (field.to_owned(), name.to_owned()))
+        );
     }
 }

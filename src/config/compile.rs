@@ -316,8 +316,56 @@ fn arguments(
 ) -> Result<Vec<Argument>, Box<Diagnostic>> {
     let path = object.path_of(key);
     indexed(reader.list(object, key)?, &path)
-        .map(|(node, path)| argument(reader, Some(node), node.pos, &path, true))
+        .map(|(node, path)| {
+            let argument = argument(reader, Some(node), node.pos, &path, true)?;
+            if key == "pass-file-to-command" {
+                check_file_name(reader, node, &path, &argument)?;
+            }
+            Ok(argument)
+        })
         .collect()
+}
+
+/// Where the value of `key` is in a mapping (keys match case-insensitively, as in Go).
+fn node_entry(node: &Node, key: &str) -> Option<Pos> {
+    match &node.kind {
+        Kind::Map(entries) => entries
+            .iter()
+            .rev()
+            .find(|entry| entry.key.eq_ignore_ascii_case(key))
+            .map(|entry| entry.value.pos),
+        _ => None,
+    }
+}
+
+/// A `pass-file-to-command` file is created in the working directory with its variable's name
+/// as the start of its file name, so the name must not lead anywhere else.
+fn check_file_name(
+    reader: &Reader<'_>,
+    node: &Node,
+    path: &str,
+    argument: &Argument,
+) -> Result<(), Box<Diagnostic>> {
+    let name = crate::plan::file_env_name(argument);
+    if !name.contains(['/', '\0']) && !name.contains("..") {
+        return Ok(());
+    }
+    let (field, pos) = match node_entry(node, "envname") {
+        Some(pos) if !argument.envname.is_empty() => (format!("{path}.envname"), pos),
+        _ => (
+            format!("{path}.name"),
+            node_entry(node, "name").unwrap_or(node.pos),
+        ),
+    };
+    Err(Box::new(reader.diagnostic(
+        pos,
+        &field,
+        format!(
+            "the file for {name:?} would be written outside the working directory: its name \
+             holds `/`, `..` or a NUL"
+        ),
+        Some("give `envname` a plain variable name such as `PAYLOAD_FILE`".into()),
+    )))
 }
 
 /// An argument object; `node` is `None` when the key is absent (Go's zero value). With

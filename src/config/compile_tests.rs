@@ -723,3 +723,52 @@ fn hostile_toml_nesting_is_rejected() {
     );
     assert!(load_as("h.toml", &deep_table).is_err());
 }
+
+#[test]
+fn file_names_that_leave_the_working_directory_are_refused() {
+    let options = LoadOptions::default();
+    for (text, line, column, field) in [
+        (
+            "- id: a\n  pass-file-to-command:\n    - {source: payload, name: x, envname: ../../x}\n",
+            3,
+            43,
+            "pass-file-to-command[0].envname",
+        ),
+        (
+            "- id: a\n  pass-file-to-command:\n    - source: payload\n      name: x\n      envname: etc/x\n",
+            5,
+            16,
+            "pass-file-to-command[0].envname",
+        ),
+        (
+            "- id: a\n  pass-file-to-command:\n    - {source: payload, name: \"a\\0b\", envname: \"B\\0C\"}\n",
+            3,
+            48,
+            "pass-file-to-command[0].envname",
+        ),
+        // Without `envname` the name itself becomes the file name (`HOOK_` + upper case).
+        (
+            "- id: a\n  pass-file-to-command:\n    - {source: payload, name: ../x}\n",
+            3,
+            31,
+            "pass-file-to-command[0].name",
+        ),
+    ] {
+        let error = invalid("hooks.yaml", text, &options);
+        assert_eq!(
+            (error.line, error.column, error.field.as_deref()),
+            (line, column, Some(field)),
+            "{text}: {error}"
+        );
+        assert!(
+            error.message.contains("outside the working directory"),
+            "{error}"
+        );
+        assert_eq!(error.hook.as_deref(), Some("a"));
+    }
+    // Dots inside a name are fine, and environment variables may hold anything.
+    let file = load(
+        "- id: a\n  pass-file-to-command:\n    - {source: payload, name: head_commit.id}\n  pass-environment-to-command:\n    - {source: payload, name: x, envname: ../x}\n",
+    );
+    assert_eq!(file.hooks.len(), 1);
+}

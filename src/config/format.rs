@@ -21,8 +21,8 @@ use serde_saphyr::granit_parser::{Event, Options, Parser, ScalarStyle, ScanError
 
 use super::yaml11::{self, Resolved};
 
-/// Most nodes a file may expand to once aliases are counted at every use (serde-saphyr's
-/// default node budget).
+/// Most nodes a file may expand to once aliases are counted at every use, at least: the
+/// limit grows with the file (see [`expansion_limit`]).
 const MAX_EXPANDED_NODES: usize = 250_000;
 /// Deepest nesting a file may reach once aliases are expanded; a real hooks file needs ~20.
 const MAX_DEPTH: usize = 100;
@@ -126,8 +126,35 @@ pub(crate) fn parse(format: Format, text: &str) -> Result<Parsed, Problem> {
     }
 }
 
+/// How many nodes a file of `len` bytes may expand to through its aliases: one per byte of
+/// the file, and never less than [`MAX_EXPANDED_NODES`]. A file without aliases has fewer
+/// nodes than bytes, so only aliases can reach it, and they can grow a file by a constant
+/// factor at most instead of exponentially (billion laughs).
+fn expansion_limit(len: usize) -> usize {
+    MAX_EXPANDED_NODES.max(len)
+}
+
+/// serde-saphyr's budget for a YAML text of `len` bytes: its defaults (a million events,
+/// 250 000 nodes, 50 000 anchors and aliases, 10 000 merge keys, 64 levels) grown with the
+/// file, so a long file of ordinary hooks loads. Nothing here bounds alias *expansion*: the
+/// tree does ([`expansion_limit`]), so the alias-to-anchor ratio check is off (one
+/// `&defaults` merged into every hook is ordinary).
+fn yaml_budget(len: usize) -> Budget {
+    let mut budget = Budget::default();
+    budget.max_events = budget.max_events.max(len.saturating_mul(2));
+    budget.max_nodes = budget.max_nodes.max(len);
+    budget.max_aliases = budget.max_aliases.max(len / 2);
+    budget.max_anchors = budget.max_anchors.max(len / 2);
+    budget.max_merge_keys = budget.max_merge_keys.max(len / 4);
+    budget.max_recorded_anchor_events =
+        budget.max_recorded_anchor_events.max(len.saturating_mul(2));
+    budget.enforce_alias_anchor_ratio = false;
+    budget
+}
+
 impl Node {
-    fn new(pos: Pos, kind: Kind) -> Result<Rc<Self>, Problem> {
+    /// A node, refused when its subtree expands to more than `max_weight` nodes.
+    fn new(pos: Pos, kind: Kind, max_weight: usize) -> Result<Rc<Self>, Problem> {
         let children: Box<dyn Iterator<Item = &Rc<Node>>> = match &kind {
             Kind::Scalar(_) => Box::new(std::iter::empty()),
             Kind::Seq(items) => Box::new(items.iter()),
@@ -136,15 +163,17 @@ impl Node {
         let (weight, depth) = children.fold((1usize, 1usize), |(w, d), child| {
             (w.saturating_add(child.weight), d.max(child.depth + 1))
         });
-        if weight > MAX_EXPANDED_NODES {
+        if weight > max_weight {
             return Err(Problem::new(
                 pos,
                 format!(
-                    "the file expands to more than {MAX_EXPANDED_NODES} values through its aliases"
+                    "the file expands to more than {max_weight} values through its aliases \
+                     (one per byte of the file)"
                 ),
             )
             .hint(
-                "a hooks file this large is almost certainly an alias bomb; remove the aliases",
+                "aliases that expand this far make an alias bomb (billion laughs); write the \
+                 values out or use fewer levels of aliases",
             ));
         }
         if depth > MAX_DEPTH {
@@ -163,7 +192,7 @@ impl Node {
     }
 
     fn scalar(pos: Pos, scalar: Scalar) -> Result<Rc<Self>, Problem> {
-        Self::new(pos, Kind::Scalar(scalar))
+        Self::new(pos, Kind::Scalar(scalar), 1)
     }
 
     /// The scalar, if this is one.
@@ -242,20 +271,26 @@ impl From<Problem> for Failure {
 }
 
 fn read_yaml(text: &str) -> Result<Parsed, Failure> {
-    let report = check_yaml_budget(text, Budget::default(), EnforcingPolicy::AllContent)
+    let report = check_yaml_budget(text, yaml_budget(text.len()), EnforcingPolicy::AllContent)
         .map_err(Failure::Scan)?;
     if let Some(breach) = report.breached {
         return Err(Problem::new(
             Pos::default(),
             format!("the file exceeds the YAML reader's safety limits ({breach:?})"),
         )
-        .hint("hooks files are small; check for runaway nesting or aliases")
+        .hint(
+            "the limits grow with the file's size, so this is runaway nesting (64 levels), \
+             aliases or documents; see the README's Limits",
+        )
         .into());
     }
     let mut options = Options::default();
     // libyaml (hence go-yaml v2) adds no line feed to a block scalar ending the file.
     options.block_scalar_eof_without_line_feed = true;
-    let mut builder = TreeBuilder::default();
+    let mut builder = TreeBuilder {
+        max_weight: expansion_limit(text.len()),
+        ..TreeBuilder::default()
+    };
     for item in Parser::new_from_str_with_options(text, options) {
         let (event, span) = item.map_err(Failure::Scan)?;
         if builder.event(event, &span)? == Flow::Stop {
@@ -341,6 +376,8 @@ struct TreeBuilder {
     root: Option<Rc<Node>>,
     documents: usize,
     warnings: Vec<Problem>,
+    /// [`expansion_limit`] of the text being read.
+    max_weight: usize,
 }
 
 impl TreeBuilder {
@@ -390,14 +427,14 @@ impl TreeBuilder {
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
                     Some(Frame::Seq { pos, anchor, items }) => {
-                        (Node::new(pos, Kind::Seq(items))?, anchor)
+                        (Node::new(pos, Kind::Seq(items), self.max_weight)?, anchor)
                     }
                     Some(Frame::Map {
                         pos,
                         anchor,
                         entries,
                         ..
-                    }) => (Node::new(pos, Kind::Map(entries))?, anchor),
+                    }) => (Node::new(pos, Kind::Map(entries), self.max_weight)?, anchor),
                     None => return Ok(Flow::Continue),
                 };
                 self.finish(node, anchor)?;
@@ -542,7 +579,7 @@ fn parse_toml(text: &str) -> Result<Parsed, Problem> {
     let mut root = None;
     for (key, value) in table.get_ref().iter() {
         if key.get_ref() == "hooks" {
-            root = Some(toml_node(value, &lines, 0)?);
+            root = Some(toml_node(value, &lines, 0, expansion_limit(text.len()))?);
         } else {
             warnings.push(
                 Problem::new(
@@ -560,6 +597,7 @@ fn toml_node(
     value: &toml::Spanned<toml::de::DeValue<'_>>,
     lines: &LineIndex,
     depth: usize,
+    max_weight: usize,
 ) -> Result<Rc<Node>, Problem> {
     use toml::de::DeValue;
     let pos = lines.pos(value.span().start);
@@ -607,7 +645,7 @@ fn toml_node(
         DeValue::Array(items) => Kind::Seq(
             items
                 .iter()
-                .map(|item| toml_node(item, lines, depth + 1))
+                .map(|item| toml_node(item, lines, depth + 1, max_weight))
                 .collect::<Result<_, _>>()?,
         ),
         DeValue::Table(table) => Kind::Map(
@@ -617,14 +655,14 @@ fn toml_node(
                     Ok(Entry {
                         key: key.get_ref().to_string(),
                         key_pos: lines.pos(key.span().start),
-                        value: toml_node(value, lines, depth + 1)?,
+                        value: toml_node(value, lines, depth + 1, max_weight)?,
                         merged: false,
                     })
                 })
                 .collect::<Result<_, Problem>>()?,
         ),
     };
-    Node::new(pos, kind)
+    Node::new(pos, kind, max_weight)
 }
 
 /// Byte offset to line and column (in characters), for readers that give byte spans.
@@ -810,6 +848,30 @@ mod tests {
         let err = parse(Format::Yaml, &text).unwrap_err();
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
         assert!(err.message.contains("expands"), "{err:?}");
+        // Padding raises the limit with the file, but only linearly.
+        let padded = format!("{text}{}", "# padding\n".repeat(400_000));
+        let err = parse(Format::Yaml, &padded).unwrap_err();
+        assert!(err.message.contains("expands"), "{err:?}");
+    }
+
+    /// Past every fixed default (250 000 nodes, 10 000 merge keys, ten aliases per anchor):
+    /// 30 000 hooks sharing one `&defaults` read fine, as the limits grow with the file.
+    #[test]
+    fn long_files_with_shared_defaults_parse() {
+        let mut text =
+            String::from("- &defaults {execute-command: /bin/true, response-message: ok}\n");
+        for n in 0..30_000 {
+            text.push_str(&format!(
+                "- <<: *defaults\n  id: h{n}\n  pass-arguments-to-command: [{{source: payload, name: a}}, {{source: payload, name: b}}]\n"
+            ));
+        }
+        let parsed = parse(Format::Yaml, &text).expect("parses");
+        let root = parsed.root.expect("root");
+        assert!(root.weight > MAX_EXPANDED_NODES, "{}", root.weight);
+        let Kind::Seq(items) = &root.kind else {
+            panic!("a list")
+        };
+        assert_eq!(items.len(), 30_001);
     }
 
     #[test]

@@ -485,9 +485,10 @@ impl Dispatcher {
             Some(Cut::Stopped) => tracing::info!(run = %job.id, "stopped"),
             None => {}
         }
+        // Quoted: the output may echo request values that would pass for fields.
         tracing::debug!(
             "command output: {}",
-            String::from_utf8_lossy(&outcome.output)
+            crate::logging::field_value(&String::from_utf8_lossy(&outcome.output))
         );
         Attempt::Ran(outcome, job.stop.reason())
     }

@@ -52,8 +52,9 @@ pub enum SignatureError {
     /// shown since adnanh#85).
     #[error("invalid payload signatures {provided:?}")]
     Mismatch { provided: Vec<String> },
-    /// Scalr: `X-Signature` does not match body and date.
-    #[error("invalid payload signature {provided}")]
+    /// Scalr: `X-Signature` does not match body and date. The client's value is quoted, as
+    /// it is logged.
+    #[error("invalid payload signature {provided:?}")]
     ScalrMismatch { provided: String },
     /// Scalr: the `Date` header is more than 300 s away from now.
     #[error("invalid payload signature outdated")]
@@ -332,6 +333,12 @@ mod tests {
         let err = scalr(Some(&sig.to_uppercase()), Some(SCALR_DATE), SCALR_UNIX).unwrap_err();
         assert!(matches!(err, SignatureError::ScalrMismatch { .. }));
         assert!(err.is_signature_failure());
+        // The client's value is quoted in the message, which is logged.
+        let forged = scalr(Some("x client=6.6.6.6"), Some(SCALR_DATE), SCALR_UNIX).unwrap_err();
+        assert_eq!(
+            forged.to_string(),
+            r#"invalid payload signature "x client=6.6.6.6""#
+        );
         // The signature covers the date text.
         let other = "Fri 08 Sep 2017 11:24:33 UTC";
         assert!(scalr(Some(&sig), Some(other), SCALR_UNIX).is_err());

@@ -286,3 +286,90 @@ fn logfile_and_request_ids() {
         l.contains("abcdefgh") && !l.contains("abcdefghi")
     }));
 }
+
+/// `hookwire check` in `dir`: its exit code and stdout followed by stderr.
+fn check_in(dir: &std::path::Path, files: &[&str]) -> (Option<i32>, String) {
+    let out = hookwire()
+        .arg("check")
+        .args(files)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// A file name that leaves the working directory fails the load with its place; a request
+/// value in a variable such as `LD_PRELOAD` or `BASH_ENV` is a warning.
+#[test]
+fn check_refuses_escaping_file_names_and_warns_about_risky_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("escape.yaml"),
+        "- id: a\n  execute-command: /bin/true\n  pass-file-to-command:\n    - {source: payload, name: x, envname: ../../x}\n",
+    )
+    .unwrap();
+    let (code, text) = check_in(dir.path(), &["escape.yaml"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("escape.yaml:4:43"), "{text}");
+    assert!(text.contains("outside the working directory"), "{text}");
+
+    std::fs::write(
+        dir.path().join("risky.yaml"),
+        "- id: a\n  execute-command: /bin/true\n  trigger-rule: {match: {type: value, value: x, parameter: {source: url, name: t}}}\n  pass-environment-to-command:\n    - {source: header, name: X-Lib, envname: LD_PRELOAD}\n    - {source: string, name: /usr/bin, envname: PATH}\n  pass-file-to-command:\n    - {source: payload, name: script, envname: BASH_ENV}\n",
+    )
+    .unwrap();
+    let (code, text) = check_in(dir.path(), &["risky.yaml"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("sets LD_PRELOAD from the request"), "{text}");
+    assert!(text.contains("sets BASH_ENV from the request"), "{text}");
+    // A constant is the author's choice, not the request's.
+    assert!(!text.contains("sets PATH"), "{text}");
+}
+
+/// Secrets written in the file (a payload-hmac secret, a `value` rule token, preset secrets
+/// alone and in a list) never reach the report, which still points at them.
+#[test]
+fn check_never_prints_inline_secrets() {
+    const SECRETS: [&str; 4] = [
+        "hmac-secret-12345",
+        "value-token-67890",
+        "preset-secret-abcde",
+        "rotated-secret-fghij",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hooks.yaml"),
+        format!(
+            "- id: a\n  execute-command: /bin/true\n  trigger-rule:\n    and:\n      - match: {{type: payload-hmac-sha256, secret: {}, parameter: {{source: header, name: X-Sig}}}}\n      - match: {{type: value, value: {}, parameter: {{source: header, name: X-Token}}, unknown-key: 1}}\n- id: b\n  execute-command: /bin/true\n  signature: {{provider: github, secret: {}}}\n- id: c\n  execute-command: /bin/true\n  signature: {{provider: github, secret: [{}, {{env: HOME}}]}}\n",
+            SECRETS[0], SECRETS[1], SECRETS[2], SECRETS[3]
+        ),
+    )
+    .unwrap();
+    // And a file that does not even parse, its error on a line with a secret.
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        format!(
+            "- id: d\n  execute-command: /bin/true\n  signature: {{provider: github, secret: \"{}\n",
+            SECRETS[0]
+        ),
+    )
+    .unwrap();
+    let (code, text) = check_in(dir.path(), &["hooks.yaml", "broken.yaml"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(
+        text.matches("the secret is written in the hooks file")
+            .count(),
+        3,
+        "{text}"
+    );
+    assert!(text.contains("unknown-key"), "{text}");
+    assert!(text.contains("broken.yaml:3:"), "{text}");
+    for secret in SECRETS {
+        assert!(!text.contains(secret), "{secret} shown:\n{text}");
+    }
+}

@@ -10,6 +10,7 @@ mod engine;
 mod examples;
 mod exec;
 mod harness;
+mod hostile;
 mod limits;
 mod ops;
 mod quirks;
