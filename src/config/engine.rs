@@ -8,6 +8,7 @@
 //! timeout: 15m                                   # then SIGTERM to the group, SIGKILL after the grace
 //! retry: {attempts: 3, backoff: 30s}             # retries of a failed run, backoff doubling
 //! kill-leftovers: true                           # end the run's background processes at its exit
+//! stream-output: true                            # the answer streams the output as it comes
 //! ```
 //!
 //! A value that would change what runs or when (an unknown mode, a duration without a unit) is a
@@ -41,6 +42,8 @@ pub struct EngineOptions {
     /// `kill-leftovers`: end what the command left running when it exits. Off by default, as
     /// webhook leaves a command's background processes alone (`nohup ./app &`).
     pub kill_leftovers: bool,
+    /// `stream-output`: a client that waits for the command gets its output as it comes.
+    pub stream_output: bool,
 }
 
 impl Default for EngineOptions {
@@ -52,6 +55,7 @@ impl Default for EngineOptions {
             timeout: None,
             retry: None,
             kill_leftovers: false,
+            stream_output: false,
         }
     }
 }
@@ -194,7 +198,23 @@ pub(crate) fn compile(
         options.retry = retry(reader, node, &object.path_of("retry"))?;
     }
     if let Some(node) = object.present("kill-leftovers") {
-        options.kill_leftovers = kill_leftovers(reader, node, &object.path_of("kill-leftovers"))?;
+        options.kill_leftovers = boolean(reader, node, &object.path_of("kill-leftovers"))?;
+    }
+    if let Some(node) = object.present("stream-output") {
+        let path = object.path_of("stream-output");
+        options.stream_output = boolean(reader, node, &path)?;
+        let waits = object
+            .present("include-command-output-in-response")
+            .and_then(Node::as_scalar)
+            .is_some_and(|scalar| scalar.value == Resolved::Bool(true));
+        if options.stream_output && !waits {
+            reader.warn(
+                node.pos,
+                &path,
+                "has no effect: the answer does not wait for the command",
+                Some("set `include-command-output-in-response: true` too".to_owned()),
+            );
+        }
     }
     Ok(options)
 }
@@ -242,8 +262,9 @@ fn retry(
     Ok(Some(Retry { attempts, backoff }))
 }
 
-/// `kill-leftovers`: true or false (YAML 1.1 spellings such as `yes` included).
-fn kill_leftovers(reader: &Reader<'_>, node: &Node, path: &str) -> Result<bool, Box<Diagnostic>> {
+/// A switch (`kill-leftovers`, `stream-output`): true or false (YAML 1.1 spellings such as
+/// `yes` included).
+fn boolean(reader: &Reader<'_>, node: &Node, path: &str) -> Result<bool, Box<Diagnostic>> {
     match node.as_scalar() {
         Some(scalar) if !scalar.quoted && matches!(scalar.value, Resolved::Bool(_)) => {
             Ok(scalar.value == Resolved::Bool(true))
@@ -405,6 +426,20 @@ mod tests {
             options("- {id: a, timeout: 0s}").0.timeout,
             Some(Duration::ZERO)
         );
+    }
+
+    #[test]
+    fn stream_output_is_off_unless_set_and_warns_without_a_waiting_answer() {
+        assert!(!options("- {id: a}").0.stream_output);
+        let (set, warnings) =
+            options("- {id: a, stream-output: true, include-command-output-in-response: true}");
+        assert!(set.stream_output && warnings.is_empty(), "{warnings:?}");
+        let (_, warnings) = options("- {id: a, stream-output: true}");
+        assert!(
+            warnings.iter().any(|w| w.contains("has no effect")),
+            "{warnings:?}"
+        );
+        assert!(error("- {id: a, stream-output: sometimes}").contains("true or false"));
     }
 
     #[test]

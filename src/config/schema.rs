@@ -59,6 +59,7 @@ pub const HOOK: ObjectKind = ObjectKind {
         "retry",
         "rate-limit",
         "kill-leftovers",
+        "stream-output",
     ],
 };
 

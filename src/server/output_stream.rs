@@ -1,28 +1,81 @@
-//! The event stream of `GET /-/runs/{id}/output` (`Accept: text/event-stream`): the output
-//! so far, new output as the command writes it, and the outcome at the end. A run that waits
-//! (for a slot, or for its next attempt) is followed from the moment its attempt starts.
+//! A run's output as it comes, for `GET /-/runs/{id}/output` (an event stream) and for hooks
+//! with `stream-output` (the answer's body): the output so far, new output as the command
+//! writes it, and the outcome at the end. A run that waits (for a slot, or for its next
+//! attempt) is followed from the moment its attempt starts.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt as _};
 
 use crate::dispatch::Dispatcher;
 use crate::journal::{RunRecord, Status};
 use crate::output::{End, Follower, Update};
 
 /// How often a waiting run is looked for among the running ones.
-const POLL: Duration = Duration::from_millis(100);
+const POLL: Duration = Duration::from_millis(50);
 
 /// How often the journal is read while a run waits (it may end without running: superseded).
 const RECHECK: Duration = Duration::from_secs(1);
 
-/// A comment sent when nothing else was, so that proxies keep the connection open.
+/// How long the stream may be silent before a keep-alive, so that proxies keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// The events of run `run` (as the journal had it when the client asked).
-pub fn stream(engine: Arc<Dispatcher>, run: RunRecord) -> impl Stream<Item = Bytes> + Send {
+/// One piece of a followed run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Output(Bytes),
+    /// Bytes dropped (over `-max-output`) before they could be sent.
+    Missed(u64),
+    End(End),
+    /// Nothing happened for a while.
+    KeepAlive,
+}
+
+/// The run as a server-sent event stream: `output` events (the text as a JSON string),
+/// `missed` (a byte count), and a last `end` (`{"status":..., "exit_code":...}`).
+pub fn events(engine: Arc<Dispatcher>, run: RunRecord) -> impl Stream<Item = Bytes> + Send {
+    pieces(engine, run).map(|piece| match piece {
+        Piece::Output(bytes) => event("output", &json(&String::from_utf8_lossy(&bytes))),
+        Piece::Missed(count) => event("missed", &count.to_string()),
+        Piece::End(end) => event("end", &json(&end)),
+        Piece::KeepAlive => Bytes::from_static(b": keep-alive\n\n"),
+    })
+}
+
+/// The run's output as plain text, for a `stream-output` answer. The status line has gone
+/// before the command ends, so a run that does not succeed ends the text with a line that
+/// says how it ended.
+pub fn text(engine: Arc<Dispatcher>, id: String) -> impl Stream<Item = Bytes> + Send {
+    let start = Step::Wait {
+        checked: Instant::now(),
+    };
+    follow(start, engine, id.clone()).filter_map(move |piece| {
+        let chunk = match piece {
+            Piece::Output(bytes) => Some(bytes),
+            Piece::Missed(count) => Some(Bytes::from(format!(
+                "\n[hookwire: {count} bytes of output dropped]\n"
+            ))),
+            Piece::End(end) if end.status == Status::Succeeded.as_str() => None,
+            Piece::End(end) => Some(Bytes::from(format!("\n{}\n", ending(&id, &end)))),
+            Piece::KeepAlive => None,
+        };
+        std::future::ready(chunk)
+    })
+}
+
+/// `hookwire: run ID failed (exit status 3)`: the last line of a failed streamed answer.
+pub fn ending(id: &str, end: &End) -> String {
+    let how = match (end.exit_code, end.signal) {
+        (Some(code), _) => format!(" (exit status {code})"),
+        (None, Some(signal)) => format!(" (signal {signal})"),
+        (None, None) => String::new(),
+    };
+    format!("hookwire: run {id} {}{how}", end.status)
+}
+
+fn pieces(engine: Arc<Dispatcher>, run: RunRecord) -> impl Stream<Item = Piece> + Send {
     let start = if waiting(run.status) {
         Step::Wait {
             checked: Instant::now(),
@@ -30,9 +83,13 @@ pub fn stream(engine: Arc<Dispatcher>, run: RunRecord) -> impl Stream<Item = Byt
     } else {
         Step::Stored(Box::new(run.clone()))
     };
-    futures_util::stream::unfold((start, engine, run.id), |(step, engine, id)| async move {
-        let (event, next) = advance(step, &engine, &id).await?;
-        Some((event, (next, engine, id)))
+    follow(start, engine, run.id)
+}
+
+fn follow(start: Step, engine: Arc<Dispatcher>, id: String) -> impl Stream<Item = Piece> + Send {
+    futures_util::stream::unfold((start, engine, id), |(step, engine, id)| async move {
+        let (piece, next) = advance(step, &engine, &id).await?;
+        Some((piece, (next, engine, id)))
     })
 }
 
@@ -45,60 +102,51 @@ enum Step {
     /// The run ended: its stored output, then the end.
     Stored(Box<RunRecord>),
     Ended(End),
+    /// Output to send, then follow on.
+    Then(Bytes, Box<Follower>),
     Done,
 }
 
-/// The next event to send, and what to do after it; `None` ends the stream.
-async fn advance(step: Step, engine: &Dispatcher, id: &str) -> Option<(Bytes, Step)> {
+/// The next piece, and what to do after it; `None` ends the stream.
+async fn advance(step: Step, engine: &Dispatcher, id: &str) -> Option<(Piece, Step)> {
     match step {
         Step::Done => None,
-        Step::Ended(end) => Some((event("end", &json(&end)), Step::Done)),
+        Step::Ended(end) => Some((Piece::End(end), Step::Done)),
+        Step::Then(bytes, follower) => Some((Piece::Output(bytes), Step::Follow(follower))),
         Step::Stored(run) => {
             let end = End {
                 status: run.status.to_string(),
                 exit_code: run.exit_code,
                 signal: run.signal,
             };
-            match run.output.clone().filter(|output| !output.is_empty()) {
-                Some(output) => Some((event("output", &json(&output)), Step::Ended(end))),
-                None => Some((event("end", &json(&end)), Step::Done)),
+            match run.output.filter(|output| !output.is_empty()) {
+                Some(output) => Some((Piece::Output(Bytes::from(output)), Step::Ended(end))),
+                None => Some((Piece::End(end), Step::Done)),
             }
         }
-        Step::Follow(mut follower) => {
-            match tokio::time::timeout(KEEP_ALIVE, follower.next()).await {
-                Err(_) => Some((
-                    Bytes::from_static(b": keep-alive\n\n"),
-                    Step::Follow(follower),
-                )),
-                Ok(Some(Update::Output { missed: 0, bytes })) => {
-                    let text = String::from_utf8_lossy(&bytes);
-                    Some((event("output", &json(&text)), Step::Follow(follower)))
-                }
-                Ok(Some(Update::Output { missed, bytes })) => {
-                    // The text follows the notice of what was missed.
-                    let text = String::from_utf8_lossy(&bytes);
-                    let both = [
-                        event("missed", &missed.to_string()),
-                        event("output", &json(&text)),
-                    ]
-                    .concat();
-                    Some((Bytes::from(both), Step::Follow(follower)))
-                }
-                // An attempt that will be retried: follow the next one.
-                Ok(Some(Update::End(end))) if end.status == Status::Queued.as_str() => {
-                    let checked = Instant::now();
-                    Box::pin(advance(Step::Wait { checked }, engine, id)).await
-                }
-                Ok(Some(Update::End(end))) => Some((event("end", &json(&end)), Step::Done)),
-                Ok(None) => None,
+        Step::Follow(mut follower) => match tokio::time::timeout(KEEP_ALIVE, follower.next()).await
+        {
+            Err(_) => Some((Piece::KeepAlive, Step::Follow(follower))),
+            Ok(Some(Update::Output { missed: 0, bytes })) => {
+                Some((Piece::Output(bytes), Step::Follow(follower)))
             }
-        }
+            Ok(Some(Update::Output { missed, bytes })) => {
+                Some((Piece::Missed(missed), Step::Then(bytes, follower)))
+            }
+            // An attempt that will be retried: follow the next one.
+            Ok(Some(Update::End(end))) if end.status == Status::Queued.as_str() => {
+                let checked = Instant::now();
+                Box::pin(advance(Step::Wait { checked }, engine, id)).await
+            }
+            Ok(Some(Update::End(end))) => Some((Piece::End(end), Step::Done)),
+            Ok(None) => None,
+        },
         Step::Wait { mut checked } => {
             let deadline = Instant::now() + KEEP_ALIVE;
             loop {
                 if let Some(live) = engine.live_output(id) {
-                    return Box::pin(advance(Step::Follow(Box::new(live.follow())), engine, id))
-                        .await;
+                    let follower = Step::Follow(Box::new(live.follow()));
+                    return Box::pin(advance(follower, engine, id)).await;
                 }
                 if checked.elapsed() >= RECHECK {
                     checked = Instant::now();
@@ -113,10 +161,7 @@ async fn advance(step: Step, engine: &Dispatcher, id: &str) -> Option<(Bytes, St
                     }
                 }
                 if Instant::now() >= deadline {
-                    return Some((
-                        Bytes::from_static(b": keep-alive\n\n"),
-                        Step::Wait { checked },
-                    ));
+                    return Some((Piece::KeepAlive, Step::Wait { checked }));
                 }
                 tokio::time::sleep(POLL).await;
             }
@@ -147,6 +192,19 @@ mod tests {
         assert_eq!(
             event("output", &json(&"two\nlines \"quoted\"")),
             Bytes::from_static(b"event: output\ndata: \"two\\nlines \\\"quoted\\\"\"\n\n")
+        );
+    }
+
+    #[test]
+    fn a_failed_streamed_answer_ends_with_how() {
+        let end = End {
+            status: "failed".into(),
+            exit_code: Some(3),
+            signal: None,
+        };
+        assert_eq!(
+            ending("r1", &end),
+            "hookwire: run r1 failed (exit status 3)"
         );
     }
 }

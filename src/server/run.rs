@@ -64,6 +64,11 @@ pub async fn answer(
         let status = respond::configured_status(hook.success_http_response_code, &hook.id);
         return respond::build(status, headers, hook.response_message.clone());
     };
+    if hook.engine.stream_output {
+        // The outcome comes in the text's last line (see `output_stream::text`).
+        drop(waiting);
+        return streamed(state, hook, run_id.clone(), headers);
+    }
     let Ok(result) = waiting.await else {
         tracing::error!("run {run_id} of {} ended without a result", hook.id);
         return respond::build(
@@ -73,6 +78,30 @@ pub async fn answer(
         );
     };
     completed(hook, result, headers)
+}
+
+/// The answer of a `stream-output` hook: the success status at once, then the command's
+/// output as it comes.
+fn streamed(
+    state: &State,
+    hook: &Hook,
+    run_id: String,
+    headers: Vec<(&str, &str)>,
+) -> HttpResponse {
+    let status = respond::configured_status(hook.success_http_response_code, &hook.id);
+    let has_type = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+    let mut response = respond::build(status, headers, "");
+    if !has_type {
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+    }
+    *response.body_mut() =
+        respond::streamed(super::output_stream::text(state.engine.clone(), run_id));
+    response
 }
 
 fn completed(hook: &Hook, result: RunResult, mut headers: Vec<(&str, &str)>) -> HttpResponse {

@@ -184,7 +184,7 @@ async fn output(state: &State, id: &str, events: bool) -> HttpResponse {
         "",
     );
     *response.body_mut() =
-        respond::streamed(super::output_stream::stream(state.engine.clone(), run));
+        respond::streamed(super::output_stream::events(state.engine.clone(), run));
     response
 }
 
