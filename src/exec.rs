@@ -623,7 +623,7 @@ async fn read_tail(
             }
         }
     }
-    output.take_tail()
+    output.tail()
 }
 
 /// The room for each read from the pipe, and for the first.

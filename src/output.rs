@@ -73,14 +73,12 @@ impl LiveOutput {
         self.changed.send_modify(|version| *version += 1);
     }
 
-    /// The kept output and how many bytes were dropped from its front, for the run's record.
-    pub fn take_tail(&self) -> (Vec<u8>, u64) {
+    /// The kept output and how many bytes were dropped from its front, for the run's record
+    /// (followers that have not read it all yet still can).
+    pub fn tail(&self) -> (Vec<u8>, u64) {
         let mut buffer = self.lock();
         self.trim(&mut buffer);
-        let bytes = std::mem::take(&mut buffer.bytes);
-        let dropped = buffer.dropped;
-        buffer.dropped += bytes.len() as u64;
-        (bytes, dropped)
+        (buffer.bytes.clone(), buffer.dropped)
     }
 
     /// Everything kept so far, and how much was dropped before it.
@@ -274,7 +272,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let (tail, dropped) = output.take_tail();
+        let (tail, dropped) = output.tail();
         assert_eq!((tail.as_slice(), dropped), (b"bxyz".as_slice(), 199_999));
     }
 

@@ -13,6 +13,7 @@ mod harness;
 mod hostile;
 mod limits;
 mod ops;
+mod output;
 mod quirks;
 mod reload;
 mod responses;
