@@ -37,13 +37,20 @@ pub fn run(test: impl Future<Output = ()>) {
 /// A headless Chromium session, ended on drop.
 pub struct Browser {
     client: Client,
-    session: String,
-    driver: Child,
-    driver_addr: SocketAddr,
-    /// The profile and chromedriver's log; removed after the processes are gone.
-    _dir: tempfile::TempDir,
+    /// Dropped after the client: ends the session and stops chromedriver and Chromium.
+    _driver: Driver,
     /// The console's origin, `http://127.0.0.1:PORT`.
     pub origin: String,
+}
+
+/// A running chromedriver, the leader of its own process group (Chromium joins it).
+struct Driver {
+    process: Child,
+    addr: SocketAddr,
+    /// The WebDriver session to end, once there is one.
+    session: Option<String>,
+    /// The profile and chromedriver's log; removed after the processes are gone.
+    dir: tempfile::TempDir,
 }
 
 /// The first `name` on `PATH`.
@@ -67,7 +74,7 @@ impl Browser {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("chromedriver.log");
         let port = free_port();
-        let driver = Command::new(&chromedriver)
+        let process = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .arg(format!("--log-path={}", log.display()))
             .stdin(Stdio::null())
@@ -77,22 +84,26 @@ impl Browser {
             .process_group(0)
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {}: {error}", chromedriver.display()));
-        let driver_addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut browser = Browser {
-            client: connect_driver(driver_addr, &chromium, dir.path()).await,
-            session: String::new(),
-            driver,
-            driver_addr,
-            _dir: dir,
-            origin: format!("http://{}", server.admin_addr()),
+        // From here on, a panic stops chromedriver too.
+        let mut driver = Driver {
+            process,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            session: None,
+            dir,
         };
-        browser.session = browser
-            .client
-            .session_id()
-            .await
-            .expect("session id")
-            .expect("a WebDriver session");
-        browser
+        let client = connect_driver(&mut driver, &chromium).await;
+        driver.session = Some(
+            client
+                .session_id()
+                .await
+                .expect("session id")
+                .expect("a WebDriver session"),
+        );
+        Browser {
+            client,
+            _driver: driver,
+            origin: format!("http://{}", server.admin_addr()),
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -211,13 +222,18 @@ impl Browser {
 }
 
 /// Waits for chromedriver to listen, then opens a headless session.
-async fn connect_driver(addr: SocketAddr, chromium: &Path, dir: &Path) -> Client {
+async fn connect_driver(driver: &mut Driver, chromium: &Path) -> Client {
+    let addr = driver.addr;
+    let dir = driver.dir.path().to_owned();
     let deadline = Instant::now() + PATIENCE;
     while TcpStream::connect(addr).is_err() {
+        if let Ok(Some(status)) = driver.process.try_wait() {
+            panic!("chromedriver stopped ({status}); its log: {}", log_of(&dir));
+        }
         assert!(
             Instant::now() < deadline,
             "chromedriver did not listen on {addr}; its log: {}",
-            log_of(dir)
+            log_of(&dir)
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -250,7 +266,7 @@ async fn connect_driver(addr: SocketAddr, chromium: &Path, dir: &Path) -> Client
         .unwrap_or_else(|error| {
             panic!(
                 "cannot open a Chromium session ({MISSING}): {error}; chromedriver's log: {}",
-                log_of(dir)
+                log_of(&dir)
             )
         })
 }
@@ -261,16 +277,18 @@ fn log_of(dir: &Path) -> String {
     tail.into_iter().rev().collect::<Vec<_>>().join("\n")
 }
 
-impl Drop for Browser {
+impl Drop for Driver {
     fn drop(&mut self) {
         // Ending the session makes chromedriver quit Chromium and reap it. A blocking request,
         // because drop cannot wait on the runtime (and runs on panics too).
-        if !self.session.is_empty() && self.driver.try_wait().ok().flatten().is_none() {
-            end_session(self.driver_addr, &self.session);
+        if let Some(session) = &self.session
+            && self.process.try_wait().ok().flatten().is_none()
+        {
+            end_session(self.addr, session);
         }
-        let group = Pid::from_raw(self.driver.id() as i32);
+        let group = Pid::from_raw(self.process.id() as i32);
         let _ = killpg(group, Signal::SIGKILL);
-        let _ = self.driver.wait();
+        let _ = self.process.wait();
         // Anything of the group still alive (a Chromium helper) goes too, before its profile.
         let deadline = Instant::now() + Duration::from_secs(5);
         while killpg(group, None).is_ok() && Instant::now() < deadline {
