@@ -25,7 +25,8 @@ const HOOKS: &str = r#"
   execute-command: /bin/sh
   pass-arguments-to-command:
     - {source: string, name: -c}
-    - {source: string, name: 'echo first line; while [ ! -e {dir}/go ]; do sleep 0.05; done; echo second line'}
+    # Waits for the test's go-ahead, or for the test's directory to go if the test failed.
+    - {source: string, name: 'echo first line; while [ -d {dir} ] && [ ! -e {dir}/go ]; do sleep 0.05; done; echo second line'}
 "#;
 
 /// Triggers `hook` and waits until its run has ended.
