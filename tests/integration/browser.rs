@@ -38,7 +38,16 @@ fn finished_run(s: &Server, hook: &str) -> String {
 
 /// JavaScript that is truthy once the element `css` contains `text`.
 fn contains(css: &str, text: &str) -> String {
-    format!("(document.querySelector({css:?}) || {{}}).textContent?.includes({text:?})")
+    format!(
+        "(document.querySelector({}) || {{}}).textContent?.includes({})",
+        json!(css),
+        json!(text)
+    )
+}
+
+/// JavaScript that is truthy once there is an element `css`.
+fn exists(css: &str) -> String {
+    format!("document.querySelector({})", json!(css))
 }
 
 #[test]
@@ -116,11 +125,7 @@ fn a_triggered_run_shows_on_the_runs_page_after_a_reload() {
         let id = finished_run(&s, "hello");
         b.client().refresh().await.expect("reload");
         let link = format!("table.runs a[href='/runs/{id}']");
-        b.wait_for(
-            "the new run is listed",
-            &format!("document.querySelector({link:?})"),
-        )
-        .await;
+        b.wait_for("the new run is listed", &exists(&link)).await;
         let row = b.text("table.runs tbody tr").await;
         assert!(row.contains("hello") && row.contains("succeeded"), "{row}");
         b.client()
@@ -160,11 +165,8 @@ fn the_rerun_button_opens_the_new_run_which_links_back() {
         )
         .await;
         let back = format!("dd a[href='/runs/{id}']");
-        b.wait_for(
-            "a link back to the original",
-            &format!("document.querySelector({back:?})"),
-        )
-        .await;
+        b.wait_for("a link back to the original", &exists(&back))
+            .await;
         b.client()
             .find(Locator::Css(&back))
             .await
@@ -195,8 +197,7 @@ fn logging_in_with_the_token_sets_a_strict_cookie_that_scripts_cannot_read() {
         assert_eq!(focused, json!("token"), "the token field has the focus");
 
         log_in(&b, "guess").await;
-        b.wait_for("the refusal", "document.querySelector('p.error')")
-            .await;
+        b.wait_for("the refusal", &exists("p.error")).await;
         assert_eq!(b.text("p.error").await, "That is not the admin token.");
         let cookies = b.client().get_all_cookies().await.expect("cookies");
         assert!(cookies.is_empty(), "{cookies:?}");
@@ -406,7 +407,7 @@ fn a_running_runs_output_and_status_follow_without_a_reload() {
             .await;
         b.wait_for(
             "the succeeded badge",
-            "document.querySelector('#run-status .status-succeeded')",
+            &exists("#run-status .status-succeeded"),
         )
         .await;
         assert_eq!(b.text("#output").await, "first line\nsecond line");
