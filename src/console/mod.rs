@@ -403,7 +403,9 @@ fn with_security_headers<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a 
         ("content-security-policy", CONTENT_SECURITY_POLICY),
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
-        ("referrer-policy", "no-referrer"),
+        // Not `no-referrer`: under it a browser sends `Origin: null` with the console's own
+        // forms, which the admin listener refuses as cross-site.
+        ("referrer-policy", "same-origin"),
         ("cache-control", "no-store"),
     ];
     headers.extend_from_slice(extra);

@@ -18,7 +18,7 @@ const HOOKS: &str = r#"
     match: {type: value, value: main, parameter: {source: url, name: ref}}
 "#;
 
-fn run_id(response: &Response) -> String {
+pub fn run_id(response: &Response) -> String {
     response
         .header("X-Hookwire-Run")
         .unwrap_or_else(|| panic!("no run id in {response:?}"))
@@ -26,7 +26,7 @@ fn run_id(response: &Response) -> String {
 }
 
 /// Waits until the run's page no longer says it is queued or running.
-fn wait_ended(s: &Server, id: &str, cookie: Option<&str>) -> String {
+pub fn wait_ended(s: &Server, id: &str, cookie: Option<&str>) -> String {
     let mut page = String::new();
     let ended = wait_until(Duration::from_secs(15), || {
         let mut request = s.admin("GET", &format!("/runs/{id}"));

@@ -2,6 +2,8 @@
 
 mod admin;
 mod bodies;
+mod browser;
+mod chromium;
 mod cli;
 mod connections;
 mod console;
