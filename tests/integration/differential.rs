@@ -1014,7 +1014,7 @@ fn divergences() -> Vec<Divergence> {
                 .records()
                 .named("exponents"),
             reason: "known limitation, not a choice: serde_json rewrites an exponent as e+N \
-                     (README, Design notes); mantissa digits are kept",
+                     (docs/design.md); mantissa digits are kept",
             status: 200,
             body: "{\"big\":1e+400,\"exp\":1e+3,\"low\":1e+3}\n",
             global_header: Some("global=1"),
