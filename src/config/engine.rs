@@ -431,8 +431,9 @@ mod tests {
     #[test]
     fn stream_output_is_off_unless_set_and_warns_without_a_waiting_answer() {
         assert!(!options("- {id: a}").0.stream_output);
-        let (set, warnings) =
-            options("- {id: a, stream-output: true, include-command-output-in-response: true}");
+        let (set, warnings) = options(
+            "- {id: a, execute-command: /bin/true, stream-output: true, include-command-output-in-response: true}",
+        );
         assert!(set.stream_output && warnings.is_empty(), "{warnings:?}");
         let (_, warnings) = options("- {id: a, stream-output: true}");
         assert!(
