@@ -1,0 +1,489 @@
+//! What the NATS JetStream store relies on, checked against real `nats-server` clusters of three
+//! nodes on loopback (Debian 12 ships 2.9.10, so nothing newer is used): deduplicated publishes,
+//! compare-and-set in KV buckets, pull consumers with in-progress acks, delayed NAKs and a
+//! delivery cap, and what a client sees when the stream's leader dies or the majority is lost.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::kv::{CreateErrorKind, UpdateErrorKind};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::stream::{self, RetentionPolicy, StorageType};
+use async_nats::jetstream::{self, AckKind, Message, kv};
+use futures_util::StreamExt;
+
+use crate::nats_cluster::NatsCluster;
+
+const STREAM: &str = "DELIVERIES";
+
+/// A JetStream context whose requests and awaited PubAcks give up after `timeout`.
+fn jetstream_with_timeout(client: async_nats::Client, timeout: Duration) -> jetstream::Context {
+    jetstream::ContextBuilder::new()
+        .timeout(timeout)
+        .build(client)
+}
+
+/// The deliveries stream as the store lays it out: a work queue, replicated on three nodes, with
+/// a duplicate window against publish retries.
+async fn create_deliveries(js: &jetstream::Context) -> stream::Stream {
+    js.create_stream(stream::Config {
+        name: STREAM.to_string(),
+        subjects: vec!["deliveries.>".to_string()],
+        retention: RetentionPolicy::WorkQueue,
+        storage: StorageType::File,
+        num_replicas: 3,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .expect("create the deliveries stream")
+}
+
+/// A KV bucket keeping one revision per key, on three replicas. Its stream is laid out as
+/// async-nats lays out a bucket, but created directly: async-nats 0.52's `create_key_value` first
+/// reads the account info, and cannot parse 2.9's (it lacks `reserved_memory`).
+async fn create_bucket(js: &jetstream::Context, bucket: &str) -> kv::Store {
+    js.create_stream(stream::Config {
+        name: format!("KV_{bucket}"),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        storage: StorageType::File,
+        num_replicas: 3,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    })
+    .await
+    .unwrap_or_else(|error| panic!("create the {bucket} bucket: {error}"));
+    js.get_key_value(bucket)
+        .await
+        .unwrap_or_else(|error| panic!("open the {bucket} bucket: {error}"))
+}
+
+async fn publish(
+    js: &jetstream::Context,
+    msg_id: &str,
+) -> Result<jetstream::publish::PublishAck, jetstream::context::PublishError> {
+    js.send_publish(
+        "deliveries.hook",
+        PublishMessage::build()
+            .message_id(msg_id)
+            .payload(msg_id.to_string().into()),
+    )
+    .await?
+    .await
+}
+
+#[tokio::test]
+async fn a_message_id_published_twice_is_stored_once() {
+    let cluster = NatsCluster::start(3).await;
+    let js = jetstream::new(cluster.client().await);
+    let mut deliveries = create_deliveries(&js).await;
+
+    let first = publish(&js, "delivery-1").await.expect("first publish");
+    assert!(!first.duplicate);
+    let retry = publish(&js, "delivery-1").await.expect("retried publish");
+    assert!(retry.duplicate, "the retry is not flagged as a duplicate");
+    assert_eq!(
+        retry.sequence, first.sequence,
+        "the retry names the original"
+    );
+    let other = publish(&js, "delivery-2").await.expect("another delivery");
+    assert!(!other.duplicate);
+
+    let state = deliveries.info().await.expect("stream info").state.clone();
+    assert_eq!(state.messages, 2, "one message per delivery id");
+}
+
+#[tokio::test]
+async fn kv_create_and_revision_updates_are_compare_and_set() {
+    let cluster = NatsCluster::start(3).await;
+    let js = jetstream::new(cluster.client().await);
+    let dedupe = create_bucket(&js, "dedupe").await;
+
+    // Dedupe: the first `create` of a delivery id wins, a second one fails.
+    dedupe
+        .create("delivery-1", "node-a".into())
+        .await
+        .expect("first create");
+    let again = dedupe
+        .create("delivery-1", "node-b".into())
+        .await
+        .expect_err("a second create of the same key");
+    assert_eq!(again.kind(), CreateErrorKind::AlreadyExists);
+    let kept = dedupe.get("delivery-1").await.expect("get").expect("entry");
+    assert_eq!(&kept[..], b"node-a");
+
+    // Lease: renewing with the current revision works, a stale revision is refused.
+    let locks = create_bucket(&js, "locks").await;
+    let taken = locks
+        .create("hook-a", "owner-a".into())
+        .await
+        .expect("take");
+    let renewed = locks
+        .update("hook-a", "owner-a".into(), taken)
+        .await
+        .expect("renew with the current revision");
+    let stolen = locks
+        .update("hook-a", "owner-b".into(), taken)
+        .await
+        .expect_err("an update with a stale revision");
+    assert_eq!(stolen.kind(), UpdateErrorKind::WrongLastRevision);
+    let entry = locks.entry("hook-a").await.expect("entry").expect("entry");
+    assert_eq!(
+        (entry.revision, &entry.value[..]),
+        (renewed, &b"owner-a"[..])
+    );
+
+    // Two nodes racing to create the same keys: exactly one wins each.
+    let other_node = jetstream::new(
+        async_nats::connect(cluster.url(1))
+            .await
+            .expect("connect to node 1"),
+    );
+    let dedupe_elsewhere = other_node.get_key_value("dedupe").await.expect("bucket");
+    for key in 0..20 {
+        let key = format!("race-{key}");
+        let (here, there) = tokio::join!(
+            dedupe.create(&key, "here".into()),
+            dedupe_elsewhere.create(&key, "there".into()),
+        );
+        assert!(
+            here.is_ok() != there.is_ok(),
+            "{key}: here {here:?}, there {there:?}"
+        );
+    }
+}
+
+/// A durable pull consumer on the deliveries stream, acked one message at a time.
+async fn pull_consumer(
+    deliveries: &stream::Stream,
+    ack_wait: Duration,
+    max_deliver: i64,
+) -> PullConsumer {
+    deliveries
+        .create_consumer(pull::Config {
+            durable_name: Some("runner".to_string()),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait,
+            max_deliver,
+            ..Default::default()
+        })
+        .await
+        .expect("create the consumer")
+}
+
+/// The next delivery, waiting for it up to `within`.
+async fn next_delivery(consumer: &PullConsumer, within: Duration) -> Option<Message> {
+    let mut batch = consumer
+        .batch()
+        .max_messages(1)
+        .expires(within)
+        .messages()
+        .await
+        .expect("pull request");
+    batch.next().await.map(|message| message.expect("delivery"))
+}
+
+fn delivered(message: &Message) -> i64 {
+    message.info().expect("JetStream metadata").delivered
+}
+
+#[tokio::test]
+async fn in_progress_acks_hold_a_delivery_past_ack_wait() {
+    let cluster = NatsCluster::start(3).await;
+    let js = jetstream::new(cluster.client().await);
+    let mut deliveries = create_deliveries(&js).await;
+    let ack_wait = Duration::from_secs(1);
+    let consumer = pull_consumer(&deliveries, ack_wait, 5).await;
+    publish(&js, "delivery-1").await.expect("publish");
+
+    let running = next_delivery(&consumer, Duration::from_secs(5))
+        .await
+        .expect("first delivery");
+    assert_eq!(delivered(&running), 1);
+    // A command that runs for 2.5 ack_waits, with a heartbeat every quarter of one.
+    let heartbeat = tokio::spawn(async move {
+        loop {
+            running
+                .ack_with(AckKind::Progress)
+                .await
+                .expect("in-progress ack");
+            tokio::time::sleep(ack_wait / 4).await;
+        }
+    });
+    assert!(
+        next_delivery(&consumer, ack_wait * 5 / 2).await.is_none(),
+        "redelivered while in-progress acks were coming"
+    );
+    heartbeat.abort();
+    let _ = heartbeat.await;
+
+    // The heartbeats stop (the node died): the delivery comes back after ack_wait.
+    let stopped = Instant::now();
+    let again = next_delivery(&consumer, ack_wait * 5)
+        .await
+        .expect("redelivery once the heartbeats stop");
+    assert_eq!(delivered(&again), 2);
+    assert!(stopped.elapsed() >= ack_wait / 2, "{:?}", stopped.elapsed());
+
+    // The ack after the result is recorded is confirmed, and empties the work queue.
+    again.double_ack().await.expect("confirmed ack");
+    assert_eq!(deliveries.info().await.expect("info").state.messages, 0);
+}
+
+#[tokio::test]
+async fn a_nak_with_a_delay_redelivers_after_the_delay() {
+    let cluster = NatsCluster::start(3).await;
+    let js = jetstream::new(cluster.client().await);
+    let deliveries = create_deliveries(&js).await;
+    let ack_wait = Duration::from_secs(1);
+    let consumer = pull_consumer(&deliveries, ack_wait, 5).await;
+    publish(&js, "delivery-1").await.expect("publish");
+
+    let failed = next_delivery(&consumer, Duration::from_secs(5))
+        .await
+        .expect("first delivery");
+    // A retry backoff longer than ack_wait.
+    let backoff = Duration::from_secs(2);
+    failed
+        .ack_with(AckKind::Nak(Some(backoff)))
+        .await
+        .expect("NAK");
+    let naked = Instant::now();
+    let retry = next_delivery(&consumer, backoff * 3)
+        .await
+        .expect("redelivery after the backoff");
+    let waited = naked.elapsed();
+    assert_eq!(delivered(&retry), 2);
+    assert!(
+        waited >= backoff - Duration::from_millis(100),
+        "redelivered after {waited:?}, before the {backoff:?} backoff"
+    );
+}
+
+#[tokio::test]
+async fn max_deliver_stops_redelivery_and_leaves_the_message_in_the_stream() {
+    let cluster = NatsCluster::start(3).await;
+    let client = cluster.client().await;
+    let js = jetstream::new(client.clone());
+    let mut deliveries = create_deliveries(&js).await;
+    let consumer = pull_consumer(&deliveries, Duration::from_secs(1), 2).await;
+    let mut advisories = client
+        .subscribe(format!(
+            "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{STREAM}.runner"
+        ))
+        .await
+        .expect("subscribe to the advisory");
+    let sequence = publish(&js, "delivery-1").await.expect("publish").sequence;
+
+    for attempt in 1..=2 {
+        let delivery = next_delivery(&consumer, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("delivery {attempt}"));
+        assert_eq!(delivered(&delivery), attempt);
+        delivery.ack_with(AckKind::Nak(None)).await.expect("NAK");
+    }
+    assert!(
+        next_delivery(&consumer, Duration::from_secs(2))
+            .await
+            .is_none(),
+        "delivered past max_deliver"
+    );
+    // The server tells when a pull request meets a message out of deliveries.
+    let advisory = tokio::time::timeout(Duration::from_secs(5), advisories.next())
+        .await
+        .expect("a max deliveries advisory")
+        .expect("advisory");
+    let advisory: serde_json::Value =
+        serde_json::from_slice(&advisory.payload).expect("advisory JSON");
+    assert_eq!(advisory["stream_seq"], sequence, "{advisory}");
+    // Nothing acked it, so the work queue still holds it: the store must ack the last attempt.
+    assert_eq!(deliveries.info().await.expect("info").state.messages, 1);
+}
+
+/// What a publisher saw of one delivery id.
+struct Acked {
+    msg_id: String,
+    sequence: u64,
+    first_sent: Instant,
+    acked: Instant,
+}
+
+/// Publishes `msg_id` until a PubAck comes, retrying after each timeout or error, as the store
+/// retries before it gives up with a 503.
+async fn publish_until_acked(js: &jetstream::Context, msg_id: String, give_up: Instant) -> Acked {
+    let first_sent = Instant::now();
+    loop {
+        match publish(js, &msg_id).await {
+            Ok(ack) => {
+                return Acked {
+                    msg_id,
+                    sequence: ack.sequence,
+                    first_sent,
+                    acked: Instant::now(),
+                };
+            }
+            Err(error) if Instant::now() < give_up => {
+                eprintln!("{msg_id}: {error}, retrying");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("{msg_id}: no PubAck before the deadline: {error}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_stream_leader_killed_under_load_loses_no_acked_delivery() {
+    let mut cluster = NatsCluster::start(3).await;
+    let client = cluster.client().await;
+    let js = jetstream_with_timeout(client.clone(), Duration::from_secs(1));
+    let mut deliveries = create_deliveries(&js).await;
+    let leader = cluster.stream_leader(STREAM).await;
+
+    // Eight publishers at a time, each retrying its delivery id until it is acked, until told to
+    // stop starting new ones.
+    let acked = Arc::new(Mutex::new(Vec::<Acked>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let give_up = Instant::now() + Duration::from_secs(40);
+    let load = tokio::spawn({
+        let (js, acked, stop) = (js.clone(), acked.clone(), stop.clone());
+        async move {
+            futures_util::stream::iter(0..)
+                .take_while(|_| std::future::ready(!stop.load(Ordering::Relaxed)))
+                .map(|n| publish_until_acked(&js, format!("delivery-{n}"), give_up))
+                .buffer_unordered(8)
+                .for_each(|ack| {
+                    acked.lock().unwrap().push(ack);
+                    std::future::ready(())
+                })
+                .await;
+        }
+    });
+    let count = || acked.lock().unwrap().len();
+    assert!(
+        wait_for(Duration::from_secs(10), || count() >= 200).await,
+        "{} PubAcks before the kill",
+        count()
+    );
+
+    let connected_to = client.server_info().server_name;
+    cluster.kill(leader);
+    let killed = Instant::now();
+    let before = count();
+    let acked_after_kill = || {
+        acked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|ack| ack.first_sent > killed)
+            .map(|ack| ack.acked - killed)
+            .min()
+    };
+    assert!(
+        wait_for(Duration::from_secs(20), || acked_after_kill().is_some()).await,
+        "no publish sent after the kill was acked"
+    );
+    let failover = acked_after_kill().expect("an ack after the kill");
+    let new_leader = cluster.stream_leader(STREAM).await;
+    eprintln!(
+        "stream leader {} killed after {before} PubAcks (the client was connected to {}); the \
+         first publish sent after the kill was acked {failover:?} later; {} leads now",
+        cluster.name(leader),
+        connected_to,
+        cluster.name(new_leader)
+    );
+    assert_ne!(new_leader, leader);
+    assert!(
+        failover < Duration::from_secs(10),
+        "failover took {failover:?}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || count() >= before + 200).await,
+        "{} PubAcks after the kill",
+        count() - before
+    );
+    stop.store(true, Ordering::Relaxed);
+    load.await.expect("publishers");
+
+    // Every acked delivery is in the stream at the sequence its PubAck gave, and retries across
+    // the failover stored nothing twice.
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    for ack in &acked {
+        let stored = deliveries
+            .get_raw_message(ack.sequence)
+            .await
+            .unwrap_or_else(|error| panic!("{} (seq {}): {error}", ack.msg_id, ack.sequence));
+        assert_eq!(&stored.payload[..], ack.msg_id.as_bytes());
+    }
+    let stored = deliveries.info().await.expect("stream info").state.messages;
+    assert_eq!(
+        stored,
+        acked.len() as u64,
+        "messages stored for the acked deliveries"
+    );
+}
+
+#[tokio::test]
+async fn without_a_majority_publishes_and_creates_fail_fast_then_recover() {
+    let mut cluster = NatsCluster::start(3).await;
+    let timeout = Duration::from_secs(2);
+    let js = jetstream_with_timeout(cluster.client().await, timeout);
+    let mut deliveries = create_deliveries(&js).await;
+    let dedupe = create_bucket(&js, "dedupe").await;
+    publish(&js, "before")
+        .await
+        .expect("publish with all nodes");
+
+    cluster.kill(0);
+    cluster.kill(1);
+    // Well past the request timeout is a hang; the store answers 503 after its own timeout.
+    let started = Instant::now();
+    let refused = publish(&js, "during")
+        .await
+        .expect_err("a PubAck without a majority");
+    let publish_took = started.elapsed();
+    let started = Instant::now();
+    let not_created = dedupe
+        .create("during", "node-a".into())
+        .await
+        .expect_err("a KV create without a majority");
+    let create_took = started.elapsed();
+    eprintln!(
+        "two of three nodes down: publish failed after {publish_took:?} ({refused}), \
+         KV create after {create_took:?} ({not_created})"
+    );
+    assert!(
+        matches!(
+            refused.kind(),
+            PublishErrorKind::TimedOut | PublishErrorKind::StreamNotFound | PublishErrorKind::Other
+        ),
+        "{refused}"
+    );
+    assert!(publish_took < timeout * 2, "publish took {publish_took:?}");
+    assert!(create_took < timeout * 4, "create took {create_took:?}");
+
+    // A majority again: the cluster takes deliveries, and kept the one acked before.
+    cluster.restart(1).await;
+    let give_up = Instant::now() + Duration::from_secs(20);
+    publish_until_acked(&js, "after".to_string(), give_up).await;
+    let stored = deliveries.info().await.expect("info").state.messages;
+    assert!(stored >= 2, "{stored} messages after the restart");
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; says whether it held.
+async fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
