@@ -15,7 +15,7 @@ use async_nats::jetstream::stream::{self, RetentionPolicy, StorageType};
 use async_nats::jetstream::{self, AckKind, Message, kv};
 use futures_util::StreamExt;
 
-use crate::nats_cluster::NatsCluster;
+use crate::nats_cluster::{NatsCluster, nats_server_binary, nats_server_version};
 
 const STREAM: &str = "DELIVERIES";
 
@@ -40,6 +40,36 @@ async fn create_deliveries(js: &jetstream::Context) -> stream::Stream {
     })
     .await
     .expect("create the deliveries stream")
+}
+
+/// hookwire warns below 2.10: only from 2.10 on can `sync_interval: always` make JetStream fsync
+/// before it acks; 2.9 acks before the data is on disk and refuses the option outright.
+#[test]
+fn sync_interval_is_a_jetstream_option_from_2_10_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("nats.conf");
+    let store = serde_json::to_string(&dir.path().display().to_string()).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:-1\njetstream {{ store_dir: {store}, sync_interval: always }}\n"
+        ),
+    )
+    .unwrap();
+    let checked = std::process::Command::new(nats_server_binary())
+        .arg("-c")
+        .arg(&config)
+        .arg("-t")
+        .output()
+        .expect("run nats-server -t");
+    let said = String::from_utf8_lossy(&checked.stderr);
+    let version = nats_server_version();
+    if version >= (2, 10, 0) {
+        assert!(checked.status.success(), "{version:?} refused it: {said}");
+    } else {
+        assert!(!checked.status.success(), "{version:?} accepted it");
+        assert!(said.contains(r#"unknown field "sync_interval""#), "{said}");
+    }
 }
 
 /// A KV bucket keeping one revision per key, on three replicas. Its stream is laid out as

@@ -281,9 +281,31 @@ async fn monitor(port: u16, path: &str) -> Option<Value> {
         .flatten()
 }
 
+/// The installed `nats-server`'s version, as (major, minor, patch).
+pub fn nats_server_version() -> (u32, u32, u32) {
+    let output = Command::new(nats_server_binary())
+        .arg("--version")
+        .output()
+        .expect("run nats-server --version");
+    // "nats-server: v2.9.10"
+    let text = String::from_utf8_lossy(&output.stdout);
+    let numbers: Vec<u32> = text
+        .trim()
+        .rsplit('v')
+        .next()
+        .unwrap_or_default()
+        .split('.')
+        .map_while(|part| part.parse().ok())
+        .collect();
+    match numbers[..] {
+        [major, minor, patch, ..] => (major, minor, patch),
+        _ => panic!("no version in nats-server --version: {text:?}"),
+    }
+}
+
 /// `nats-server` from PATH, or from the sbin directory Debian installs it in (outside a
 /// non-root user's PATH).
-fn nats_server_binary() -> PathBuf {
+pub fn nats_server_binary() -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
