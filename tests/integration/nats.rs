@@ -225,6 +225,81 @@ fn delivered(message: &Message) -> i64 {
 }
 
 #[tokio::test]
+async fn a_work_queue_has_one_consumer_per_subject_that_every_node_pulls_from() {
+    let cluster = NatsCluster::start(3).await;
+    let js = jetstream::new(cluster.client().await);
+    let deliveries = create_deliveries(&js).await;
+    let filtered = |durable: &str, filter: &str| pull::Config {
+        durable_name: Some(durable.to_string()),
+        filter_subject: filter.to_string(),
+        ack_policy: AckPolicy::Explicit,
+        ..Default::default()
+    };
+    for (durable, filter) in [("hook-a", "deliveries.a"), ("hook-b", "deliveries.b")] {
+        deliveries
+            .create_consumer(filtered(durable, filter))
+            .await
+            .unwrap_or_else(|error| panic!("a consumer on {filter}: {error}"));
+    }
+    // 2.9 refuses a second consumer on a subject a work queue's consumer already takes.
+    for (durable, filter) in [("all", "deliveries.>"), ("hook-a-again", "deliveries.a")] {
+        let refused = deliveries
+            .create_consumer(filtered(durable, filter))
+            .await
+            .expect_err("an overlapping consumer on a work queue");
+        assert!(
+            refused.to_string().contains("not unique"),
+            "{filter}: {refused}"
+        );
+    }
+
+    // So the nodes share one durable consumer per subject, each pulling what it has room for:
+    // every delivery goes to exactly one of them.
+    for n in 0..20 {
+        js.send_publish(
+            "deliveries.a",
+            PublishMessage::build().payload(format!("{n}").into()),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("PubAck");
+    }
+    let mut nodes = Vec::new();
+    for node in 0..3 {
+        let js = jetstream::new(
+            async_nats::connect(cluster.url(node))
+                .await
+                .expect("connect to a node"),
+        );
+        let stream = js.get_stream(STREAM).await.expect("stream");
+        nodes.push(
+            stream
+                .get_consumer::<pull::Config>("hook-a")
+                .await
+                .expect("consumer"),
+        );
+    }
+    let pull_all = |consumer: PullConsumer| async move {
+        let mut taken = Vec::new();
+        while let Some(delivery) = next_delivery(&consumer, Duration::from_millis(500)).await {
+            taken.push(delivery.info().expect("metadata").stream_sequence);
+            delivery.double_ack().await.expect("ack");
+        }
+        taken
+    };
+    let taken: Vec<Vec<u64>> =
+        futures_util::future::join_all(nodes.into_iter().map(pull_all)).await;
+    let mut all: Vec<u64> = taken.iter().flatten().copied().collect();
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (1..=20).collect::<Vec<u64>>(),
+        "taken by the nodes: {taken:?}"
+    );
+}
+
+#[tokio::test]
 async fn in_progress_acks_hold_a_delivery_past_ack_wait() {
     let cluster = NatsCluster::start(3).await;
     let js = jetstream::new(cluster.client().await);
