@@ -331,6 +331,6 @@ fn free_ports(count: usize) -> Vec<u16> {
 }
 
 /// A path as a quoted string of the NATS configuration format (JSON's quoting).
-fn quoted(path: &Path) -> String {
+pub fn quoted(path: &Path) -> String {
     serde_json::to_string(&path.display().to_string()).expect("a string serializes")
 }
