@@ -14,6 +14,8 @@ mod exec;
 mod harness;
 mod hostile;
 mod limits;
+mod nats;
+mod nats_cluster;
 mod ops;
 mod output;
 mod quirks;
