@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use crate::cli::{self, Cli, ServeArgs};
 use crate::config::LoadOptions;
-use crate::dispatch::{Dispatcher, EngineSettings};
-use crate::exec;
-use crate::journal::{Journal, JournalError, NoJournal, SqliteJournal};
-use crate::logging;
-use crate::metrics::Metrics;
-use crate::privilege::{self, PidFile};
-use crate::reload::{self, HookStore, Reloader, Trigger};
+use crate::engine::exec;
+use crate::engine::{Dispatcher, EngineSettings};
+use crate::ops::logging;
+use crate::ops::metrics::Metrics;
+use crate::ops::privilege::{self, PidFile};
+use crate::ops::reload::{self, HookStore, Reloader, Trigger};
+use crate::ops::systemd;
 use crate::server::{self, Settings, State, Surface};
-use crate::systemd;
+use crate::store::{Journal, JournalError, NoJournal, SqliteJournal};
 
 /// Runs hookwire with a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
@@ -101,8 +101,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         hooks: store,
         engine: engine.clone(),
         metrics,
-        dedupe: crate::dedupe::Deduper::new(args.state_directory()),
-        rate_limits: crate::rate_limit::RateLimiter::default(),
+        dedupe: crate::store::dedupe::Deduper::new(args.state_directory()),
+        rate_limits: crate::pipeline::rate_limit::RateLimiter::default(),
         admin_failures: server::admin::FailedAttempts::default(),
         sessions: crate::console::Sessions::default(),
     });
@@ -216,7 +216,7 @@ fn settings(args: &ServeArgs) -> Result<Settings, String> {
         state_dir: args.state_directory(),
         journal: args.engine.journal,
         trusted_proxies: args.trusted_proxies.clone(),
-        body_limits: crate::request::body::BodyLimits {
+        body_limits: crate::pipeline::request::body::BodyLimits {
             max_json_depth: args.max_json_depth,
             max_multipart_parts: args.max_multipart_parts,
         },

@@ -162,7 +162,7 @@ pub struct ServeArgs {
 
     /// Log format: text for people, json (one object per line) for log shippers
     #[arg(long = "log-format", value_enum, default_value = "text", value_name = "FORMAT", help_heading = LOGGING)]
-    pub log_format: crate::logging::LogFormat,
+    pub log_format: crate::ops::logging::LogFormat,
 
     /// Use the request's X-Request-Id header, if present, as its id in the log
     #[arg(long = "x-request-id", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", hide_default_value = true, value_parser = goflags::parse_bool, value_name = "BOOL", help_heading = LOGGING)]
@@ -226,8 +226,8 @@ pub struct ServeArgs {
 
     /// Reverse proxies whose X-Forwarded-For names the client, as CIDRs or addresses,
     /// comma-separated (e.g. "127.0.0.1,10.0.0.0/8"); empty trusts none
-    #[arg(long = "trusted-proxies", default_value = "", hide_default_value = true, value_parser = crate::client_ip::TrustedProxies::parse, value_name = "CIDRS", help_heading = LISTEN)]
-    pub trusted_proxies: crate::client_ip::TrustedProxies,
+    #[arg(long = "trusted-proxies", default_value = "", hide_default_value = true, value_parser = crate::pipeline::client_ip::TrustedProxies::parse, value_name = "CIDRS", help_heading = LISTEN)]
+    pub trusted_proxies: crate::pipeline::client_ip::TrustedProxies,
 
     /// Directory for hookwire's state (run journal, seen deliveries) [default:
     /// $STATE_DIRECTORY under systemd, else ./.hookwire]
@@ -254,7 +254,7 @@ pub struct ServeArgs {
 /// `-max-json-depth`: at least 1, at most what serde_json itself parses.
 fn parse_json_depth(value: &str) -> Result<usize, String> {
     let depth = goflags::parse_usize(value)?;
-    let max = crate::request::json::MAX_DEPTH;
+    let max = crate::pipeline::request::json::MAX_DEPTH;
     if (1..=max).contains(&depth) {
         Ok(depth)
     } else {

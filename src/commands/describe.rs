@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::config::{Diagnostic, Hook, LoadError};
-use crate::plan::Plan;
-use crate::request::{Argument, Source};
-use crate::rules::{self, MatchKind, Rule};
+use crate::pipeline::plan::Plan;
+use crate::pipeline::request::{Argument, Source};
+use crate::pipeline::rules::{self, MatchKind, Rule};
 
 /// An error or warning, rendered as `just` renders its errors: the message, then
 /// `--> FILE:LINE:COLUMN`, the line of the file with a caret under the column, and the hint.

@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::cli::engine::{AdminClient, RunsAction, RunsArgs, StateLocation};
-use crate::journal::{Filter, History, RunRecord, Status};
 use crate::server::listener::ADMIN_SOCKET;
+use crate::store::{Filter, History, RunRecord, Status};
 
 /// Runs `hookwire runs ...`.
 pub fn run(args: &RunsArgs) -> ExitCode {

@@ -20,7 +20,7 @@ use super::Diagnostic;
 use super::format::Node;
 use super::schema::{self, Object, ObjectKind, Reader};
 use super::yaml11::Resolved;
-use crate::request::Argument;
+use crate::pipeline::request::Argument;
 
 /// `max-queue` when the hook does not set it.
 pub const DEFAULT_MAX_QUEUE: usize = 100;
@@ -431,8 +431,9 @@ mod tests {
     #[test]
     fn stream_output_is_off_unless_set_and_warns_without_a_waiting_answer() {
         assert!(!options("- {id: a}").0.stream_output);
-        let (set, warnings) =
-            options("- {id: a, stream-output: true, include-command-output-in-response: true}");
+        let (set, warnings) = options(
+            "- {id: a, execute-command: /bin/true, stream-output: true, include-command-output-in-response: true}",
+        );
         assert!(set.stream_output && warnings.is_empty(), "{warnings:?}");
         let (_, warnings) = options("- {id: a, stream-output: true}");
         assert!(

@@ -20,9 +20,9 @@ use std::sync::Arc;
 
 pub use secret::Secret;
 
-use crate::request::json::Selection;
-use crate::request::{Argument, Source};
-use crate::rules::Rule;
+use crate::pipeline::request::json::Selection;
+use crate::pipeline::request::{Argument, Source};
+use crate::pipeline::rules::Rule;
 
 /// One hook, compiled and ready to serve.
 #[derive(Debug, Clone)]

@@ -13,10 +13,10 @@ use maud::Markup;
 
 pub use session::Sessions;
 
-use crate::dispatch::{Refusal, RerunError};
-use crate::journal::{Filter, Status};
+use crate::engine::{Refusal, RerunError};
 use crate::server::State;
 use crate::server::respond::{self, HttpResponse};
+use crate::store::{Filter, Status};
 use pages::{Frame, Page};
 
 /// Runs per page of the Runs page.

@@ -15,9 +15,10 @@ use super::respond::{self, HttpResponse};
 use super::route::{self, Route};
 use super::{State, security};
 use crate::config::HookSet;
+use crate::engine;
+use crate::ops::request_log;
+use crate::pipeline::request;
 use crate::pipeline::{self, Received, Verdict};
-use crate::request;
-use crate::{dispatch, events};
 
 /// The response header carrying an accepted run's id.
 pub const RUN_HEADER: &str = "X-Hookwire-Run";
@@ -46,7 +47,7 @@ pub async fn handle(
             );
             let started = std::time::Instant::now();
             let client = settings.trusted_proxies.client_addr(peer, http.headers());
-            let span = events::request_span(&request_id, &id, client);
+            let span = request_log::request_span(&request_id, &id, client);
             // The snapshot taken here serves the whole request, whatever a reload does meanwhile.
             let hooks = state.hooks.load();
             let known = hooks.get(&id).is_some().then(|| id.clone());
@@ -54,7 +55,7 @@ pub async fn handle(
                 .instrument(span.clone())
                 .await;
             span.in_scope(|| {
-                events::request_answered(
+                request_log::request_answered(
                     &state.metrics,
                     known.as_deref(),
                     response.status().as_u16(),
@@ -86,7 +87,7 @@ async fn handle_hook(
     }
     let Some(hook) = hooks.get(&id) else {
         tracing::info!("hook {id:?} not found");
-        events::record_verdict("unknown-hook");
+        request_log::record_verdict("unknown-hook");
         return respond::plain(StatusCode::NOT_FOUND, respond::HOOK_NOT_FOUND);
     };
     let method = http.method().as_str().to_string();
@@ -97,7 +98,7 @@ async fn handle_hook(
     };
     if !allowed.is_empty() && !allowed.contains(&method) {
         tracing::info!("HTTP {method} method not allowed for hook {id:?}");
-        events::record_verdict("method-not-allowed");
+        request_log::record_verdict("method-not-allowed");
         return respond::build(StatusCode::METHOD_NOT_ALLOWED, [], Bytes::new());
     }
     tracing::info!("{id} got matched");
@@ -124,7 +125,7 @@ async fn handle_hook(
         Ok(body) => body,
         Err((status, message)) => {
             tracing::warn!("rejected the body of a request for {id}: {message}");
-            events::record_verdict("body-rejected");
+            request_log::record_verdict("body-rejected");
             return answer(status, message);
         }
     };
@@ -141,7 +142,7 @@ async fn handle_hook(
     for note in &prepared.notes {
         tracing::info!("{note}");
     }
-    events::record_verdict(events::verdict_label(&prepared.verdict));
+    request_log::record_verdict(request_log::verdict_label(&prepared.verdict));
     let plan = match prepared.verdict {
         Verdict::SignatureFailed(error) => {
             if let Some(signature) = &hook.security.signature {
@@ -184,20 +185,20 @@ async fn handle_hook(
         && let Some(first) = security::seen_before(&state, hook, delivery, &run_id).await
     {
         state.metrics.duplicate(&hook.id);
-        events::record_verdict("duplicate");
+        request_log::record_verdict("duplicate");
         return security::duplicate(base_headers, &first);
     }
     tracing::info!("{id} hook triggered successfully (run {run_id})");
-    events::record_run(&run_id);
+    request_log::record_run(&run_id);
     let mut headers = base_headers.clone();
     headers.extend(
         hook.response_headers
             .iter()
             .map(|h| (h.name.as_str(), h.value.as_str())),
     );
-    let submission = dispatch::Submission {
+    let submission = engine::Submission {
         id: run_id,
-        key: dispatch::concurrency_key(hook, prepared.request.as_ref()),
+        key: engine::concurrency_key(hook, prepared.request.as_ref()),
         hook: hook.clone(),
         plan,
         // Kept as received for the journal: a recovered run is planned again from it.
@@ -206,7 +207,7 @@ async fn handle_hook(
         rerun_of: None,
     };
     let delivery = prepared.delivery_id.as_deref();
-    super::run::answer(&state, hook, submission, delivery, headers).await
+    super::answer::answer(&state, hook, submission, delivery, headers).await
 }
 
 /// Reads the whole body under the size limit and the read timeout.

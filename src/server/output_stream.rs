@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
 
-use crate::dispatch::Dispatcher;
-use crate::journal::{RunRecord, Status};
-use crate::output::{End, Follower, Update};
+use crate::engine::Dispatcher;
+use crate::engine::output::{End, Follower, Update};
+use crate::store::{RunRecord, Status};
 
 /// How often a waiting run is looked for among the running ones.
 const POLL: Duration = Duration::from_millis(50);

@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use super::State;
 use super::respond::{self, HttpResponse};
-use crate::dispatch::{Refusal, RerunError};
-use crate::journal::{Filter, Status};
+use crate::engine::{Refusal, RerunError};
+use crate::store::{Filter, Status};
 
 /// Runs listed when the query does not say.
 const DEFAULT_LIMIT: usize = 50;
@@ -190,7 +190,7 @@ async fn output(state: &State, id: &str, events: bool) -> HttpResponse {
 
 #[derive(Serialize)]
 struct Runs {
-    runs: Vec<crate::journal::RunRecord>,
+    runs: Vec<crate::store::RunRecord>,
 }
 
 #[derive(Serialize)]

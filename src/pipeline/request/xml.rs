@@ -265,7 +265,7 @@ fn xml_error(message: String) -> BodyError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::value::map_to_go_json;
+    use crate::pipeline::request::value::map_to_go_json;
 
     fn shape(xml: &str) -> Option<String> {
         parse(xml.as_bytes()).ok().map(|m| map_to_go_json(&m))

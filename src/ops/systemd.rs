@@ -12,7 +12,7 @@
 //! listeners are opened, in [`crate::server::listener`], with the `listenfd` crate.
 //!
 //! The variables stay in hookwire's environment (removing them is not thread-safe once the
-//! runtime runs); [`crate::exec`] removes them from every hook command's environment, so a
+//! runtime runs); [`crate::engine::exec`] removes them from every hook command's environment, so a
 //! deploy script cannot speak for hookwire by accident.
 
 use std::time::Duration;

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use tracing::Span;
 
-use crate::exec::{Cut, Outcome, Termination};
-use crate::metrics::{Metrics, RunOutcome};
+use crate::engine::exec::{Cut, Outcome, Termination};
+use crate::ops::metrics::{Metrics, RunOutcome};
 use crate::pipeline::Verdict;
-use crate::plan::Plan;
+use crate::pipeline::plan::Plan;
 
 /// The span of one hook request. `verdict` and `run` are filled in later.
 pub fn request_span(request_id: &str, hook: &str, client: SocketAddr) -> Span {

@@ -93,7 +93,7 @@ fn multipart_error(e: multer::Error) -> BodyError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::value::map_to_go_json;
+    use crate::pipeline::request::value::map_to_go_json;
 
     async fn run(body: &str, json_fields: &[&str]) -> Result<String, BodyError> {
         let fields: Vec<String> = json_fields.iter().map(|s| (*s).to_owned()).collect();

@@ -299,7 +299,7 @@ mod tests {
         let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
             .args([
                 "--exact",
-                "privilege::tests::drop_privileges_child",
+                "ops::privilege::tests::drop_privileges_child",
                 "--nocapture",
             ])
             .env("HOOKWIRE_TEST_DROP_CHILD", "1")

@@ -14,8 +14,8 @@ use std::time::Duration;
 use notify::Watcher as _;
 
 use crate::config::{self, HookSet, LoadOptions, LoadedFile};
-use crate::metrics::Metrics;
-use crate::systemd;
+use crate::ops::metrics::Metrics;
+use crate::ops::systemd;
 
 /// The hook set being served. A request takes the current snapshot once and keeps it, so a
 /// reload never changes the hooks under a request in flight.

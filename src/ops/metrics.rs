@@ -87,9 +87,9 @@ impl RunOutcome {
     }
 }
 
-impl From<&crate::exec::Termination> for RunOutcome {
-    fn from(termination: &crate::exec::Termination) -> Self {
-        use crate::exec::Termination;
+impl From<&crate::engine::exec::Termination> for RunOutcome {
+    fn from(termination: &crate::engine::exec::Termination) -> Self {
+        use crate::engine::exec::Termination;
         match termination {
             Termination::Exited(0) => RunOutcome::Succeeded,
             Termination::Exited(_) => RunOutcome::Failed,
@@ -237,7 +237,7 @@ impl Metrics {
 
     /// A preset signature check refused a request (`provider` as in [`Provider::name`]).
     ///
-    /// [`Provider::name`]: crate::signature::preset::Provider::name
+    /// [`Provider::name`]: crate::pipeline::signature::preset::Provider::name
     pub fn signature_failed(&self, provider: &str) {
         self.signature_failures
             .get_or_create(&ProviderLabel {
@@ -382,7 +382,7 @@ mod tests {
 
     #[test]
     fn outcomes_from_terminations() {
-        use crate::exec::Termination;
+        use crate::engine::exec::Termination;
         assert_eq!(
             RunOutcome::from(&Termination::Exited(0)),
             RunOutcome::Succeeded

@@ -111,7 +111,7 @@ pub async fn parse_payload(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::value::map_to_go_json;
+    use crate::pipeline::request::value::map_to_go_json;
 
     async fn run(content_type: &str, body: &str) -> Result<Option<String>, BodyError> {
         parse_payload(

@@ -13,8 +13,8 @@ use super::State;
 use super::handler::RUN_HEADER;
 use super::respond::{self, HttpResponse};
 use crate::config::Hook;
-use crate::dispatch::{Busy, Refusal, Submission};
-use crate::journal::{RunResult, Status};
+use crate::engine::{Busy, Refusal, Submission};
+use crate::store::{RunResult, Status};
 
 /// Seconds a refused client is asked to wait (`Retry-After`): long enough for a typical run
 /// to move on, short enough for a webhook sender's retry.

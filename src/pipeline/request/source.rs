@@ -177,7 +177,7 @@ fn go_remote_addr(addr: SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::test_request;
+    use crate::pipeline::request::test_request;
 
     fn arg(source: &str, name: &str) -> Argument {
         Argument::new(Source::parse(source), name)

@@ -9,7 +9,7 @@
 //! while the first is still running) cannot both run. Expired rows are purged at most once a
 //! minute. The database is opened on first use, in WAL mode with `synchronous=FULL` (an
 //! acknowledged delivery stays remembered across a power loss), set up for its owner only by
-//! [`journal::prepare_database`], as the journal does.
+//! [`store::prepare_database`], as the journal does.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use sha2::{Digest as _, Sha256};
 
-use crate::journal;
+use crate::store;
 
 /// Ids longer than this are stored as their SHA-256 (an explicit `delivery-id` may come from
 /// an arbitrary payload field).
@@ -65,8 +65,8 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) `<state_dir>/hookwire.db` and its table.
     pub fn open(state_dir: &Path) -> Result<Self, DedupeError> {
-        let path = journal::prepare_database(state_dir).map_err(|source| DedupeError::Io {
-            path: state_dir.join(journal::FILE_NAME),
+        let path = store::prepare_database(state_dir).map_err(|source| DedupeError::Io {
+            path: state_dir.join(store::FILE_NAME),
             source,
         })?;
         let sqlite = |source| DedupeError::Sqlite {
@@ -399,17 +399,17 @@ mod tests {
     /// opens it first.
     #[tokio::test]
     async fn the_database_is_private_and_shared_with_the_journal() {
-        use crate::journal::Journal as _;
+        use crate::store::Journal as _;
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
         let mut store = Store::open(&state).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        let database = state.join(journal::FILE_NAME);
+        let database = state.join(store::FILE_NAME);
         assert_eq!(mode(&database), 0o600);
         assert_eq!(mode(&state), 0o700);
         store.claim("h", "d1", "r1", HOUR, at(0)).unwrap();
-        let journal = journal::SqliteJournal::open(&state, 10).unwrap();
+        let journal = store::SqliteJournal::open(&state, 10).unwrap();
         assert!(journal.unfinished().unwrap().is_empty());
         assert_eq!(
             store.claim("h", "d1", "r2", HOUR, at(1)).unwrap(),

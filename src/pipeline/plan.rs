@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 
 use crate::config::Hook;
-use crate::request::{Argument, Request};
+use crate::pipeline::request::{Argument, Request};
 
 /// adnanh's prefix for variables named after the argument (`HOOK_head_commit.id`).
 const ENV_NAMESPACE: &str = "HOOK_";

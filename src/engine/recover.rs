@@ -6,13 +6,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{Dispatcher, Job, Origin, Refusal, Submission};
+use super::dispatcher::{Dispatcher, Job, Refusal, Submission};
+use super::lane::Origin;
 use crate::config::Hook;
-use crate::journal::{Ack, Event, JournalError, RunResult, Status};
-use crate::metrics::RunOutcome;
+use crate::ops::metrics::RunOutcome;
+use crate::pipeline::plan::Plan;
+use crate::pipeline::signature::preset;
 use crate::pipeline::{self, Received, Verdict};
-use crate::plan::Plan;
-use crate::signature::preset;
+use crate::store::{Ack, Event, JournalError, RunResult, Status};
 
 /// What recovery did at start.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::{Stop, StopSignal};
+use super::dispatcher::{Stop, StopSignal};
 use crate::config::engine::Concurrency;
 
 /// What the lane needs to know about a run.

@@ -1,4 +1,4 @@
-//! The dispatch stage: between a triggered plan and its process. Journals each accepted run,
+//! The dispatcher: between a triggered plan and its process. Journals each accepted run,
 //! applies the hook's concurrency policy (per `concurrency-key` value), holds the global cap on
 //! running commands, drives each attempt through [`exec`], records how it ended, retries
 //! failed runs with backoff, and stops everything in order at shutdown.
@@ -6,10 +6,7 @@
 //! A run's life: accepted (journaled: synced before a background run is answered) → waiting in
 //! its lane, or started at once → attempt (journaled as running, then the process) → ended
 //! (journaled; the waiting client, if any, gets the result). Retries re-enter the lane after
-//! their backoff. Recovery at start and reruns live in the `recover` submodule.
-
-mod lane;
-mod recover;
+//! their backoff. Recovery at start and reruns live in [`super::recover`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,21 +16,19 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tracing::Instrument as _;
 
-pub use lane::Busy;
-use lane::{Decision, Lane, LaneJob, Origin};
-pub use recover::{Recovered, RerunError};
+use super::lane::{Busy, Decision, Lane, LaneJob, Origin};
 
 use crate::config::Hook;
 use crate::config::engine::Concurrency;
-use crate::events;
-use crate::exec::{self, Cut, ExecOptions, Outcome, Termination};
-use crate::journal::{Event, Journal, JournalError, NewRun, RunResult, Status};
-use crate::metrics::{Metrics, RunOutcome};
-use crate::output::LiveRuns;
+use crate::engine::exec::{self, Cut, ExecOptions, Outcome, Termination};
+use crate::engine::output::LiveRuns;
+use crate::ops::metrics::{Metrics, RunOutcome};
+use crate::ops::reload::HookStore;
+use crate::ops::request_log;
 use crate::pipeline::Received;
-use crate::plan::Plan;
-use crate::reload::HookStore;
-use crate::request::Request;
+use crate::pipeline::plan::Plan;
+use crate::pipeline::request::Request;
+use crate::store::{Event, Journal, JournalError, NewRun, RunResult, Status};
 
 /// The first wait before a journal write of a run's start or end that failed is tried again;
 /// it doubles up to [`JOURNAL_RETRY_MAX`].
@@ -191,20 +186,20 @@ pub fn concurrency_key(hook: &Hook, request: Option<&Request>) -> Option<String>
 
 /// One run inside the engine.
 #[derive(Debug)]
-struct Job {
-    id: String,
-    hook: Arc<Hook>,
-    plan: Plan,
-    key: Option<String>,
+pub(super) struct Job {
+    pub(super) id: String,
+    pub(super) hook: Arc<Hook>,
+    pub(super) plan: Plan,
+    pub(super) key: Option<String>,
     /// Attempts made so far.
-    attempts: u32,
+    pub(super) attempts: u32,
     /// Answered before it finished: its journal writes must be durable before it starts.
-    background: bool,
+    pub(super) background: bool,
     /// The waiting client, answered after the first attempt (or when the run is dropped).
-    waiter: Option<oneshot::Sender<RunResult>>,
-    stop: Arc<StopSignal>,
+    pub(super) waiter: Option<oneshot::Sender<RunResult>>,
+    pub(super) stop: Arc<StopSignal>,
     /// The log span of the request that brought the run, so its lines carry the request id.
-    span: tracing::Span,
+    pub(super) span: tracing::Span,
 }
 
 impl LaneJob for Job {
@@ -240,10 +235,10 @@ enum NotStarted {
 /// The engine. Shared as `Arc<Dispatcher>` by the server, the admin routes and start-up.
 #[derive(Debug)]
 pub struct Dispatcher {
-    hooks: Arc<HookStore>,
-    journal: Arc<dyn Journal>,
+    pub(super) hooks: Arc<HookStore>,
+    pub(super) journal: Arc<dyn Journal>,
     settings: EngineSettings,
-    metrics: Arc<Metrics>,
+    pub(super) metrics: Arc<Metrics>,
     lanes: Mutex<HashMap<LaneKey, Lane<Job>>>,
     /// Runs per hook whose start waits for the journal to work again: they wait too.
     stalled: Mutex<HashMap<String, usize>>,
@@ -277,7 +272,7 @@ impl Dispatcher {
     }
 
     /// The output of run `id` while an attempt of it runs.
-    pub fn live_output(&self, id: &str) -> Option<Arc<crate::output::LiveOutput>> {
+    pub fn live_output(&self, id: &str) -> Option<Arc<crate::engine::output::LiveOutput>> {
         self.live.get(id)
     }
 
@@ -349,12 +344,12 @@ impl Dispatcher {
 
     /// Applies the policy. `accepted` (a client's new run) is journaled only once the run is
     /// known to be accepted, and before it can start, so its start is journaled after it.
-    fn admit(
+    pub(super) fn admit(
         self: &Arc<Self>,
         job: Job,
         origin: Origin,
         accepted: Option<Event>,
-    ) -> Result<Option<crate::journal::Ack>, Refusal> {
+    ) -> Result<Option<crate::store::Ack>, Refusal> {
         let mode = job.hook.engine.concurrency;
         let durable = job.background;
         if mode == Concurrency::Parallel {
@@ -455,7 +450,7 @@ impl Dispatcher {
             return Attempt::NotStarted(why);
         }
         let plan = &job.plan;
-        events::run_started(&self.metrics, &job.hook.id, &job.id, plan);
+        request_log::run_started(&self.metrics, &job.hook.id, &job.id, plan);
         if job.attempts > 1 {
             tracing::info!(run = %job.id, "attempt {}", job.attempts);
         }
@@ -479,7 +474,7 @@ impl Dispatcher {
         let output = self.live.start(&job.id, options.output_limit);
         let outcome = exec::run_until(plan, &identity, options, &output, stop).await;
         let cancelled = matches!(job.stop.reason(), Some(Stop::Cancelled { .. }));
-        events::run_finished(&self.metrics, &job.hook.id, &job.id, &outcome, cancelled);
+        request_log::run_finished(&self.metrics, &job.hook.id, &job.id, &outcome, cancelled);
         match outcome.cut {
             Some(Cut::TimedOut) => tracing::warn!(run = %job.id, "timed out"),
             Some(Cut::Stopped) => tracing::info!(run = %job.id, "stopped"),
@@ -488,7 +483,7 @@ impl Dispatcher {
         // Quoted: the output may echo request values that would pass for fields.
         tracing::debug!(
             "command output: {}",
-            crate::logging::field_value(&String::from_utf8_lossy(&outcome.output))
+            crate::ops::logging::field_value(&String::from_utf8_lossy(&outcome.output))
         );
         Attempt::Ran(outcome, job.stop.reason())
     }
@@ -625,7 +620,7 @@ impl Dispatcher {
 
     /// Journals an event of a run: durably for a background run (the journal is all that
     /// remembers it), without waiting for the disk for a run whose client gets the outcome.
-    fn record(&self, event: Event, durable: bool) -> crate::journal::Ack {
+    fn record(&self, event: Event, durable: bool) -> crate::store::Ack {
         if durable {
             self.journal.record(event)
         } else {
@@ -657,7 +652,7 @@ impl Dispatcher {
     }
 
     /// Tells the followers of run `id`'s attempt how it ended, and forgets the attempt.
-    fn finish_live(&self, id: &str, end: crate::output::End) {
+    fn finish_live(&self, id: &str, end: crate::engine::output::End) {
         if let Some(output) = self.live.get(id) {
             self.live.remove(id);
             output.finish(end);
@@ -692,7 +687,7 @@ impl Dispatcher {
 
     /// Lets `job` re-enter its lane after `delay`, unless shutdown comes first (then it stays
     /// queued in the journal for the next start).
-    fn schedule(self: &Arc<Self>, job: Job, delay: Duration) {
+    pub(super) fn schedule(self: &Arc<Self>, job: Job, delay: Duration) {
         let this = self.clone();
         tokio::spawn(async move {
             let mut phase = this.phase.subscribe();
@@ -855,13 +850,13 @@ fn result_of(outcome: Outcome, stop: Option<Stop>) -> RunResult {
 
 /// What followers of an attempt are told at its end: the run's status, `queued` when it is
 /// retried.
-fn live_end(result: &RunResult, retried: bool) -> crate::output::End {
+fn live_end(result: &RunResult, retried: bool) -> crate::engine::output::End {
     let status = if retried {
         Status::Queued
     } else {
         result.status
     };
-    crate::output::End {
+    crate::engine::output::End {
         status: status.to_string(),
         exit_code: result.exit_code,
         signal: result.signal,

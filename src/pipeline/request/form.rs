@@ -87,8 +87,8 @@ fn hex_value(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::query_map;
-    use crate::request::value::map_to_go_json;
+    use crate::pipeline::request::query_map;
+    use crate::pipeline::request::value::map_to_go_json;
 
     #[test]
     fn form_bodies() {

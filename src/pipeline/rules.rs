@@ -10,9 +10,9 @@ use regex::Regex;
 use subtle::ConstantTimeEq;
 
 use crate::config::Secret;
-use crate::request::value::to_go_string;
-use crate::request::{Argument, ParamError, Request};
-use crate::signature::{
+use crate::pipeline::request::value::to_go_string;
+use crate::pipeline::request::{Argument, ParamError, Request};
+use crate::pipeline::signature::{
     HmacAlgorithm, SignatureError, check_payload_signature, check_scalr_signature,
 };
 
@@ -439,8 +439,8 @@ fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{Source, test_request};
-    use crate::signature::hmac_hex;
+    use crate::pipeline::request::{Source, test_request};
+    use crate::pipeline::signature::hmac_hex;
 
     const BODY: &str = r#"{"ref": "refs/heads/main", "n": 42.0, "flag": true}"#;
 

@@ -167,7 +167,7 @@ pub(crate) fn test_request(headers: &[(&str, &str)], query: &str, body: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::value::map_to_go_json;
+    use crate::pipeline::request::value::map_to_go_json;
 
     #[test]
     fn canonical_header_keys() {

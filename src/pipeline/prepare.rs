@@ -10,11 +10,11 @@ use bytes::Bytes;
 use http::{HeaderMap, header};
 
 use crate::config::Hook;
-use crate::plan::{self, Plan};
-use crate::request::body::{BodyError, BodyLimits};
-use crate::request::{self, Request, Source};
-use crate::rules::{self, RuleError, Trace};
-use crate::signature::preset::{self, PresetError};
+use crate::pipeline::plan::{self, Plan};
+use crate::pipeline::request::body::{BodyError, BodyLimits};
+use crate::pipeline::request::{self, Request, Source};
+use crate::pipeline::rules::{self, RuleError, Trace};
+use crate::pipeline::signature::preset::{self, PresetError};
 
 /// A request as received, before any parsing.
 #[derive(Debug, Clone)]

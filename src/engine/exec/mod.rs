@@ -28,8 +28,8 @@ use nix::unistd::Pid;
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::oneshot;
 
-use crate::output::LiveOutput;
-use crate::plan::Plan;
+use crate::engine::output::LiveOutput;
+use crate::pipeline::plan::Plan;
 
 mod cgroup;
 

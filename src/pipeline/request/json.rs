@@ -403,7 +403,7 @@ fn cannot_decode_into_map(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::value::map_to_go_json;
+    use crate::pipeline::request::value::map_to_go_json;
 
     fn ok(body: &str) -> Option<String> {
         parse(body.as_bytes()).unwrap().map(|m| map_to_go_json(&m))
@@ -588,7 +588,7 @@ mod selection_tests {
     /// Every lookup a selection serves finds exactly what a full parse finds.
     #[test]
     fn selected_lookups_agree_with_a_full_parse() {
-        use crate::request::value::{lookup_in_map, to_go_string};
+        use crate::pipeline::request::value::{lookup_in_map, to_go_string};
         let body = br#"{"ref":"refs/heads/main","n":1.50,"big":12345678901234567890,
             "repository":{"full_name":"o/r","owner":{"login":"o"},"size":0,"topics":[]},
             "commits":[{"id":"c1","added":["a"]},{"id":"c2","x":null},{"id":"c3"}],
