@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::cli::{self, Cli, ServeArgs};
 use crate::config::LoadOptions;
 use crate::engine::exec;
-use crate::engine::{Dispatcher, EngineSettings};
+use crate::engine::{Dispatcher, DispatcherSettings};
 use crate::ops::logging;
 use crate::ops::metrics::Metrics;
 use crate::ops::privilege::{self, PidFile};
@@ -90,16 +90,16 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     } else {
         None
     };
-    let engine = Dispatcher::new(
+    let dispatcher = Dispatcher::new(
         store.clone(),
         open_journal(&args)?,
         metrics.clone(),
-        engine_settings(&args),
+        dispatcher_settings(&args),
     );
     let state = Arc::new(State {
         settings: settings(&args)?,
         hooks: store,
-        engine: engine.clone(),
+        dispatcher: dispatcher.clone(),
         metrics,
         dedupe: crate::store::dedupe::Deduper::new(args.state_directory()),
         rate_limits: crate::pipeline::rate_limit::RateLimiter::default(),
@@ -117,7 +117,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let result = runtime.block_on(async {
         tokio::spawn(exec::reap_orphans());
         // Before serving: what the last process accepted runs first.
-        let recovered = engine
+        let recovered = dispatcher
             .recover()
             .await
             .map_err(|error| format!("cannot read the run journal: {error}"))?;
@@ -132,7 +132,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let signal = signals(reloader.clone())?;
         let shutdown = async {
             signal.await;
-            engine.begin_shutdown();
+            dispatcher.begin_shutdown();
         };
         if args.hotreload {
             reload::watch(reloader.clone())?;
@@ -178,7 +178,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         let (hooks, admin) = tokio::join!(hooks_server, admin_server);
         hooks.map_err(|error| format!("server error: {error}"))?;
         admin.map_err(|error| format!("admin server error: {error}"))?;
-        engine.finish().await;
+        dispatcher.finish().await;
         Ok::<(), String>(())
     });
     if let Some(pidfile) = pidfile
@@ -212,9 +212,9 @@ fn settings(args: &ServeArgs) -> Result<Settings, String> {
         first_byte_timeout: Duration::from_secs(args.first_byte_timeout),
         x_request_id: args.x_request_id,
         x_request_id_limit: args.x_request_id_limit,
-        shutdown_timeout: args.engine.shutdown_timeout,
+        shutdown_timeout: args.execution.shutdown_timeout,
         state_dir: args.state_directory(),
-        journal: args.engine.journal,
+        journal: args.execution.journal,
         trusted_proxies: args.trusted_proxies.clone(),
         body_limits: crate::pipeline::request::body::BodyLimits {
             max_json_depth: args.max_json_depth,
@@ -279,11 +279,11 @@ fn open_admin(args: &ServeArgs) -> Result<Option<server::listener::AdminListener
 /// adnanh command line used to start (after `-setuid`, say): then hookwire still serves, without
 /// a journal, and says so. A corrupt journal stops the start wherever it is.
 fn open_journal(args: &ServeArgs) -> Result<Arc<dyn Journal>, String> {
-    if !args.engine.journal {
+    if !args.execution.journal {
         tracing::warn!("the run journal is off: accepted runs are lost if hookwire stops");
         return Ok(Arc::new(NoJournal));
     }
-    match SqliteJournal::open(&args.state_directory(), args.engine.keep_runs) {
+    match SqliteJournal::open(&args.state_directory(), args.execution.keep_runs) {
         Ok(journal) => Ok(Arc::new(journal)),
         // Serving without it would hide the runs it holds: the user must decide.
         Err(error @ JournalError::Corrupt(_)) => Err(error.to_string()),
@@ -297,9 +297,9 @@ fn open_journal(args: &ServeArgs) -> Result<Arc<dyn Journal>, String> {
     }
 }
 
-fn engine_settings(args: &ServeArgs) -> EngineSettings {
-    let flags = &args.engine;
-    EngineSettings {
+fn dispatcher_settings(args: &ServeArgs) -> DispatcherSettings {
+    let flags = &args.execution;
+    DispatcherSettings {
         exec: exec::ExecOptions {
             output_limit: flags.max_output,
             timeout: Some(flags.command_timeout).filter(|t| !t.is_zero()),

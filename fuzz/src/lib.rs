@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use arbitrary::Arbitrary;
 use bytes::Bytes;
-use hookwire::pipeline::Received;
+use hookwire::store::Received;
 use hookwire::pipeline::request::body::{BodyLimits, parse_payload};
 use hookwire::pipeline::request::json::Selection;
 use hookwire::pipeline::request::{Argument, Request, Source, headers_map, query_map, value};

@@ -16,7 +16,7 @@
 //! `hookwire check x` does not. [`goflags::normalize`] continues into a subcommand's own flags
 //! when it meets a subcommand name. The operating subcommands' flags live in [`ops`].
 
-pub mod engine;
+pub mod execution;
 pub mod goflags;
 pub mod ops;
 
@@ -64,7 +64,7 @@ pub enum Command {
     )]
     Man,
     /// List the run history, show one run, or run one again
-    Runs(engine::RunsArgs),
+    Runs(execution::RunsArgs),
 }
 
 const HOOKS: &str = "Hooks";
@@ -246,9 +246,9 @@ pub struct ServeArgs {
     #[arg(long = "admin-token-file", value_name = "FILE", help_heading = ADMIN)]
     pub admin_token_file: Option<PathBuf>,
 
-    /// The execution engine's flags (concurrency cap, timeouts, output cap, journal).
+    /// How commands are run: concurrency cap, timeouts, output cap, journal.
     #[command(flatten)]
-    pub engine: engine::EngineArgs,
+    pub execution: execution::ExecutionArgs,
 }
 
 /// `-max-json-depth`: at least 1, at most what serde_json itself parses.

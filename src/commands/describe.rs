@@ -253,7 +253,7 @@ fn extensions(hook: &Hook) -> Vec<String> {
         let text = format!("{value:?}");
         (text != format!("{:?}", T::default())).then_some(text)
     }
-    [changed(&hook.engine), changed(&hook.security)]
+    [changed(&hook.scheduling), changed(&hook.security)]
         .into_iter()
         .flatten()
         .collect()

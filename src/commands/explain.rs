@@ -15,7 +15,8 @@ use crate::config::{Hook, LoadOptions};
 use crate::ops::request_log;
 use crate::pipeline::request::Request;
 use crate::pipeline::rules::{MatchKind, Rule, Trace};
-use crate::pipeline::{self, Prepared, Received, Verdict};
+use crate::pipeline::{self, Prepared, Verdict};
+use crate::store::Received;
 
 /// What `explain` concluded, as its exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::cli::engine::{AdminClient, RunsAction, RunsArgs, StateLocation};
+use crate::cli::execution::{AdminClient, RunsAction, RunsArgs, StateLocation};
 use crate::server::listener::ADMIN_SOCKET;
 use crate::store::{Filter, History, RunRecord, Status};
 

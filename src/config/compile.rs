@@ -213,7 +213,7 @@ fn compile_hook(
             None => None,
         },
         trigger_signature_soft_failures: reader.bool(&object, "trigger-signature-soft-failures")?,
-        engine: super::engine::compile(reader, &object)?,
+        scheduling: super::scheduling::compile(reader, &object)?,
         security: super::security::compile(reader, &object)?,
         source: Arc::clone(source),
         payload_selection: Selection::All,

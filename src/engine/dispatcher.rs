@@ -19,15 +19,15 @@ use tracing::Instrument as _;
 use super::lane::{Busy, Decision, Lane, LaneJob, Origin};
 
 use crate::config::Hook;
-use crate::config::engine::Concurrency;
+use crate::config::scheduling::Concurrency;
 use crate::engine::exec::{self, Cut, ExecOptions, Outcome, Termination};
 use crate::engine::output::LiveRuns;
 use crate::ops::metrics::{Metrics, RunOutcome};
 use crate::ops::reload::HookStore;
 use crate::ops::request_log;
-use crate::pipeline::Received;
 use crate::pipeline::plan::Plan;
 use crate::pipeline::request::Request;
+use crate::store::Received;
 use crate::store::{Event, Journal, JournalError, NewRun, RunResult, Status};
 
 /// The first wait before a journal write of a run's start or end that failed is tried again;
@@ -37,7 +37,7 @@ const JOURNAL_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Engine-wide settings from the command line.
 #[derive(Debug, Clone, Copy)]
-pub struct EngineSettings {
+pub struct DispatcherSettings {
     /// Output cap, kill grace, and the default timeout (`--command-timeout`).
     pub exec: ExecOptions,
     /// Most commands running at once over all hooks; 0: no cap.
@@ -173,8 +173,8 @@ enum Phase {
 /// The value of the hook's `concurrency-key` in `request`: `None` when the hook has no key or
 /// runs in parallel; an empty string when the request lacks the value (those runs share a lane).
 pub fn concurrency_key(hook: &Hook, request: Option<&Request>) -> Option<String> {
-    let argument = hook.engine.concurrency_key.as_ref()?;
-    if hook.engine.concurrency == Concurrency::Parallel {
+    let argument = hook.scheduling.concurrency_key.as_ref()?;
+    if hook.scheduling.concurrency == Concurrency::Parallel {
         return None;
     }
     Some(
@@ -232,12 +232,12 @@ enum NotStarted {
     Journal(JournalError),
 }
 
-/// The engine. Shared as `Arc<Dispatcher>` by the server, the admin routes and start-up.
+/// The dispatcher. Shared as `Arc<Dispatcher>` by the server, the admin routes and start-up.
 #[derive(Debug)]
 pub struct Dispatcher {
     pub(super) hooks: Arc<HookStore>,
     pub(super) journal: Arc<dyn Journal>,
-    settings: EngineSettings,
+    settings: DispatcherSettings,
     pub(super) metrics: Arc<Metrics>,
     lanes: Mutex<HashMap<LaneKey, Lane<Job>>>,
     /// Runs per hook whose start waits for the journal to work again: they wait too.
@@ -254,7 +254,7 @@ impl Dispatcher {
         hooks: Arc<HookStore>,
         journal: Arc<dyn Journal>,
         metrics: Arc<Metrics>,
-        settings: EngineSettings,
+        settings: DispatcherSettings,
     ) -> Arc<Self> {
         Arc::new(Self {
             hooks,
@@ -350,7 +350,7 @@ impl Dispatcher {
         origin: Origin,
         accepted: Option<Event>,
     ) -> Result<Option<crate::store::Ack>, Refusal> {
-        let mode = job.hook.engine.concurrency;
+        let mode = job.hook.scheduling.concurrency;
         let durable = job.background;
         if mode == Concurrency::Parallel {
             let ack = accepted.map(|event| self.record(event, durable));
@@ -361,7 +361,7 @@ impl Dispatcher {
             hook: job.hook.id.clone(),
             key: job.key.clone(),
         };
-        let max_queue = job.hook.engine.max_queue;
+        let max_queue = job.hook.scheduling.max_queue;
         let id = job.id.clone();
         let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
         let lane = lanes.entry(key.clone()).or_default();
@@ -455,10 +455,10 @@ impl Dispatcher {
             tracing::info!(run = %job.id, "attempt {}", job.attempts);
         }
         let mut options = self.settings.exec;
-        if let Some(timeout) = job.hook.engine.timeout {
+        if let Some(timeout) = job.hook.scheduling.timeout {
             options.timeout = Some(timeout);
         }
-        options.kill_leftovers = job.hook.engine.kill_leftovers;
+        options.kill_leftovers = job.hook.scheduling.kill_leftovers;
         let stop = async {
             let mut phase = self.phase.subscribe();
             tokio::select! {
@@ -577,7 +577,7 @@ impl Dispatcher {
         let result = result_of(outcome, stop);
         let retry = job
             .hook
-            .engine
+            .scheduling
             .retry
             .filter(|retry| {
                 matches!(result.status, Status::Failed | Status::TimedOut)

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::dispatcher::{Stop, StopSignal};
-use crate::config::engine::Concurrency;
+use crate::config::scheduling::Concurrency;
 
 /// What the lane needs to know about a run.
 pub(super) trait LaneJob {

@@ -10,7 +10,7 @@ pub mod output;
 mod recover;
 
 pub use dispatcher::{
-    Dispatcher, EngineSettings, Refusal, RunGuard, RunTracker, Stop, StopSignal, Submission,
+    Dispatcher, DispatcherSettings, Refusal, RunGuard, RunTracker, Stop, StopSignal, Submission,
     concurrency_key,
 };
 pub use lane::Busy;

@@ -12,7 +12,8 @@ use crate::config::Hook;
 use crate::ops::metrics::RunOutcome;
 use crate::pipeline::plan::Plan;
 use crate::pipeline::signature::preset;
-use crate::pipeline::{self, Received, Verdict};
+use crate::pipeline::{self, Verdict};
+use crate::store::Received;
 use crate::store::{Ack, Event, JournalError, RunResult, Status};
 
 /// What recovery did at start.
@@ -78,7 +79,11 @@ impl Dispatcher {
                     "hookwire stopped during attempt {} of this run",
                     stored.attempts
                 );
-                match hook.engine.retry.filter(|r| stored.attempts <= r.attempts) {
+                match hook
+                    .scheduling
+                    .retry
+                    .filter(|r| stored.attempts <= r.attempts)
+                {
                     None => {
                         tracing::warn!("run {} of {} was interrupted", stored.id, hook.id);
                         self.metrics

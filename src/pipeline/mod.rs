@@ -11,4 +11,4 @@ pub mod request;
 pub mod rules;
 pub mod signature;
 
-pub use prepare::{Prepared, Received, Verdict, prepare, prepare_with};
+pub use prepare::{Prepared, Verdict, prepare, prepare_with};

@@ -4,10 +4,7 @@
 //! find the delivery id, and build the [`Plan`]. Nothing here writes a response, touches the
 //! dedupe store or starts a process.
 
-use std::net::SocketAddr;
-
-use bytes::Bytes;
-use http::{HeaderMap, header};
+use http::header;
 
 use crate::config::Hook;
 use crate::pipeline::plan::{self, Plan};
@@ -15,20 +12,7 @@ use crate::pipeline::request::body::{BodyError, BodyLimits};
 use crate::pipeline::request::{self, Request, Source};
 use crate::pipeline::rules::{self, RuleError, Trace};
 use crate::pipeline::signature::preset::{self, PresetError};
-
-/// A request as received, before any parsing.
-#[derive(Debug, Clone)]
-pub struct Received {
-    /// Log correlation id.
-    pub id: String,
-    pub method: String,
-    /// The client address (the TCP peer, or the client behind trusted proxies).
-    pub remote_addr: SocketAddr,
-    pub headers: HeaderMap,
-    /// The raw query string, without `?`.
-    pub query: String,
-    pub body: Bytes,
-}
+use crate::store::Received;
 
 /// What the stages decided.
 #[derive(Debug)]

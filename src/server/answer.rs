@@ -32,7 +32,7 @@ pub async fn answer(
     mut headers: Vec<(&str, &str)>,
 ) -> HttpResponse {
     let run_id = submission.id.clone();
-    let waiting = match state.engine.submit(submission).await {
+    let waiting = match state.dispatcher.submit(submission).await {
         Ok(waiting) => waiting,
         Err(refusal) => {
             if let Some(delivery) = delivery
@@ -64,7 +64,7 @@ pub async fn answer(
         let status = respond::configured_status(hook.success_http_response_code, &hook.id);
         return respond::build(status, headers, hook.response_message.clone());
     };
-    if hook.engine.stream_output {
+    if hook.scheduling.stream_output {
         // The outcome comes in the text's last line (see `output_stream::text`).
         drop(waiting);
         return streamed(state, hook, run_id.clone(), headers);
@@ -100,7 +100,7 @@ fn streamed(
         );
     }
     *response.body_mut() =
-        respond::streamed(super::output_stream::text(state.engine.clone(), run_id));
+        respond::streamed(super::output_stream::text(state.dispatcher.clone(), run_id));
     response
 }
 

@@ -18,7 +18,8 @@ use crate::config::HookSet;
 use crate::engine;
 use crate::ops::request_log;
 use crate::pipeline::request;
-use crate::pipeline::{self, Received, Verdict};
+use crate::pipeline::{self, Verdict};
+use crate::store::Received;
 
 /// The response header carrying an accepted run's id.
 pub const RUN_HEADER: &str = "X-Hookwire-Run";

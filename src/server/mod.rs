@@ -80,8 +80,8 @@ pub struct Settings {
 pub struct State {
     pub settings: Settings,
     pub hooks: Arc<HookStore>,
-    /// The execution engine: concurrency policies, journal, runs in flight.
-    pub engine: Arc<Dispatcher>,
+    /// Concurrency policies, the journal, runs in flight.
+    pub dispatcher: Arc<Dispatcher>,
     /// Counters and gauges for `/-/metrics`.
     pub metrics: Arc<crate::ops::metrics::Metrics>,
     /// Delivery ids seen recently (hooks with `dedupe`).

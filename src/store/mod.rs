@@ -30,15 +30,31 @@ pub mod state_dir;
 mod tests;
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
+use http::HeaderMap;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::pipeline::Received;
-
 pub use sqlite::{History, SqliteJournal};
 pub use state_dir::{FILE_NAME, prepare_database};
+
+/// A request as received, before any parsing: what the pipeline starts from and what the
+/// journal keeps, so a run can be planned again after a crash or on a rerun.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Log correlation id.
+    pub id: String,
+    pub method: String,
+    /// The client address (the TCP peer, or the client behind trusted proxies).
+    pub remote_addr: SocketAddr,
+    pub headers: HeaderMap,
+    /// The raw query string, without `?`.
+    pub query: String,
+    pub body: Bytes,
+}
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension as _, Row, params_from_iter};
 
+use super::Received;
 use super::headers::decode_headers;
 use super::{Filter, HookStats, RequestView, RunRecord, Status, StoredRun, from_millis, timestamp};
-use crate::pipeline::Received;
 use crate::store::redact;
 
 const SUMMARY_COLUMNS: &str = "id, hook, status, concurrency_key, background, rerun_of, attempts,

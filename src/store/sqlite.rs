@@ -30,7 +30,7 @@ const MAX_BATCH: usize = 4096;
 const VOLATILE_LINGER: Duration = Duration::from_millis(25);
 
 /// What the writer thread is sent.
-enum Job {
+enum WriterCommand {
     /// An event, who waits for its commit, and whether the commit must reach the disk.
     Record {
         event: Event,
@@ -41,10 +41,10 @@ enum Job {
     Flush(mpsc::SyncSender<()>),
 }
 
-impl Job {
+impl WriterCommand {
     /// Whether the writer must commit it without lingering.
     fn is_urgent(&self) -> bool {
-        !matches!(self, Job::Record { durable: false, .. })
+        !matches!(self, WriterCommand::Record { durable: false, .. })
     }
 }
 
@@ -52,7 +52,7 @@ impl Job {
 #[derive(Debug)]
 pub struct SqliteJournal {
     path: PathBuf,
-    sender: Mutex<Option<mpsc::Sender<Job>>>,
+    sender: Mutex<Option<mpsc::Sender<WriterCommand>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The writer, to unpark when an urgent job is sent while it lingers.
     writer_thread: std::thread::Thread,
@@ -119,7 +119,7 @@ impl SqliteJournal {
         query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, JournalError> {
         let (flushed, flush) = mpsc::sync_channel(1);
-        if self.enqueue(Job::Flush(flushed)) {
+        if self.enqueue(WriterCommand::Flush(flushed)) {
             // An error means the writer stopped, after committing what it had.
             let _ = flush.recv();
         }
@@ -129,14 +129,14 @@ impl SqliteJournal {
 }
 
 impl SqliteJournal {
-    fn enqueue(&self, job: Job) -> bool {
-        let urgent = job.is_urgent();
+    fn enqueue(&self, command: WriterCommand) -> bool {
+        let urgent = command.is_urgent();
         let sent = self
             .sender
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .is_some_and(|sender| sender.send(job).is_ok());
+            .is_some_and(|sender| sender.send(command).is_ok());
         if sent && urgent {
             self.writer_thread.unpark();
         }
@@ -145,7 +145,7 @@ impl SqliteJournal {
 
     fn send(&self, event: Event, durable: bool) -> Ack {
         let (ack, receiver) = oneshot::channel();
-        if self.enqueue(Job::Record {
+        if self.enqueue(WriterCommand::Record {
             event,
             ack,
             durable,
@@ -306,7 +306,7 @@ fn corrupt(path: &Path, error: &dyn fmt::Display) -> JournalError {
 /// start and end mostly share one transaction.
 fn write_loop(
     mut connection: Connection,
-    receiver: &mpsc::Receiver<Job>,
+    receiver: &mpsc::Receiver<WriterCommand>,
     mut retention: Retention,
 ) {
     // The connection opens with synchronous=FULL.
@@ -322,7 +322,10 @@ fn write_loop(
                 }
             }
             let left = linger_until.saturating_duration_since(Instant::now());
-            if batch.len() >= MAX_BATCH || left.is_zero() || batch.iter().any(Job::is_urgent) {
+            if batch.len() >= MAX_BATCH
+                || left.is_zero()
+                || batch.iter().any(WriterCommand::is_urgent)
+            {
                 break;
             }
             // Parked rather than blocked in the channel, so volatile events do not wake the
@@ -333,12 +336,12 @@ fn write_loop(
         let mut flushes = Vec::new();
         for job in batch {
             match job {
-                Job::Record {
+                WriterCommand::Record {
                     event,
                     ack,
                     durable,
                 } => records.push((event, ack, durable)),
-                Job::Flush(flushed) => flushes.push(flushed),
+                WriterCommand::Flush(flushed) => flushes.push(flushed),
             }
         }
         // In WAL mode, `synchronous=NORMAL` commits without an fsync; a later FULL commit

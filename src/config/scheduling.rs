@@ -29,7 +29,7 @@ pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(10);
 
 /// How a hook's runs are scheduled, timed out and retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EngineOptions {
+pub struct Scheduling {
     pub concurrency: Concurrency,
     /// `concurrency-key`: runs with different values of this argument are scheduled apart.
     pub concurrency_key: Option<Argument>,
@@ -46,7 +46,7 @@ pub struct EngineOptions {
     pub stream_output: bool,
 }
 
-impl Default for EngineOptions {
+impl Default for Scheduling {
     fn default() -> Self {
         Self {
             concurrency: Concurrency::Parallel,
@@ -125,8 +125,8 @@ const RETRY: ObjectKind = ObjectKind {
 pub(crate) fn compile(
     reader: &mut Reader<'_>,
     object: &Object<'_>,
-) -> Result<EngineOptions, Box<Diagnostic>> {
-    let mut options = EngineOptions::default();
+) -> Result<Scheduling, Box<Diagnostic>> {
+    let mut options = Scheduling::default();
     if let Some(node) = object.present("concurrency") {
         let path = object.path_of("concurrency");
         let name = reader.string_value(node, &path)?;
@@ -328,45 +328,45 @@ mod tests {
         )
     }
 
-    fn options(text: &str) -> (EngineOptions, Vec<String>) {
+    fn options(text: &str) -> (Scheduling, Vec<String>) {
         let file = load(text).unwrap_or_else(|e| panic!("loads: {e}"));
         let warnings = file.warnings.iter().map(ToString::to_string).collect();
-        (file.hooks[0].engine.clone(), warnings)
+        (file.hooks[0].scheduling.clone(), warnings)
     }
 
     fn error(text: &str) -> String {
         match load(text) {
             Err(error) => error.to_string(),
-            Ok(file) => panic!("expected an error, got {:?}", file.hooks[0].engine),
+            Ok(file) => panic!("expected an error, got {:?}", file.hooks[0].scheduling),
         }
     }
 
     #[test]
     fn defaults_are_parallel_without_limits() {
-        let (engine, warnings) = options("- {id: a, execute-command: /bin/true}");
-        assert_eq!(engine, EngineOptions::default());
-        assert_eq!(engine.concurrency, Concurrency::Parallel);
-        assert_eq!(engine.max_queue, DEFAULT_MAX_QUEUE);
+        let (scheduling, warnings) = options("- {id: a, execute-command: /bin/true}");
+        assert_eq!(scheduling, Scheduling::default());
+        assert_eq!(scheduling.concurrency, Concurrency::Parallel);
+        assert_eq!(scheduling.max_queue, DEFAULT_MAX_QUEUE);
         assert!(warnings.is_empty(), "{warnings:?}");
     }
 
     #[test]
     fn every_key_is_read() {
-        let (engine, warnings) = options(
+        let (scheduling, warnings) = options(
             "- id: a\n  execute-command: /bin/true\n  concurrency: queue\n  \
              concurrency-key: {source: payload, name: ref}\n  max-queue: 5\n  timeout: 1m 30s\n  \
              retry: {attempts: 2, backoff: 500ms}\n",
         );
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(engine.concurrency, Concurrency::Queue);
+        assert_eq!(scheduling.concurrency, Concurrency::Queue);
         assert_eq!(
-            engine.concurrency_key.as_ref().map(|a| a.name.as_str()),
+            scheduling.concurrency_key.as_ref().map(|a| a.name.as_str()),
             Some("ref")
         );
-        assert_eq!(engine.max_queue, 5);
-        assert_eq!(engine.timeout, Some(Duration::from_secs(90)));
+        assert_eq!(scheduling.max_queue, 5);
+        assert_eq!(scheduling.timeout, Some(Duration::from_secs(90)));
         assert_eq!(
-            engine.retry,
+            scheduling.retry,
             Some(Retry {
                 attempts: 2,
                 backoff: Duration::from_millis(500)
@@ -377,8 +377,8 @@ mod tests {
     #[test]
     fn every_mode_has_a_name() {
         for name in Concurrency::NAMES {
-            let (engine, _) = options(&format!("- {{id: a, concurrency: {name}}}"));
-            assert_eq!(engine.concurrency.name(), name);
+            let (scheduling, _) = options(&format!("- {{id: a, concurrency: {name}}}"));
+            assert_eq!(scheduling.concurrency.name(), name);
         }
     }
 
@@ -391,10 +391,10 @@ mod tests {
             &LoadOptions::default(),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let engine = &file.hooks[0].engine;
-        assert_eq!(engine.concurrency, Concurrency::Latest);
-        assert_eq!(engine.timeout, Some(Duration::from_secs(2)));
-        assert_eq!(engine.retry.map(|r| r.backoff), Some(DEFAULT_BACKOFF));
+        let scheduling = &file.hooks[0].scheduling;
+        assert_eq!(scheduling.concurrency, Concurrency::Latest);
+        assert_eq!(scheduling.timeout, Some(Duration::from_secs(2)));
+        assert_eq!(scheduling.retry.map(|r| r.backoff), Some(DEFAULT_BACKOFF));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The execution engine's flags (flattened into the server's) and the `hookwire runs`
+//! How commands are run: the flags (flattened into the server's) and the `hookwire runs`
 //! subcommand.
 
 use std::path::PathBuf;
@@ -8,35 +8,35 @@ use clap::{Args, Subcommand};
 
 use super::goflags;
 
-const ENGINE: &str = "Execution (hookwire)";
+const EXECUTION: &str = "Execution (hookwire)";
 
 /// How commands are run, limited, journaled and stopped.
 #[derive(Debug, Clone, Args)]
-pub struct EngineArgs {
+pub struct ExecutionArgs {
     /// Most commands running at once over all hooks; further runs wait their turn (0: no limit)
-    #[arg(long = "max-concurrent-runs", default_value = "0", value_parser = goflags::parse_usize, value_name = "COUNT", help_heading = ENGINE)]
+    #[arg(long = "max-concurrent-runs", default_value = "0", value_parser = goflags::parse_usize, value_name = "COUNT", help_heading = EXECUTION)]
     pub max_concurrent_runs: usize,
 
     /// Time limit of a command for hooks without their own `timeout`, e.g. 15m (0: none); then
     /// SIGTERM to its process group, SIGKILL after -kill-grace
-    #[arg(long = "command-timeout", default_value = "0", value_parser = parse_flag_duration, value_name = "DURATION", help_heading = ENGINE)]
+    #[arg(long = "command-timeout", default_value = "0", value_parser = parse_flag_duration, value_name = "DURATION", help_heading = EXECUTION)]
     pub command_timeout: Duration,
 
     /// Time between SIGTERM and SIGKILL when a command's process group is ended
-    #[arg(long = "kill-grace", default_value = "10s", value_parser = parse_flag_duration, value_name = "DURATION", help_heading = ENGINE)]
+    #[arg(long = "kill-grace", default_value = "10s", value_parser = parse_flag_duration, value_name = "DURATION", help_heading = EXECUTION)]
     pub kill_grace: Duration,
 
     /// Most output bytes kept per run: the tail is kept, the truncation marked
-    #[arg(long = "max-output", default_value = "1048576", value_parser = goflags::parse_usize, value_name = "BYTES", help_heading = ENGINE)]
+    #[arg(long = "max-output", default_value = "1048576", value_parser = goflags::parse_usize, value_name = "BYTES", help_heading = EXECUTION)]
     pub max_output: usize,
 
     /// Runs kept in the history, per hook
-    #[arg(long = "keep-runs", default_value = "100", value_parser = goflags::parse_usize, value_name = "COUNT", help_heading = ENGINE)]
+    #[arg(long = "keep-runs", default_value = "100", value_parser = goflags::parse_usize, value_name = "COUNT", help_heading = EXECUTION)]
     pub keep_runs: usize,
 
     /// How long running commands may finish at shutdown before their process groups are
     /// terminated (and the runs recorded as interrupted)
-    #[arg(long = "shutdown-timeout", default_value = "30s", value_parser = parse_flag_duration, value_name = "DURATION", help_heading = ENGINE)]
+    #[arg(long = "shutdown-timeout", default_value = "30s", value_parser = parse_flag_duration, value_name = "DURATION", help_heading = EXECUTION)]
     pub shutdown_timeout: Duration,
 
     /// Keep the run journal; false loses accepted runs in a crash (for measuring its cost)
@@ -49,7 +49,7 @@ fn parse_flag_duration(value: &str) -> Result<Duration, String> {
     if value.trim() == "0" {
         return Ok(Duration::ZERO);
     }
-    crate::config::engine::parse_duration(value)
+    crate::config::scheduling::parse_duration(value)
 }
 
 /// Lists the run history, shows one run, or runs one again.
@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn engine_flags_have_defaults_and_go_spellings() {
-        let defaults = parse(&[]).unwrap().serve.engine;
+        let defaults = parse(&[]).unwrap().serve.execution;
         assert_eq!(defaults.max_concurrent_runs, 0);
         assert_eq!(defaults.command_timeout, Duration::ZERO);
         assert_eq!(defaults.kill_grace, Duration::from_secs(10));
@@ -189,7 +189,7 @@ mod tests {
         ])
         .unwrap()
         .serve
-        .engine;
+        .execution;
         assert_eq!(set.max_concurrent_runs, 4);
         assert_eq!(set.command_timeout, Duration::from_secs(900));
         assert_eq!(set.kill_grace, Duration::from_millis(500));
@@ -204,7 +204,7 @@ mod tests {
             parse(&["-command-timeout", "0"])
                 .unwrap()
                 .serve
-                .engine
+                .execution
                 .command_timeout,
             Duration::ZERO
         );
