@@ -19,7 +19,7 @@ pub(super) const STORED_COLUMNS: &str = "id, hook, status, attempts, background,
 /// The same, from a file of schema 1 that no server has upgraded yet.
 pub(super) const STORED_COLUMNS_V1: &str =
     "id, hook, status, attempts, background, next_attempt_at,
-    request_id, method, remote_addr, headers, query, body, NULL";
+    request_id, method, remote_addr, headers, query, body, NULL AS body_lost";
 
 /// The same, from a file of schema 2 that no server has upgraded yet: a body in a segment file
 /// is read into its row by the server's next start, not by a reader.
@@ -27,7 +27,7 @@ pub(super) const STORED_COLUMNS_V2: &str =
     "id, hook, status, attempts, background, next_attempt_at,
     request_id, method, remote_addr, headers, query, body,
     CASE WHEN body_segment IS NOT NULL THEN 'the request body is in bodies/ beside the journal; \
-    start hookwire once on this -state-dir to move it into the journal' END";
+    start hookwire once on this -state-dir to move it into the journal' END AS body_lost";
 
 pub(super) fn query_runs(
     connection: &Connection,
@@ -70,23 +70,23 @@ pub(super) fn query_runs(
 
 pub(super) fn query_hook_stats(connection: &Connection) -> rusqlite::Result<Vec<HookStats>> {
     let mut statement = connection.prepare(
-        "SELECT hook, COUNT(*),
-                SUM(status NOT IN ('queued', 'running')),
-                SUM(status = 'succeeded'),
-                MAX(id)
+        "SELECT hook, COUNT(*) AS runs,
+                SUM(status NOT IN ('queued', 'running')) AS ended,
+                SUM(status = 'succeeded') AS succeeded,
+                MAX(id) AS newest
          FROM runs GROUP BY hook ORDER BY hook",
     )?;
     let rows: Vec<(HookStats, String)> = statement
         .query_map([], |row| {
             Ok((
                 HookStats {
-                    hook: row.get(0)?,
-                    runs: row.get(1)?,
-                    ended: row.get(2)?,
-                    succeeded: row.get(3)?,
+                    hook: row.get("hook")?,
+                    runs: row.get("runs")?,
+                    ended: row.get("ended")?,
+                    succeeded: row.get("succeeded")?,
                     last: None,
                 },
-                row.get(4)?,
+                row.get("newest")?,
             ))
         })?
         .collect::<rusqlite::Result<_>>()?;
@@ -111,10 +111,10 @@ pub(super) fn query_run(
             [id],
             |row| {
                 let mut record = summary(row)?;
-                let output: Option<Vec<u8>> = row.get(15)?;
+                let output: Option<Vec<u8>> = row.get("output")?;
                 record.output =
                     Some(String::from_utf8_lossy(&output.unwrap_or_default()).into_owned());
-                let (request, body_lost) = stored_request(row, 16 + 6)?;
+                let (request, body_lost) = stored_request(row)?;
                 // Shown, not replayed: credentials are masked (a rerun reads `stored`).
                 record.request = Some(RequestView {
                     id: request.id,
@@ -142,26 +142,26 @@ pub(super) fn query_run(
 }
 
 fn summary(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
-    let status: String = row.get(2)?;
-    let accepted_at: i64 = row.get(10)?;
-    let started_at: Option<i64> = row.get(11)?;
-    let finished_at: Option<i64> = row.get(12)?;
-    let truncated: i64 = row.get(14)?;
+    let status: String = row.get("status")?;
+    let accepted_at: i64 = row.get("accepted_at")?;
+    let started_at: Option<i64> = row.get("started_at")?;
+    let finished_at: Option<i64> = row.get("finished_at")?;
+    let truncated: i64 = row.get("truncated")?;
     Ok(RunRecord {
-        id: row.get(0)?,
-        hook: row.get(1)?,
+        id: row.get("id")?,
+        hook: row.get("hook")?,
         status: Status::parse(&status).unwrap_or(Status::Failed),
-        concurrency_key: row.get(3)?,
-        background: row.get(4)?,
-        rerun_of: row.get(5)?,
-        attempts: row.get(6)?,
-        exit_code: row.get(7)?,
-        signal: row.get(8)?,
-        reason: row.get(9)?,
+        concurrency_key: row.get("concurrency_key")?,
+        background: row.get("background")?,
+        rerun_of: row.get("rerun_of")?,
+        attempts: row.get("attempts")?,
+        exit_code: row.get("exit_code")?,
+        signal: row.get("signal")?,
+        reason: row.get("reason")?,
         accepted_at: timestamp(accepted_at),
         started_at: started_at.map(timestamp),
         finished_at: finished_at.map(timestamp),
-        next_attempt_at: row.get::<_, Option<i64>>(13)?.map(timestamp),
+        next_attempt_at: row.get::<_, Option<i64>>("next_attempt_at")?.map(timestamp),
         duration_ms: started_at
             .zip(finished_at)
             .and_then(|(start, end)| u64::try_from(end - start).ok()),
@@ -172,34 +172,36 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
 }
 
 pub(super) fn stored_run(row: &Row<'_>) -> rusqlite::Result<StoredRun> {
-    let status: String = row.get(2)?;
-    let (request, body_lost) = stored_request(row, 6)?;
+    let status: String = row.get("status")?;
+    let (request, body_lost) = stored_request(row)?;
     Ok(StoredRun {
-        id: row.get(0)?,
-        hook: row.get(1)?,
+        id: row.get("id")?,
+        hook: row.get("hook")?,
         status: Status::parse(&status).unwrap_or(Status::Queued),
-        attempts: row.get(3)?,
-        background: row.get(4)?,
-        next_attempt_at: row.get::<_, Option<i64>>(5)?.map(from_millis),
+        attempts: row.get("attempts")?,
+        background: row.get("background")?,
+        next_attempt_at: row
+            .get::<_, Option<i64>>("next_attempt_at")?
+            .map(from_millis),
         request,
         body_lost,
     })
 }
 
-/// The request columns, starting at column `first`, and why its body is missing, if it is.
-fn stored_request(row: &Row<'_>, first: usize) -> rusqlite::Result<(Received, Option<String>)> {
-    let remote: String = row.get(first + 2)?;
-    let headers: Vec<u8> = row.get(first + 3)?;
-    let body: Vec<u8> = row.get(first + 5)?;
-    let body_lost: Option<String> = row.get(first + 6)?;
+/// The request's columns, and why its body is missing, if it is.
+fn stored_request(row: &Row<'_>) -> rusqlite::Result<(Received, Option<String>)> {
+    let remote: String = row.get("remote_addr")?;
+    let headers: Vec<u8> = row.get("headers")?;
+    let body: Vec<u8> = row.get("body")?;
+    let body_lost: Option<String> = row.get("body_lost")?;
     let request = Received {
-        id: row.get(first)?,
-        method: row.get(first + 1)?,
+        id: row.get("request_id")?,
+        method: row.get("method")?,
         remote_addr: remote
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
         headers: decode_headers(&headers),
-        query: row.get(first + 4)?,
+        query: row.get("query")?,
         body: Bytes::from(body),
     };
     Ok((request, body_lost))

@@ -96,7 +96,12 @@ fn move_segment_bodies_into_rows(
              WHERE body_segment IS NOT NULL",
         )?
         .query_map([], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            Ok((
+                row.get("id")?,
+                row.get("body_segment")?,
+                row.get("body_offset")?,
+                row.get("body_length")?,
+            ))
         })?
         .collect::<rusqlite::Result<_>>()?;
     let mut update =
