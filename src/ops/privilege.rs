@@ -288,18 +288,18 @@ mod tests {
         assert!(err.contains("/proc/hookwire/h.pid"), "{err}");
     }
 
-    /// Runs only as root, in a child process (privileges cannot be regained, and the test
-    /// harness's other threads must not lose them): re-runs this test binary on
-    /// `drop_privileges_child` with a marker variable.
+    /// In a child process (privileges cannot be regained, and the test harness's other threads
+    /// must not lose them): re-runs this test binary on `drop_privileges_child` with a marker
+    /// variable.
     #[test]
+    #[ignore = "needs root: switches to the user nobody"]
     fn drop_privileges_in_a_child_process() {
-        if !geteuid().is_root() {
-            return;
-        }
+        assert!(geteuid().is_root(), "run this test as root");
         let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
             .args([
                 "--exact",
                 "ops::privilege::tests::drop_privileges_child",
+                "--ignored",
                 "--nocapture",
             ])
             .env("HOOKWIRE_TEST_DROP_CHILD", "1")
@@ -314,7 +314,9 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "the child half of drop_privileges_in_a_child_process, which runs it"]
     fn drop_privileges_child() {
+        // Run on its own (`--ignored`), it must not drop the privileges of the whole test binary.
         if std::env::var_os("HOOKWIRE_TEST_DROP_CHILD").is_none() {
             return;
         }
