@@ -129,11 +129,17 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 recovered.skipped
             );
         }
+        // One shutdown: a stop signal starts the dispatcher's drain, and both listeners stop
+        // when it starts.
         let signal = signals(reloader.clone())?;
-        let shutdown = async {
-            signal.await;
-            dispatcher.begin_shutdown();
-        };
+        tokio::spawn({
+            let dispatcher = dispatcher.clone();
+            async move {
+                signal.await;
+                dispatcher.begin_shutdown();
+                systemd::stopping();
+            }
+        });
         if args.hotreload {
             reload::watch(reloader.clone())?;
         }
@@ -150,21 +156,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         };
         systemd::ready(&status());
         systemd::spawn_heartbeat(status);
-        // Both listeners stop on the same signal.
-        let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
-        let shutdown = async {
-            shutdown.await;
-            systemd::stopping();
-            let _ = stop_admin.send(true);
-        };
         let admin_server = async {
             let Some((listener, transport)) = admin_listener else {
                 return Ok(());
             };
-            let mut stopped = admin_stopped;
-            let stop = async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            };
+            let stop = dispatcher.draining();
             server::serve(
                 listener,
                 Surface::Admin(transport),
@@ -174,7 +170,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             )
             .await
         };
-        let hooks_server = server::serve(listener, Surface::Hooks, tls, state.clone(), shutdown);
+        let stop = dispatcher.draining();
+        let hooks_server = server::serve(listener, Surface::Hooks, tls, state.clone(), stop);
         let (hooks, admin) = tokio::join!(hooks_server, admin_server);
         hooks.map_err(|error| format!("server error: {error}"))?;
         admin.map_err(|error| format!("admin server error: {error}"))?;

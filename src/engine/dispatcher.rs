@@ -780,6 +780,14 @@ impl Dispatcher {
         });
     }
 
+    /// Resolves once shutdown has begun ([`Self::begin_shutdown`]): the listeners stop on it.
+    pub fn draining(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut phase = self.phase.subscribe();
+        async move {
+            let _ = phase.wait_for(|phase| *phase != Phase::Serving).await;
+        }
+    }
+
     /// Shutdown, last step: waits for the runs to be recorded, then closes the journal.
     pub async fn finish(&self) {
         let limit =
