@@ -33,7 +33,8 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn serve(args: ServeArgs) -> Result<(), String> {
+/// Errors end the process with status 1; each says what to fix.
+fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.version {
         println!("hookwire version {}", env!("CARGO_PKG_VERSION"));
         return Ok(());
@@ -193,7 +194,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     }
     // Do not wait for blocked reads of stdin-less helpers and the like.
     runtime.shutdown_timeout(Duration::from_secs(1));
-    result
+    result.map_err(Into::into)
 }
 
 fn settings(args: &ServeArgs) -> Result<Settings, String> {
