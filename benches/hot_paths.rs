@@ -10,11 +10,11 @@ use std::path::Path;
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hookwire::config::{LoadOptions, Secret, compile::compile_file};
-use hookwire::request::json::{self, Selection};
-use hookwire::request::{Map, Request, Value, form, value, xml};
-use hookwire::rules;
-use hookwire::signature::preset::{self, PresetConfig, Provider};
-use hookwire::signature::{self, HmacAlgorithm};
+use hookwire::pipeline::request::json::{self, Selection};
+use hookwire::pipeline::request::{Map, Request, Value, form, value, xml};
+use hookwire::pipeline::rules;
+use hookwire::pipeline::signature::preset::{self, PresetConfig, Provider};
+use hookwire::pipeline::signature::{self, HmacAlgorithm};
 
 const SECRET: &str = "bench-secret-7f3a";
 

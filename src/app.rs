@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use crate::cli::{self, Cli, ServeArgs};
 use crate::config::LoadOptions;
-use crate::dispatch::{Dispatcher, EngineSettings};
-use crate::exec;
-use crate::journal::{Journal, JournalError, NoJournal, SqliteJournal};
-use crate::logging;
-use crate::metrics::Metrics;
-use crate::privilege::{self, PidFile};
-use crate::reload::{self, HookStore, Reloader, Trigger};
+use crate::engine::exec;
+use crate::engine::{Dispatcher, DispatcherSettings};
+use crate::ops::logging;
+use crate::ops::metrics::Metrics;
+use crate::ops::privilege::{self, PidFile};
+use crate::ops::reload::{self, HookStore, Reloader, Trigger};
+use crate::ops::systemd;
 use crate::server::{self, Settings, State, Surface};
-use crate::systemd;
+use crate::store::{Journal, JournalError, NoJournal, SqliteJournal};
 
 /// Runs hookwire with a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> ExitCode {
@@ -33,7 +33,8 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn serve(args: ServeArgs) -> Result<(), String> {
+/// Errors end the process with status 1; each says what to fix.
+fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.version {
         println!("hookwire version {}", env!("CARGO_PKG_VERSION"));
         return Ok(());
@@ -90,19 +91,19 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     } else {
         None
     };
-    let engine = Dispatcher::new(
+    let dispatcher = Dispatcher::new(
         store.clone(),
         open_journal(&args)?,
         metrics.clone(),
-        engine_settings(&args),
+        dispatcher_settings(&args),
     );
     let state = Arc::new(State {
         settings: settings(&args)?,
         hooks: store,
-        engine: engine.clone(),
+        dispatcher: dispatcher.clone(),
         metrics,
-        dedupe: crate::dedupe::Deduper::new(args.state_directory()),
-        rate_limits: crate::rate_limit::RateLimiter::default(),
+        dedupe: crate::store::dedupe::Deduper::new(args.state_directory()),
+        rate_limits: crate::pipeline::rate_limit::RateLimiter::default(),
         admin_failures: server::admin::FailedAttempts::default(),
         sessions: crate::console::Sessions::default(),
     });
@@ -117,7 +118,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let result = runtime.block_on(async {
         tokio::spawn(exec::reap_orphans());
         // Before serving: what the last process accepted runs first.
-        let recovered = engine
+        let recovered = dispatcher
             .recover()
             .await
             .map_err(|error| format!("cannot read the run journal: {error}"))?;
@@ -129,11 +130,17 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 recovered.skipped
             );
         }
+        // One shutdown: a stop signal starts the dispatcher's drain, and both listeners stop
+        // when it starts.
         let signal = signals(reloader.clone())?;
-        let shutdown = async {
-            signal.await;
-            engine.begin_shutdown();
-        };
+        tokio::spawn({
+            let dispatcher = dispatcher.clone();
+            async move {
+                signal.await;
+                dispatcher.begin_shutdown();
+                systemd::stopping();
+            }
+        });
         if args.hotreload {
             reload::watch(reloader.clone())?;
         }
@@ -150,21 +157,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         };
         systemd::ready(&status());
         systemd::spawn_heartbeat(status);
-        // Both listeners stop on the same signal.
-        let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
-        let shutdown = async {
-            shutdown.await;
-            systemd::stopping();
-            let _ = stop_admin.send(true);
-        };
         let admin_server = async {
             let Some((listener, transport)) = admin_listener else {
                 return Ok(());
             };
-            let mut stopped = admin_stopped;
-            let stop = async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            };
+            let stop = dispatcher.draining();
             server::serve(
                 listener,
                 Surface::Admin(transport),
@@ -174,11 +171,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             )
             .await
         };
-        let hooks_server = server::serve(listener, Surface::Hooks, tls, state.clone(), shutdown);
+        let stop = dispatcher.draining();
+        let hooks_server = server::serve(listener, Surface::Hooks, tls, state.clone(), stop);
         let (hooks, admin) = tokio::join!(hooks_server, admin_server);
         hooks.map_err(|error| format!("server error: {error}"))?;
         admin.map_err(|error| format!("admin server error: {error}"))?;
-        engine.finish().await;
+        dispatcher.finish().await;
         Ok::<(), String>(())
     });
     if let Some(pidfile) = pidfile
@@ -196,7 +194,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     }
     // Do not wait for blocked reads of stdin-less helpers and the like.
     runtime.shutdown_timeout(Duration::from_secs(1));
-    result
+    result.map_err(Into::into)
 }
 
 fn settings(args: &ServeArgs) -> Result<Settings, String> {
@@ -212,11 +210,11 @@ fn settings(args: &ServeArgs) -> Result<Settings, String> {
         first_byte_timeout: Duration::from_secs(args.first_byte_timeout),
         x_request_id: args.x_request_id,
         x_request_id_limit: args.x_request_id_limit,
-        shutdown_timeout: args.engine.shutdown_timeout,
+        shutdown_timeout: args.execution.shutdown_timeout,
         state_dir: args.state_directory(),
-        journal: args.engine.journal,
+        journal: args.execution.journal,
         trusted_proxies: args.trusted_proxies.clone(),
-        body_limits: crate::request::body::BodyLimits {
+        body_limits: crate::pipeline::request::body::BodyLimits {
             max_json_depth: args.max_json_depth,
             max_multipart_parts: args.max_multipart_parts,
         },
@@ -279,11 +277,11 @@ fn open_admin(args: &ServeArgs) -> Result<Option<server::listener::AdminListener
 /// adnanh command line used to start (after `-setuid`, say): then hookwire still serves, without
 /// a journal, and says so. A corrupt journal stops the start wherever it is.
 fn open_journal(args: &ServeArgs) -> Result<Arc<dyn Journal>, String> {
-    if !args.engine.journal {
+    if !args.execution.journal {
         tracing::warn!("the run journal is off: accepted runs are lost if hookwire stops");
         return Ok(Arc::new(NoJournal));
     }
-    match SqliteJournal::open(&args.state_directory(), args.engine.keep_runs) {
+    match SqliteJournal::open(&args.state_directory(), args.execution.keep_runs) {
         Ok(journal) => Ok(Arc::new(journal)),
         // Serving without it would hide the runs it holds: the user must decide.
         Err(error @ JournalError::Corrupt(_)) => Err(error.to_string()),
@@ -297,9 +295,9 @@ fn open_journal(args: &ServeArgs) -> Result<Arc<dyn Journal>, String> {
     }
 }
 
-fn engine_settings(args: &ServeArgs) -> EngineSettings {
-    let flags = &args.engine;
-    EngineSettings {
+fn dispatcher_settings(args: &ServeArgs) -> DispatcherSettings {
+    let flags = &args.execution;
+    DispatcherSettings {
         exec: exec::ExecOptions {
             output_limit: flags.max_output,
             timeout: Some(flags.command_timeout).filter(|t| !t.is_zero()),

@@ -3,56 +3,38 @@
 //! One request flows one way through these modules:
 //!
 //! ```text
-//! server (route, limits) -> request (parse once) -> rules (verdict + trace)
-//!        -> plan (argv, env, files) -> dispatch (journal, policy) -> exec (process group,
-//!        output) -> server::respond
+//! server (route, limits) -> pipeline (client ip, rate limit, signature, request, rules, plan)
+//!        -> engine (dispatcher: store, policy; exec: process group, output) -> server::answer
 //! ```
 //!
 //! - [`cli`]: the command line, including adnanh's Go-style single-dash flags.
 //! - [`config`]: the hooks file (YAML, JSON, TOML), compiled into an immutable [`config::HookSet`].
-//! - [`request`]: one immutable [`request::Request`]: headers, query, raw body, parsed payload.
-//! - [`rules`]: trigger-rule evaluation with adnanh's error semantics.
-//! - [`signature`]: HMAC checks and provider presets, in constant time.
-//! - [`client_ip`]: the client's address behind trusted reverse proxies.
-//! - [`rate_limit`]: per-hook request budgets per client IP.
-//! - [`dedupe`]: delivery ids seen recently, kept in SQLite across restarts.
-//! - [`plan`]: a hook plus a request turned into the exact process invocation.
-//! - [`dispatch`]: concurrency policies, retries, recovery and shutdown of runs.
-//! - [`journal`]: the durable run journal (SQLite) and the run history, shown through
-//!   [`redact`], which masks credentials.
-//! - [`exec`]: spawning a plan in its own process group, timeouts, and capturing its output
-//!   into [`output`], which followers read while the run runs.
+//! - [`pipeline`]: from a received request to a plan: [`pipeline::client_ip`] (the client
+//!   behind trusted proxies), [`pipeline::rate_limit`] (per-hook budgets per client),
+//!   [`pipeline::signature`] (HMAC checks and provider presets, in constant time),
+//!   [`pipeline::request`] (headers, query, raw body, parsed payload), [`pipeline::rules`]
+//!   (trigger rules with adnanh's error semantics) and [`pipeline::plan`] (the exact process
+//!   invocation).
+//! - [`engine`]: the dispatcher (concurrency policies, retries, recovery and shutdown of runs),
+//!   [`engine::exec`] (a plan in its own process group, timeouts, output capture) and
+//!   [`engine::output`], which followers read while the run runs.
+//! - [`store`]: the state directory and its SQLite database: the run journal behind the
+//!   [`store::Journal`] trait, and the dedupe table of delivery ids seen recently.
 //! - [`server`]: sockets, TLS, hyper, routing and adnanh's responses; the admin listener.
 //! - [`console`]: the admin listener's web pages (runs, hooks, health, login).
-//! - [`reload`]: hot reload by file watching and signals.
+//! - [`ops`]: what an operator sees and controls: logging and one log line per request and per
+//!   run, `/-/metrics`, systemd notifications, hot reload, dropping privileges.
 //! - [`app`]: start-up order and shutdown.
 //! - [`commands`]: the operating subcommands (`check`, `explain`, `sign`, `completions`, `man`,
 //!   `runs`).
-//! - [`systemd`], [`metrics`], [`events`]: what an operator sees: service notifications,
-//!   `/-/metrics`, and one log line per request and per run.
 
 pub mod app;
 pub mod cli;
-pub mod client_ip;
 pub mod commands;
 pub mod config;
 pub mod console;
-pub mod dedupe;
-pub mod dispatch;
-pub mod events;
-pub mod exec;
-pub mod journal;
-pub mod logging;
-pub mod metrics;
-pub mod output;
+pub mod engine;
+pub mod ops;
 pub mod pipeline;
-pub mod plan;
-pub mod privilege;
-pub mod rate_limit;
-pub mod redact;
-pub mod reload;
-pub mod request;
-pub mod rules;
 pub mod server;
-pub mod signature;
-pub mod systemd;
+pub mod store;

@@ -1,7 +1,7 @@
 //! `--trusted-proxies` parsing and the X-Forwarded-For walk over arbitrary headers.
 #![no_main]
 
-use hookwire::client_ip::TrustedProxies;
+use hookwire::pipeline::client_ip::TrustedProxies;
 use hookwire_fuzz::FuzzRequest;
 use libfuzzer_sys::fuzz_target;
 

@@ -9,7 +9,7 @@
 //!   none comes back unchanged.
 #![no_main]
 
-use hookwire::logging::{field_value, message_text};
+use hookwire::ops::logging::{field_value, message_text};
 use libfuzzer_sys::fuzz_target;
 
 fn breaks_line(c: char) -> bool {

@@ -16,7 +16,7 @@
 //! `hookwire check x` does not. [`goflags::normalize`] continues into a subcommand's own flags
 //! when it meets a subcommand name. The operating subcommands' flags live in [`ops`].
 
-pub mod engine;
+pub mod execution;
 pub mod goflags;
 pub mod ops;
 
@@ -64,7 +64,7 @@ pub enum Command {
     )]
     Man,
     /// List the run history, show one run, or run one again
-    Runs(engine::RunsArgs),
+    Runs(execution::RunsArgs),
 }
 
 const HOOKS: &str = "Hooks";
@@ -162,7 +162,7 @@ pub struct ServeArgs {
 
     /// Log format: text for people, json (one object per line) for log shippers
     #[arg(long = "log-format", value_enum, default_value = "text", value_name = "FORMAT", help_heading = LOGGING)]
-    pub log_format: crate::logging::LogFormat,
+    pub log_format: crate::ops::logging::LogFormat,
 
     /// Use the request's X-Request-Id header, if present, as its id in the log
     #[arg(long = "x-request-id", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", hide_default_value = true, value_parser = goflags::parse_bool, value_name = "BOOL", help_heading = LOGGING)]
@@ -226,8 +226,8 @@ pub struct ServeArgs {
 
     /// Reverse proxies whose X-Forwarded-For names the client, as CIDRs or addresses,
     /// comma-separated (e.g. "127.0.0.1,10.0.0.0/8"); empty trusts none
-    #[arg(long = "trusted-proxies", default_value = "", hide_default_value = true, value_parser = crate::client_ip::TrustedProxies::parse, value_name = "CIDRS", help_heading = LISTEN)]
-    pub trusted_proxies: crate::client_ip::TrustedProxies,
+    #[arg(long = "trusted-proxies", default_value = "", hide_default_value = true, value_parser = crate::pipeline::client_ip::TrustedProxies::parse, value_name = "CIDRS", help_heading = LISTEN)]
+    pub trusted_proxies: crate::pipeline::client_ip::TrustedProxies,
 
     /// Directory for hookwire's state (run journal, seen deliveries) [default:
     /// $STATE_DIRECTORY under systemd, else ./.hookwire]
@@ -246,15 +246,15 @@ pub struct ServeArgs {
     #[arg(long = "admin-token-file", value_name = "FILE", help_heading = ADMIN)]
     pub admin_token_file: Option<PathBuf>,
 
-    /// The execution engine's flags (concurrency cap, timeouts, output cap, journal).
+    /// How commands are run: concurrency cap, timeouts, output cap, journal.
     #[command(flatten)]
-    pub engine: engine::EngineArgs,
+    pub execution: execution::ExecutionArgs,
 }
 
 /// `-max-json-depth`: at least 1, at most what serde_json itself parses.
 fn parse_json_depth(value: &str) -> Result<usize, String> {
     let depth = goflags::parse_usize(value)?;
-    let max = crate::request::json::MAX_DEPTH;
+    let max = crate::pipeline::request::json::MAX_DEPTH;
     if (1..=max).contains(&depth) {
         Ok(depth)
     } else {

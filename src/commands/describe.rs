@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::config::{Diagnostic, Hook, LoadError};
-use crate::plan::Plan;
-use crate::request::{Argument, Source};
-use crate::rules::{self, MatchKind, Rule};
+use crate::pipeline::plan::Plan;
+use crate::pipeline::request::{Argument, Source};
+use crate::pipeline::rules::{self, MatchKind, Rule};
 
 /// An error or warning, rendered as `just` renders its errors: the message, then
 /// `--> FILE:LINE:COLUMN`, the line of the file with a caret under the column, and the hint.
@@ -253,7 +253,7 @@ fn extensions(hook: &Hook) -> Vec<String> {
         let text = format!("{value:?}");
         (text != format!("{:?}", T::default())).then_some(text)
     }
-    [changed(&hook.engine), changed(&hook.security)]
+    [changed(&hook.scheduling), changed(&hook.security)]
         .into_iter()
         .flatten()
         .collect()

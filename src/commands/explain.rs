@@ -12,10 +12,11 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use super::describe;
 use crate::cli::ops::ExplainArgs;
 use crate::config::{Hook, LoadOptions};
-use crate::events;
-use crate::pipeline::{self, Prepared, Received, Verdict};
-use crate::request::Request;
-use crate::rules::{MatchKind, Rule, Trace};
+use crate::ops::request_log;
+use crate::pipeline::request::Request;
+use crate::pipeline::rules::{MatchKind, Rule, Trace};
+use crate::pipeline::{self, Prepared, Verdict};
+use crate::store::Received;
 
 /// What `explain` concluded, as its exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +148,7 @@ fn write_prepared(out: &mut String, hook: &Hook, prepared: &Prepared) -> Conclus
             let _ = writeln!(out, "  {note}");
         }
     }
-    let label = events::verdict_label(&prepared.verdict);
+    let label = request_log::verdict_label(&prepared.verdict);
     // One arm per verdict: a new stage's verdict (a signature check, a duplicate) is one more.
     match &prepared.verdict {
         Verdict::SignatureFailed(error) => {
@@ -195,7 +196,7 @@ fn write_prepared(out: &mut String, hook: &Hook, prepared: &Prepared) -> Conclus
         }
         Verdict::Triggered(plan) => {
             let working_directory = plan.working_directory.as_deref();
-            let resolved = crate::exec::resolve_program(&plan.command, working_directory);
+            let resolved = crate::engine::exec::resolve_program(&plan.command, working_directory);
             let _ = writeln!(out, "\nverdict: {label}: the command would run:");
             out.push_str(&describe::plan(plan, &resolved));
             Conclusion::Runs
@@ -267,7 +268,7 @@ fn scrub(text: &str, signatures: Vec<String>) -> String {
 }
 
 /// What a match compared, with credentials and signatures masked: `got …, expected …`.
-fn compared(m: &crate::rules::MatchRule, request: &Request) -> Option<String> {
+fn compared(m: &crate::pipeline::rules::MatchRule, request: &Request) -> Option<String> {
     let got = m.parameter.get(request).ok()?;
     let sensitive = describe::looks_sensitive(&m.parameter.name);
     Some(match &m.kind {

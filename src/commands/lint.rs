@@ -12,8 +12,8 @@ use std::rc::Rc;
 
 use crate::config::format::{self, Format, Kind, Node, Pos};
 use crate::config::{Diagnostic, Hook, LoadOptions, LoadedFile, template};
-use crate::plan;
-use crate::request::Source;
+use crate::pipeline::plan;
+use crate::pipeline::request::Source;
 
 /// Shells whose `-c` runs its argument as a script.
 const SHELLS: [&str; 9] = [
@@ -70,7 +70,9 @@ pub fn lint(file: &LoadedFile, options: &LoadOptions) -> Vec<Diagnostic> {
         let command_pos = written.and_then(|r| r.command_pos).or(hook_pos);
         let working_directory = (!hook.command_working_directory.is_empty())
             .then(|| Path::new(&hook.command_working_directory));
-        if let Err(error) = crate::exec::resolve_program(&hook.execute_command, working_directory) {
+        if let Err(error) =
+            crate::engine::exec::resolve_program(&hook.execute_command, working_directory)
+        {
             warnings.push(Diagnostic {
                 field: Some("execute-command".into()),
                 ..at(
@@ -155,7 +157,7 @@ fn shell_with_request_values(hook: &Hook) -> Option<String> {
             && !a.name.starts_with("--")
             && a.name.contains('c')
     })?;
-    let from_request = |a: &&crate::request::Argument| a.source != Source::String;
+    let from_request = |a: &&crate::pipeline::request::Argument| a.source != Source::String;
     let script = args.get(dash_c + 1);
     if let Some(script) = script.filter(from_request) {
         return Some(format!(

@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::cli::engine::{AdminClient, RunsAction, RunsArgs, StateLocation};
-use crate::journal::{Filter, History, RunRecord, Status};
+use crate::cli::execution::{AdminClient, RunsAction, RunsArgs, StateLocation};
 use crate::server::listener::ADMIN_SOCKET;
+use crate::store::{Filter, History, RunRecord, Status};
 
 /// Runs `hookwire runs ...`.
 pub fn run(args: &RunsArgs) -> ExitCode {

@@ -19,10 +19,10 @@ use super::schema::{self, ARGUMENT, HEADER, HOOK, MATCH, Object, RULE, Reader};
 use super::{
     Diagnostic, Hook, LoadError, LoadOptions, LoadedFile, ResponseHeader, Secret, template,
 };
-use crate::request::json::Selection;
-use crate::request::{Argument, Source};
-use crate::rules::{MatchKind, MatchRule, Rule};
-use crate::signature::HmacAlgorithm;
+use crate::pipeline::request::json::Selection;
+use crate::pipeline::request::{Argument, Source};
+use crate::pipeline::rules::{MatchKind, MatchRule, Rule};
+use crate::pipeline::signature::HmacAlgorithm;
 
 /// Compiled size limit for one `regex` rule: generous for real patterns, and a bound on the
 /// memory a hostile hooks file can make us spend (crates.md §16).
@@ -213,7 +213,7 @@ fn compile_hook(
             None => None,
         },
         trigger_signature_soft_failures: reader.bool(&object, "trigger-signature-soft-failures")?,
-        engine: super::engine::compile(reader, &object)?,
+        scheduling: super::scheduling::compile(reader, &object)?,
         security: super::security::compile(reader, &object)?,
         source: Arc::clone(source),
         payload_selection: Selection::All,
@@ -346,7 +346,7 @@ fn check_file_name(
     path: &str,
     argument: &Argument,
 ) -> Result<(), Box<Diagnostic>> {
-    let name = crate::plan::file_env_name(argument);
+    let name = crate::pipeline::plan::file_env_name(argument);
     if !name.contains(['/', '\0']) && !name.contains("..") {
         return Ok(());
     }

@@ -5,8 +5,8 @@
 //! bytes with adnanh's quirks (YAML 1.1 plain scalars, JSON read as YAML, last duplicate key wins).
 
 pub mod compile;
-pub mod engine;
 pub mod format;
+pub mod scheduling;
 pub mod schema;
 pub mod secret;
 pub mod security;
@@ -20,9 +20,9 @@ use std::sync::Arc;
 
 pub use secret::Secret;
 
-use crate::request::json::Selection;
-use crate::request::{Argument, Source};
-use crate::rules::Rule;
+use crate::pipeline::request::json::Selection;
+use crate::pipeline::request::{Argument, Source};
+use crate::pipeline::rules::Rule;
 
 /// One hook, compiled and ready to serve.
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ pub struct Hook {
     pub trigger_rule: Option<Rule>,
     pub trigger_signature_soft_failures: bool,
     /// hookwire's scheduling extensions (`concurrency`, `timeout`, `retry`, ...).
-    pub engine: engine::EngineOptions,
+    pub scheduling: scheduling::Scheduling,
     /// hookwire's security extensions (`signature`, `dedupe`, `rate-limit`, ...).
     pub security: security::SecurityOptions,
     /// The file this hook was loaded from.
@@ -71,7 +71,7 @@ impl Hook {
             .chain(&self.pass_file_to_command)
             .chain(&self.parse_parameters_as_json)
             .chain(&self.security.delivery_id)
-            .chain(&self.engine.concurrency_key)
+            .chain(&self.scheduling.concurrency_key)
             .collect();
         if let Some(rule) = &self.trigger_rule {
             rule.visit_parameters(&mut |argument| arguments.push(argument));

@@ -21,9 +21,9 @@ use std::time::Duration;
 use super::Diagnostic;
 use super::format::Node;
 use super::schema::{self, Object, ObjectKind, Reader};
-use crate::request::Argument;
-use crate::signature::HmacAlgorithm;
-use crate::signature::preset::{
+use crate::pipeline::request::Argument;
+use crate::pipeline::signature::HmacAlgorithm;
+use crate::pipeline::signature::preset::{
     self, DEFAULT_TOLERANCE, DeliveryIdSource, Encoding, GenericScheme, PresetConfig, Provider,
 };
 
@@ -537,10 +537,10 @@ mod tests {
         assert_eq!(secrets[1].origin(), &Origin::Env("PATH".into()));
         let debug = format!("{hook:?}");
         assert!(!debug.contains("from-file"), "{debug}");
-        let crate::rules::Rule::Match(rule) = hook.trigger_rule.as_ref().unwrap() else {
+        let crate::pipeline::rules::Rule::Match(rule) = hook.trigger_rule.as_ref().unwrap() else {
             panic!("not a match");
         };
-        let crate::rules::MatchKind::PayloadHmac { secret, .. } = &rule.kind else {
+        let crate::pipeline::rules::MatchKind::PayloadHmac { secret, .. } = &rule.kind else {
             panic!("not an hmac match");
         };
         assert_eq!(secret.expose(), b"from-file");

@@ -13,10 +13,10 @@ use maud::Markup;
 
 pub use session::Sessions;
 
-use crate::dispatch::{Refusal, RerunError};
-use crate::journal::{Filter, Status};
+use crate::engine::{Refusal, RerunError};
 use crate::server::State;
 use crate::server::respond::{self, HttpResponse};
+use crate::store::{Filter, Status};
 use pages::{Frame, Page};
 
 /// Runs per page of the Runs page.
@@ -109,7 +109,7 @@ async fn runs(state: &State, caller: &Caller, query: &str) -> HttpResponse {
     }
     filter.hook.clone_from(&shown.hook);
     filter.statuses.extend(shown.status);
-    let journal = state.engine.journal().clone();
+    let journal = state.dispatcher.journal().clone();
     let mut runs = match tokio::task::spawn_blocking(move || journal.runs(&filter)).await {
         Ok(Ok(runs)) => runs,
         Ok(Err(error)) => return failure(state, caller, &error.to_string()),
@@ -134,7 +134,7 @@ async fn runs(state: &State, caller: &Caller, query: &str) -> HttpResponse {
 }
 
 async fn run(state: &State, caller: &Caller, id: &str) -> HttpResponse {
-    let journal = state.engine.journal().clone();
+    let journal = state.dispatcher.journal().clone();
     let owned = id.to_owned();
     let frame = frame(state, caller, Some(Page::Runs));
     match tokio::task::spawn_blocking(move || journal.run(&owned)).await {
@@ -152,7 +152,7 @@ async fn run(state: &State, caller: &Caller, id: &str) -> HttpResponse {
 }
 
 async fn hooks(state: &State, caller: &Caller) -> HttpResponse {
-    let journal = state.engine.journal().clone();
+    let journal = state.dispatcher.journal().clone();
     let stats = match tokio::task::spawn_blocking(move || journal.hook_stats()).await {
         Ok(Ok(stats)) => stats,
         Ok(Err(error)) => return failure(state, caller, &error.to_string()),
@@ -177,7 +177,7 @@ async fn hooks(state: &State, caller: &Caller) -> HttpResponse {
                     .trigger_rule
                     .as_ref()
                     .map_or_else(|| "always".to_owned(), crate::commands::describe::rule),
-                concurrency: hook.engine.concurrency.name().to_owned(),
+                concurrency: hook.scheduling.concurrency.name().to_owned(),
                 last: stats.and_then(|stats| stats.last.clone()),
                 succeeded: stats.map_or(0, |stats| stats.succeeded),
                 ended: stats.map_or(0, |stats| stats.ended),
@@ -292,7 +292,7 @@ async fn rerun(
         return expired_form();
     }
     let frame = frame(state, caller, Some(Page::Runs));
-    let (status, text) = match state.engine.rerun(id).await {
+    let (status, text) = match state.dispatcher.rerun(id).await {
         Ok(new_id) => return redirect(&format!("/runs/{new_id}")),
         Err(RerunError::NotFound(_)) => (
             StatusCode::NOT_FOUND,

@@ -4,8 +4,8 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use crate::journal::{RunRecord, Status};
-use crate::reload::ReloadStatus;
+use crate::ops::reload::ReloadStatus;
+use crate::store::{RunRecord, Status};
 
 /// The pages in the navigation bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

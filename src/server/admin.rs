@@ -281,7 +281,7 @@ fn health(state: &State) -> HttpResponse {
 fn metrics(state: &State) -> HttpResponse {
     respond::build(
         StatusCode::OK,
-        [("content-type", crate::metrics::CONTENT_TYPE)],
+        [("content-type", crate::ops::metrics::CONTENT_TYPE)],
         state.metrics.encode(),
     )
 }

@@ -101,7 +101,8 @@ impl Connections {
     /// when every connection is serving a request, this waits for a slot.
     pub async fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Connection> {
         // Unix socket peers all appear as 0.0.0.0; a TCP peer never does.
-        let address = (!peer.is_unspecified()).then(|| crate::rate_limit::bucket_key(peer));
+        let address =
+            (!peer.is_unspecified()).then(|| crate::pipeline::rate_limit::bucket_key(peer));
         if let Some(address) = address
             && self.per_address_cap > 0
         {

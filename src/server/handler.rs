@@ -13,11 +13,14 @@ use tracing::Instrument as _;
 
 use super::respond::{self, HttpResponse};
 use super::route::{self, Route};
-use super::{State, security};
-use crate::config::HookSet;
-use crate::pipeline::{self, Received, Verdict};
-use crate::request;
-use crate::{dispatch, events};
+use super::{Settings, State, security};
+use crate::config::{Hook, HookSet};
+use crate::engine;
+use crate::ops::request_log;
+use crate::pipeline::plan::Plan;
+use crate::pipeline::request;
+use crate::pipeline::{self, Verdict};
+use crate::store::Received;
 
 /// The response header carrying an accepted run's id.
 pub const RUN_HEADER: &str = "X-Hookwire-Run";
@@ -46,15 +49,16 @@ pub async fn handle(
             );
             let started = std::time::Instant::now();
             let client = settings.trusted_proxies.client_addr(peer, http.headers());
-            let span = events::request_span(&request_id, &id, client);
+            let span = request_log::request_span(&request_id, &id, client);
             // The snapshot taken here serves the whole request, whatever a reload does meanwhile.
             let hooks = state.hooks.load();
             let known = hooks.get(&id).is_some().then(|| id.clone());
             let response = handle_hook(state.clone(), &hooks, http, peer, client, id, request_id)
                 .instrument(span.clone())
-                .await;
+                .await
+                .unwrap_or_else(|answered| answered);
             span.in_scope(|| {
-                events::request_answered(
+                request_log::request_answered(
                     &state.metrics,
                     known.as_deref(),
                     response.status().as_u16(),
@@ -66,6 +70,7 @@ pub async fn handle(
     }
 }
 
+/// The stages of a hook request in order; each one either hands its result on or answers.
 async fn handle_hook(
     state: Arc<State>,
     hooks: &HookSet,
@@ -74,64 +79,20 @@ async fn handle_hook(
     client: SocketAddr,
     id: String,
     request_id: String,
-) -> HttpResponse {
+) -> Result<HttpResponse, HttpResponse> {
     let settings = &state.settings;
-    if client == peer {
-        tracing::info!("incoming HTTP {} request from {peer}", http.method());
-    } else {
-        tracing::info!(
-            "incoming HTTP {} request from {client} via {peer}",
-            http.method()
-        );
-    }
-    let Some(hook) = hooks.get(&id) else {
-        tracing::info!("hook {id:?} not found");
-        events::record_verdict("unknown-hook");
-        return respond::plain(StatusCode::NOT_FOUND, respond::HOOK_NOT_FOUND);
-    };
-    let method = http.method().as_str().to_string();
-    let allowed = if hook.http_methods.is_empty() {
-        &settings.default_methods
-    } else {
-        &hook.http_methods
-    };
-    if !allowed.is_empty() && !allowed.contains(&method) {
-        tracing::info!("HTTP {method} method not allowed for hook {id:?}");
-        events::record_verdict("method-not-allowed");
-        return respond::build(StatusCode::METHOD_NOT_ALLOWED, [], Bytes::new());
-    }
+    log_incoming(http.method(), peer, client);
+    let hook = find_hook(hooks, &id)?;
+    check_method(hook, http.method(), &settings.default_methods)?;
     tracing::info!("{id} got matched");
     // From here on, every response carries the -header headers.
     let base_headers = header_pairs(&settings.response_headers);
-    let answer =
-        |status: StatusCode, body: &'static str| respond::build(status, base_headers.clone(), body);
-    if let Some(limit) = hook.security.rate_limit
-        && let Err(wait) = state.rate_limits.check(&hook.id, client.ip(), limit)
-    {
-        tracing::warn!("rate limit of {id} exceeded by {}", client.ip());
-        return security::too_many_requests(base_headers, wait);
-    }
-
+    check_rate_limit(&state, hook, client, &base_headers)?;
     let (parts, body) = http.into_parts();
-    let body = match read_body(
-        &parts.headers,
-        body,
-        settings.max_body_size,
-        settings.read_timeout,
-    )
-    .await
-    {
-        Ok(body) => body,
-        Err((status, message)) => {
-            tracing::warn!("rejected the body of a request for {id}: {message}");
-            events::record_verdict("body-rejected");
-            return answer(status, message);
-        }
-    };
-
+    let body = receive_body(settings, &parts.headers, body, hook, &base_headers).await?;
     let received = Received {
         id: request_id,
-        method,
+        method: parts.method.as_str().to_string(),
         remote_addr: client,
         headers: parts.headers,
         query: parts.uri.query().unwrap_or_default().to_string(),
@@ -141,63 +102,23 @@ async fn handle_hook(
     for note in &prepared.notes {
         tracing::info!("{note}");
     }
-    events::record_verdict(events::verdict_label(&prepared.verdict));
-    let plan = match prepared.verdict {
-        Verdict::SignatureFailed(error) => {
-            if let Some(signature) = &hook.security.signature {
-                state.metrics.signature_failed(signature.provider.name());
-            }
-            tracing::warn!("signature check of {id} failed: {error}");
-            return answer(StatusCode::UNAUTHORIZED, security::SIGNATURE_FAILED);
-        }
-        Verdict::DiscordPing => {
-            tracing::info!("answered a Discord PING for {id}");
-            return security::discord_pong(base_headers);
-        }
-        Verdict::Malformed(error) if error.is_multipart() => {
-            tracing::warn!("error parsing multipart form: {error}");
-            return answer(StatusCode::INTERNAL_SERVER_ERROR, respond::MULTIPART_ERROR);
-        }
-        Verdict::Malformed(error) => {
-            // Deliberate divergence: adnanh runs the hook with an empty payload instead.
-            tracing::warn!("rejected an unparsable body for {id}: {error}");
-            return answer(StatusCode::BAD_REQUEST, body_error_message(&error));
-        }
-        Verdict::RuleError(error) => {
-            tracing::warn!("error evaluating hook: {error}");
-            return answer(StatusCode::INTERNAL_SERVER_ERROR, respond::RULES_ERROR);
-        }
-        Verdict::NotTriggered => {
-            state.metrics.rule_mismatch(&hook.id);
-            tracing::info!(
-                "{id} got matched, but didn't get triggered because the trigger rules were not satisfied"
-            );
-            let status =
-                respond::configured_status(hook.trigger_rule_mismatch_http_response_code, &hook.id);
-            return answer(status, respond::RULES_NOT_SATISFIED);
-        }
-        Verdict::Triggered(plan) => plan,
-    };
+    request_log::record_verdict(request_log::verdict_label(&prepared.verdict));
+    let plan = triggered_plan(&state, hook, prepared.verdict, &base_headers)?;
     // Every accepted run gets an id: time-ordered, so it sorts by arrival.
     let run_id = uuid::Uuid::now_v7().to_string();
-    if let Some(delivery) = &prepared.delivery_id
-        && let Some(first) = security::seen_before(&state, hook, delivery, &run_id).await
-    {
-        state.metrics.duplicate(&hook.id);
-        events::record_verdict("duplicate");
-        return security::duplicate(base_headers, &first);
-    }
+    let delivery = prepared.delivery_id.as_deref();
+    refuse_duplicate(&state, hook, delivery, &run_id, &base_headers).await?;
     tracing::info!("{id} hook triggered successfully (run {run_id})");
-    events::record_run(&run_id);
-    let mut headers = base_headers.clone();
+    request_log::record_run(&run_id);
+    let mut headers = base_headers;
     headers.extend(
         hook.response_headers
             .iter()
             .map(|h| (h.name.as_str(), h.value.as_str())),
     );
-    let submission = dispatch::Submission {
+    let submission = engine::Submission {
         id: run_id,
-        key: dispatch::concurrency_key(hook, prepared.request.as_ref()),
+        key: engine::concurrency_key(hook, prepared.request.as_ref()),
         hook: hook.clone(),
         plan,
         // Kept as received for the journal: a recovered run is planned again from it.
@@ -205,8 +126,150 @@ async fn handle_hook(
         wait: hook.include_command_output_in_response,
         rerun_of: None,
     };
-    let delivery = prepared.delivery_id.as_deref();
-    super::run::answer(&state, hook, submission, delivery, headers).await
+    Ok(super::answer::answer(&state, hook, submission, delivery, headers).await)
+}
+
+fn log_incoming(method: &http::Method, peer: SocketAddr, client: SocketAddr) {
+    if client == peer {
+        tracing::info!("incoming HTTP {method} request from {peer}");
+    } else {
+        tracing::info!("incoming HTTP {method} request from {client} via {peer}");
+    }
+}
+
+fn find_hook<'a>(hooks: &'a HookSet, id: &str) -> Result<&'a Arc<Hook>, HttpResponse> {
+    hooks.get(id).ok_or_else(|| {
+        tracing::info!("hook {id:?} not found");
+        request_log::record_verdict("unknown-hook");
+        respond::plain(StatusCode::NOT_FOUND, respond::HOOK_NOT_FOUND)
+    })
+}
+
+/// The hook's `http-methods`, else `-http-methods`; none at all allows any method.
+fn check_method(
+    hook: &Hook,
+    method: &http::Method,
+    default_methods: &[String],
+) -> Result<(), HttpResponse> {
+    let allowed = if hook.http_methods.is_empty() {
+        default_methods
+    } else {
+        &hook.http_methods
+    };
+    if allowed.is_empty() || allowed.iter().any(|m| m == method.as_str()) {
+        return Ok(());
+    }
+    tracing::info!("HTTP {method} method not allowed for hook {:?}", hook.id);
+    request_log::record_verdict("method-not-allowed");
+    Err(respond::build(
+        StatusCode::METHOD_NOT_ALLOWED,
+        [],
+        Bytes::new(),
+    ))
+}
+
+fn check_rate_limit(
+    state: &State,
+    hook: &Hook,
+    client: SocketAddr,
+    base_headers: &[(&str, &str)],
+) -> Result<(), HttpResponse> {
+    let Some(limit) = hook.security.rate_limit else {
+        return Ok(());
+    };
+    state
+        .rate_limits
+        .check(&hook.id, client.ip(), limit)
+        .map_err(|wait| {
+            tracing::warn!("rate limit of {} exceeded by {}", hook.id, client.ip());
+            security::too_many_requests(base_headers.to_vec(), wait)
+        })
+}
+
+async fn receive_body(
+    settings: &Settings,
+    headers: &HeaderMap,
+    body: Incoming,
+    hook: &Hook,
+    base_headers: &[(&str, &str)],
+) -> Result<Bytes, HttpResponse> {
+    read_body(headers, body, settings.max_body_size, settings.read_timeout)
+        .await
+        .map_err(|(status, message)| {
+            tracing::warn!("rejected the body of a request for {}: {message}", hook.id);
+            request_log::record_verdict("body-rejected");
+            respond::build(status, base_headers.iter().copied(), message)
+        })
+}
+
+/// The plan of a triggered hook, or the answer to a request that triggers nothing.
+fn triggered_plan(
+    state: &State,
+    hook: &Hook,
+    verdict: Verdict,
+    base_headers: &[(&str, &str)],
+) -> Result<Plan, HttpResponse> {
+    let id = &hook.id;
+    let answer = |status: StatusCode, body: &'static str| {
+        Err(respond::build(status, base_headers.iter().copied(), body))
+    };
+    match verdict {
+        Verdict::Triggered(plan) => Ok(plan),
+        Verdict::SignatureFailed(error) => {
+            if let Some(signature) = &hook.security.signature {
+                state.metrics.signature_failed(signature.provider.name());
+            }
+            tracing::warn!("signature check of {id} failed: {error}");
+            answer(StatusCode::UNAUTHORIZED, security::SIGNATURE_FAILED)
+        }
+        Verdict::DiscordPing => {
+            tracing::info!("answered a Discord PING for {id}");
+            Err(security::discord_pong(base_headers.to_vec()))
+        }
+        Verdict::Malformed(error) if error.is_multipart() => {
+            tracing::warn!("error parsing multipart form: {error}");
+            answer(StatusCode::INTERNAL_SERVER_ERROR, respond::MULTIPART_ERROR)
+        }
+        Verdict::Malformed(error) => {
+            // Deliberate divergence: adnanh runs the hook with an empty payload instead.
+            tracing::warn!("rejected an unparsable body for {id}: {error}");
+            answer(StatusCode::BAD_REQUEST, body_error_message(&error))
+        }
+        Verdict::RuleError(error) => {
+            tracing::warn!("error evaluating hook: {error}");
+            answer(StatusCode::INTERNAL_SERVER_ERROR, respond::RULES_ERROR)
+        }
+        Verdict::NotTriggered => {
+            state.metrics.rule_mismatch(id);
+            tracing::info!(
+                "{id} got matched, but didn't get triggered because the trigger rules were not satisfied"
+            );
+            let status =
+                respond::configured_status(hook.trigger_rule_mismatch_http_response_code, id);
+            answer(status, respond::RULES_NOT_SATISFIED)
+        }
+    }
+}
+
+/// Answers a delivery id seen within the hook's `dedupe` window with the first run's id.
+async fn refuse_duplicate(
+    state: &State,
+    hook: &Hook,
+    delivery: Option<&str>,
+    run_id: &str,
+    base_headers: &[(&str, &str)],
+) -> Result<(), HttpResponse> {
+    let Some(delivery) = delivery else {
+        return Ok(());
+    };
+    match security::seen_before(state, hook, delivery, run_id).await {
+        None => Ok(()),
+        Some(first) => {
+            state.metrics.duplicate(&hook.id);
+            request_log::record_verdict("duplicate");
+            Err(security::duplicate(base_headers.to_vec(), &first))
+        }
+    }
 }
 
 /// Reads the whole body under the size limit and the read timeout.

@@ -3,13 +3,13 @@
 //! shutdown. Requests go to [`handler`].
 
 pub mod admin;
+pub mod answer;
 pub mod connections;
 pub mod handler;
 pub mod listener;
 pub mod output_stream;
 pub mod respond;
 pub mod route;
-pub mod run;
 pub mod runs_api;
 pub mod security;
 pub mod tls;
@@ -29,8 +29,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use connections::{Connection, Connections};
 
-use crate::dispatch::Dispatcher;
-use crate::reload::HookStore;
+use crate::engine::Dispatcher;
+use crate::ops::reload::HookStore;
 
 /// A bound listening socket, opened before the runtime starts (so privileges can be dropped
 /// afterwards) and handed to the server.
@@ -70,9 +70,9 @@ pub struct Settings {
     /// Accepted runs are journaled (not `-journal=false`).
     pub journal: bool,
     /// `-trusted-proxies`: whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: crate::client_ip::TrustedProxies,
+    pub trusted_proxies: crate::pipeline::client_ip::TrustedProxies,
     /// `-max-json-depth`, `-max-multipart-parts`.
-    pub body_limits: crate::request::body::BodyLimits,
+    pub body_limits: crate::pipeline::request::body::BodyLimits,
 }
 
 /// What every connection shares.
@@ -80,14 +80,14 @@ pub struct Settings {
 pub struct State {
     pub settings: Settings,
     pub hooks: Arc<HookStore>,
-    /// The execution engine: concurrency policies, journal, runs in flight.
-    pub engine: Arc<Dispatcher>,
+    /// Concurrency policies, the journal, runs in flight.
+    pub dispatcher: Arc<Dispatcher>,
     /// Counters and gauges for `/-/metrics`.
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub metrics: Arc<crate::ops::metrics::Metrics>,
     /// Delivery ids seen recently (hooks with `dedupe`).
-    pub dedupe: crate::dedupe::Deduper,
+    pub dedupe: crate::store::dedupe::Deduper,
     /// Request budgets of hooks with `rate-limit`.
-    pub rate_limits: crate::rate_limit::RateLimiter,
+    pub rate_limits: crate::pipeline::rate_limit::RateLimiter,
     /// Refused admin token attempts, for a rate-limited log line.
     pub admin_failures: admin::FailedAttempts,
     /// The console's login sessions and CSRF key.

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
 
-use crate::dispatch::Dispatcher;
-use crate::journal::{RunRecord, Status};
-use crate::output::{End, Follower, Update};
+use crate::engine::Dispatcher;
+use crate::engine::output::{End, Follower, Update};
+use crate::store::{RunRecord, Status};
 
 /// How often a waiting run is looked for among the running ones.
 const POLL: Duration = Duration::from_millis(50);
@@ -35,8 +35,8 @@ enum Piece {
 
 /// The run as a server-sent event stream: `output` events (the text as a JSON string),
 /// `missed` (a byte count), and a last `end` (`{"status":..., "exit_code":...}`).
-pub fn events(engine: Arc<Dispatcher>, run: RunRecord) -> impl Stream<Item = Bytes> + Send {
-    pieces(engine, run).map(|piece| match piece {
+pub fn events(dispatcher: Arc<Dispatcher>, run: RunRecord) -> impl Stream<Item = Bytes> + Send {
+    pieces(dispatcher, run).map(|piece| match piece {
         Piece::Output(bytes) => event("output", &json(&String::from_utf8_lossy(&bytes))),
         Piece::Missed(count) => event("missed", &count.to_string()),
         Piece::End(end) => event("end", &json(&end)),
@@ -47,11 +47,11 @@ pub fn events(engine: Arc<Dispatcher>, run: RunRecord) -> impl Stream<Item = Byt
 /// The run's output as plain text, for a `stream-output` answer. The status line has gone
 /// before the command ends, so a run that does not succeed ends the text with a line that
 /// says how it ended.
-pub fn text(engine: Arc<Dispatcher>, id: String) -> impl Stream<Item = Bytes> + Send {
+pub fn text(dispatcher: Arc<Dispatcher>, id: String) -> impl Stream<Item = Bytes> + Send {
     let start = Step::Wait {
         checked: Instant::now(),
     };
-    follow(start, engine, id.clone()).filter_map(move |piece| {
+    follow(start, dispatcher, id.clone()).filter_map(move |piece| {
         let chunk = match piece {
             Piece::Output(bytes) => Some(bytes),
             Piece::Missed(count) => Some(Bytes::from(format!(
@@ -75,7 +75,7 @@ pub fn ending(id: &str, end: &End) -> String {
     format!("hookwire: run {id} {}{how}", end.status)
 }
 
-fn pieces(engine: Arc<Dispatcher>, run: RunRecord) -> impl Stream<Item = Piece> + Send {
+fn pieces(dispatcher: Arc<Dispatcher>, run: RunRecord) -> impl Stream<Item = Piece> + Send {
     let start = if waiting(run.status) {
         Step::Wait {
             checked: Instant::now(),
@@ -83,14 +83,21 @@ fn pieces(engine: Arc<Dispatcher>, run: RunRecord) -> impl Stream<Item = Piece> 
     } else {
         Step::Stored(Box::new(run.clone()))
     };
-    follow(start, engine, run.id)
+    follow(start, dispatcher, run.id)
 }
 
-fn follow(start: Step, engine: Arc<Dispatcher>, id: String) -> impl Stream<Item = Piece> + Send {
-    futures_util::stream::unfold((start, engine, id), |(step, engine, id)| async move {
-        let (piece, next) = advance(step, &engine, &id).await?;
-        Some((piece, (next, engine, id)))
-    })
+fn follow(
+    start: Step,
+    dispatcher: Arc<Dispatcher>,
+    id: String,
+) -> impl Stream<Item = Piece> + Send {
+    futures_util::stream::unfold(
+        (start, dispatcher, id),
+        |(step, dispatcher, id)| async move {
+            let (piece, next) = advance(step, &dispatcher, &id).await?;
+            Some((piece, (next, dispatcher, id)))
+        },
+    )
 }
 
 enum Step {
@@ -108,7 +115,7 @@ enum Step {
 }
 
 /// The next piece, and what to do after it; `None` ends the stream.
-async fn advance(step: Step, engine: &Dispatcher, id: &str) -> Option<(Piece, Step)> {
+async fn advance(step: Step, dispatcher: &Dispatcher, id: &str) -> Option<(Piece, Step)> {
     match step {
         Step::Done => None,
         Step::Ended(end) => Some((Piece::End(end), Step::Done)),
@@ -136,7 +143,7 @@ async fn advance(step: Step, engine: &Dispatcher, id: &str) -> Option<(Piece, St
             // An attempt that will be retried: follow the next one.
             Ok(Some(Update::End(end))) if end.status == Status::Queued.as_str() => {
                 let checked = Instant::now();
-                Box::pin(advance(Step::Wait { checked }, engine, id)).await
+                Box::pin(advance(Step::Wait { checked }, dispatcher, id)).await
             }
             Ok(Some(Update::End(end))) => Some((Piece::End(end), Step::Done)),
             Ok(None) => None,
@@ -144,20 +151,21 @@ async fn advance(step: Step, engine: &Dispatcher, id: &str) -> Option<(Piece, St
         Step::Wait { mut checked } => {
             let deadline = Instant::now() + KEEP_ALIVE;
             loop {
-                if let Some(live) = engine.live_output(id) {
+                if let Some(live) = dispatcher.live_output(id) {
                     let follower = Step::Follow(Box::new(live.follow()));
-                    return Box::pin(advance(follower, engine, id)).await;
+                    return Box::pin(advance(follower, dispatcher, id)).await;
                 }
                 if checked.elapsed() >= RECHECK {
                     checked = Instant::now();
-                    let journal = engine.journal().clone();
+                    let journal = dispatcher.journal().clone();
                     let owned = id.to_owned();
                     let run = tokio::task::spawn_blocking(move || journal.run(&owned))
                         .await
                         .ok()?
                         .ok()??;
-                    if !waiting(run.status) && engine.live_output(id).is_none() {
-                        return Box::pin(advance(Step::Stored(Box::new(run)), engine, id)).await;
+                    if !waiting(run.status) && dispatcher.live_output(id).is_none() {
+                        return Box::pin(advance(Step::Stored(Box::new(run)), dispatcher, id))
+                            .await;
                     }
                 }
                 if Instant::now() >= deadline {

@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use super::State;
 use super::respond::{self, HttpResponse};
-use crate::dispatch::{Refusal, RerunError};
-use crate::journal::{Filter, Status};
+use crate::engine::{Refusal, RerunError};
+use crate::store::{Filter, Status};
 
 /// Runs listed when the query does not say.
 const DEFAULT_LIMIT: usize = 50;
@@ -89,7 +89,7 @@ async fn list(state: &State, query: &str) -> HttpResponse {
         Ok(filter) => filter,
         Err(message) => return json(StatusCode::BAD_REQUEST, &Problem { error: message }),
     };
-    let journal = state.engine.journal().clone();
+    let journal = state.dispatcher.journal().clone();
     match tokio::task::spawn_blocking(move || journal.runs(&filter)).await {
         Ok(Ok(runs)) => json(StatusCode::OK, &Runs { runs }),
         Ok(Err(error)) => failure(&error.to_string()),
@@ -98,7 +98,7 @@ async fn list(state: &State, query: &str) -> HttpResponse {
 }
 
 async fn show(state: &State, id: &str) -> HttpResponse {
-    let journal = state.engine.journal().clone();
+    let journal = state.dispatcher.journal().clone();
     let owned = id.to_owned();
     match tokio::task::spawn_blocking(move || journal.run(&owned)).await {
         Ok(Ok(Some(run))) => json(StatusCode::OK, &run),
@@ -109,7 +109,7 @@ async fn show(state: &State, id: &str) -> HttpResponse {
 }
 
 async fn rerun(state: &State, id: &str) -> HttpResponse {
-    match state.engine.rerun(id).await {
+    match state.dispatcher.rerun(id).await {
         Ok(new_id) => json(
             StatusCode::ACCEPTED,
             &Rerun {
@@ -149,7 +149,7 @@ fn wants_events(headers: &HeaderMap) -> bool {
 }
 
 async fn output(state: &State, id: &str, events: bool) -> HttpResponse {
-    let live = state.engine.live_output(id);
+    let live = state.dispatcher.live_output(id);
     if !events && let Some(live) = &live {
         return respond::build(
             StatusCode::OK,
@@ -157,7 +157,7 @@ async fn output(state: &State, id: &str, events: bool) -> HttpResponse {
             live.snapshot().0,
         );
     }
-    let journal = state.engine.journal().clone();
+    let journal = state.dispatcher.journal().clone();
     let owned = id.to_owned();
     let run = match tokio::task::spawn_blocking(move || journal.run(&owned)).await {
         Ok(Ok(Some(run))) => run,
@@ -184,13 +184,13 @@ async fn output(state: &State, id: &str, events: bool) -> HttpResponse {
         "",
     );
     *response.body_mut() =
-        respond::streamed(super::output_stream::events(state.engine.clone(), run));
+        respond::streamed(super::output_stream::events(state.dispatcher.clone(), run));
     response
 }
 
 #[derive(Serialize)]
 struct Runs {
-    runs: Vec<crate::journal::RunRecord>,
+    runs: Vec<crate::store::RunRecord>,
 }
 
 #[derive(Serialize)]

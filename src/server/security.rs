@@ -9,7 +9,7 @@ use http::StatusCode;
 use super::State;
 use super::respond::{self, HttpResponse};
 use crate::config::Hook;
-use crate::dedupe::Claim;
+use crate::store::dedupe::Claim;
 
 /// The response header on a deduplicated delivery, carrying the first delivery's run id.
 pub const DUPLICATE_HEADER: &str = "X-Hookwire-Duplicate";

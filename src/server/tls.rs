@@ -14,14 +14,67 @@
 //!
 //! As in adnanh, only HTTP/1.1 is offered over ALPN, and the certificate is read once at start.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::crypto::ring::cipher_suite as suite;
+use rustls::pki_types::pem;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
+
+/// Why `-secure` or `-list-cipher-suites` cannot go ahead; each says which flag or file to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("unknown TLS version {0:?} for -tls-min-version: use 1.2 or 1.3")]
+    UnknownVersion(String),
+    #[error(
+        "TLS cipher suite {0} (-cipher-suites) is not supported: hookwire's TLS library \
+         implements only suites with forward secrecy and AEAD encryption (ECDHE with \
+         AES-GCM or ChaCha20-Poly1305, and TLS 1.3's); see hookwire -list-cipher-suites"
+    )]
+    UnsupportedSuite(String),
+    #[error("unknown TLS cipher suite {0:?} in -cipher-suites; see hookwire -list-cipher-suites")]
+    UnknownSuite(String),
+    #[error("invalid TLS settings (-tls-min-version, -cipher-suites): {0}")]
+    Settings(rustls::Error),
+    #[error(
+        "the private key {} does not belong to the certificate {}: pass the matching -cert and -key",
+        key.display(),
+        cert.display()
+    )]
+    KeyMismatch { key: PathBuf, cert: PathBuf },
+    #[error("cannot use certificate {} with its key: {source}", cert.display())]
+    Unusable {
+        cert: PathBuf,
+        source: rustls::Error,
+    },
+    #[error(
+        "cannot read {what} {}: {source}; pass -cert and -key (PEM files) with -secure",
+        path.display()
+    )]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot parse certificate {}: {source}", path.display())]
+    BadCertificate { path: PathBuf, source: pem::Error },
+    #[error(
+        "no certificate in {}: -cert needs a PEM file with a \"BEGIN CERTIFICATE\" block",
+        path.display()
+    )]
+    NoCertificate { path: PathBuf },
+    #[error(
+        "no private key in {}: -key needs a PEM file with a \"BEGIN PRIVATE KEY\" (or RSA / EC \
+         PRIVATE KEY) block, unencrypted",
+        path.display()
+    )]
+    NoKey { path: PathBuf },
+    #[error("cannot parse private key {}: {source}", path.display())]
+    BadKey { path: PathBuf, source: pem::Error },
+}
 
 /// The suites hookwire offers, in the order Go's `tls.CipherSuites()` lists them, with the
 /// Go name first and other accepted spellings after it.
@@ -97,13 +150,11 @@ static FROM_12: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustl
 static FROM_13: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
 
 /// The TLS versions a `-tls-min-version` value allows. `""` means the default, 1.2, as in Go.
-fn versions(min_version: &str) -> Result<&'static [&'static SupportedProtocolVersion], String> {
+fn versions(min_version: &str) -> Result<&'static [&'static SupportedProtocolVersion], TlsError> {
     match min_version {
         "1.0" | "1.1" | "1.2" | "" => Ok(FROM_12),
         "1.3" => Ok(FROM_13),
-        other => Err(format!(
-            "unknown TLS version {other:?} for -tls-min-version: use 1.2 or 1.3"
-        )),
+        other => Err(TlsError::UnknownVersion(other.to_string())),
     }
 }
 
@@ -112,7 +163,7 @@ fn is_tls13(suite: &SupportedCipherSuite) -> bool {
 }
 
 /// Reads a `-cipher-suites` list (comma-separated, spaces and empty entries ignored).
-fn parse_suites(list: &str) -> Result<Vec<SupportedCipherSuite>, String> {
+fn parse_suites(list: &str) -> Result<Vec<SupportedCipherSuite>, TlsError> {
     let mut chosen = Vec::new();
     for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         if let Some((_, suite)) = SUITES
@@ -126,15 +177,9 @@ fn parse_suites(list: &str) -> Result<Vec<SupportedCipherSuite>, String> {
             .iter()
             .any(|n| n.eq_ignore_ascii_case(name))
         {
-            return Err(format!(
-                "TLS cipher suite {name} (-cipher-suites) is not supported: hookwire's TLS library \
-                 implements only suites with forward secrecy and AEAD encryption (ECDHE with \
-                 AES-GCM or ChaCha20-Poly1305, and TLS 1.3's); see hookwire -list-cipher-suites"
-            ));
+            return Err(TlsError::UnsupportedSuite(name.to_string()));
         } else {
-            return Err(format!(
-                "unknown TLS cipher suite {name:?} in -cipher-suites; see hookwire -list-cipher-suites"
-            ));
+            return Err(TlsError::UnknownSuite(name.to_string()));
         }
     }
     Ok(chosen)
@@ -148,7 +193,7 @@ pub fn server_config(
     key: &Path,
     min_version: &str,
     cipher_suites: &str,
-) -> Result<Arc<ServerConfig>, String> {
+) -> Result<Arc<ServerConfig>, TlsError> {
     if matches!(min_version, "1.0" | "1.1") {
         tracing::warn!(
             "-tls-min-version {min_version}: hookwire supports TLS 1.2 and 1.3 only, so the minimum is TLS 1.2"
@@ -193,62 +238,66 @@ pub fn server_config(
     let key = load_key(key_path)?;
     let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(versions)
-        .map_err(|err| format!("invalid TLS settings (-tls-min-version, -cipher-suites): {err}"))?
+        .map_err(TlsError::Settings)?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|err| match err {
-            rustls::Error::InconsistentKeys(_) => format!(
-                "the private key {} does not belong to the certificate {}: pass the matching -cert and -key",
-                key_path.display(),
-                cert.display()
-            ),
-            other => format!("cannot use certificate {} with its key: {other}", cert.display()),
+            rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch {
+                key: key_path.to_path_buf(),
+                cert: cert.to_path_buf(),
+            },
+            source => TlsError::Unusable {
+                cert: cert.to_path_buf(),
+                source,
+            },
         })?;
     // adnanh disables HTTP/2; hookwire's server speaks HTTP/1.1 only.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
-fn read_pem_file(path: &Path, what: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|err| {
-        format!(
-            "cannot read {what} {}: {err}; pass -cert and -key (PEM files) with -secure",
-            path.display()
-        )
+fn read_pem_file(path: &Path, what: &'static str) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        what,
+        path: path.to_path_buf(),
+        source,
     })
 }
 
 /// The certificate chain in `path`: every `CERTIFICATE` block, server certificate first.
-fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = read_pem_file(path, "certificate")?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| format!("cannot parse certificate {}: {err}", path.display()))?;
+        .map_err(|source| TlsError::BadCertificate {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(format!(
-            "no certificate in {}: -cert needs a PEM file with a \"BEGIN CERTIFICATE\" block",
-            path.display()
-        ));
+        return Err(TlsError::NoCertificate {
+            path: path.to_path_buf(),
+        });
     }
     Ok(certs)
 }
 
 /// The first private key in `path` (PKCS#8, PKCS#1 RSA or SEC1 EC).
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = read_pem_file(path, "private key")?;
     PrivateKeyDer::from_pem_slice(&pem).map_err(|err| match err {
-        rustls::pki_types::pem::Error::NoItemsFound => format!(
-            "no private key in {}: -key needs a PEM file with a \"BEGIN PRIVATE KEY\" (or RSA / EC \
-             PRIVATE KEY) block, unencrypted",
-            path.display()
-        ),
-        other => format!("cannot parse private key {}: {other}", path.display()),
+        pem::Error::NoItemsFound => TlsError::NoKey {
+            path: path.to_path_buf(),
+        },
+        source => TlsError::BadKey {
+            path: path.to_path_buf(),
+            source,
+        },
     })
 }
 
 /// The Go names of the suites usable at `min_version`, for `-list-cipher-suites`: all of them
 /// from TLS 1.2 (1.0 and 1.1 included, as rustls starts at 1.2), TLS 1.3's only at 1.3.
-pub fn list_cipher_suites(min_version: &str) -> Result<Vec<String>, String> {
+pub fn list_cipher_suites(min_version: &str) -> Result<Vec<String>, TlsError> {
     let tls13_only = versions(min_version)?.len() == 1;
     Ok(SUITES
         .iter()
@@ -268,7 +317,7 @@ mod tests {
             .join(name)
     }
 
-    fn config(min_version: &str, suites: &str) -> Result<Arc<ServerConfig>, String> {
+    fn config(min_version: &str, suites: &str) -> Result<Arc<ServerConfig>, TlsError> {
         server_config(
             &fixture("cert.pem"),
             &fixture("key.pem"),
@@ -305,7 +354,7 @@ mod tests {
         client_versions: &[&'static SupportedProtocolVersion],
     ) -> Result<(rustls::ProtocolVersion, Option<Vec<u8>>), String> {
         let mut roots = rustls::RootCertStore::empty();
-        for cert in load_certs(&fixture("cert.pem"))? {
+        for cert in load_certs(&fixture("cert.pem")).map_err(|e| e.to_string())? {
             roots.add(cert).map_err(|e| e.to_string())?;
         }
         let mut client_config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -391,7 +440,7 @@ mod tests {
             );
         }
         for bad in ["1.4", "tls1.2", "1", "TLS1.3"] {
-            let err = config(bad, "").unwrap_err();
+            let err = config(bad, "").unwrap_err().to_string();
             assert!(
                 err.contains("unknown TLS version") && err.contains("use 1.2 or 1.3"),
                 "{err}"
@@ -425,12 +474,16 @@ mod tests {
 
     #[test]
     fn cipher_suite_errors_name_the_suite() {
-        let err = config("1.2", "TLS_RSA_WITH_AES_128_CBC_SHA").unwrap_err();
+        let err = config("1.2", "TLS_RSA_WITH_AES_128_CBC_SHA")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("TLS_RSA_WITH_AES_128_CBC_SHA") && err.contains("not supported"),
             "{err}"
         );
-        let err = config("1.2", "TLS_AES_128_GCM_SHA256,NOPE").unwrap_err();
+        let err = config("1.2", "TLS_AES_128_GCM_SHA256,NOPE")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("unknown TLS cipher suite \"NOPE\"")
                 && err.contains("-list-cipher-suites"),
@@ -466,22 +519,29 @@ mod tests {
             "1.2",
             "",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("cannot read certificate missing-cert.pem: No such file or directory"),
             "{err}"
         );
         assert!(err.contains("pass -cert and -key"), "{err}");
-        let err =
-            server_config(&fixture("cert.pem"), Path::new("nokey.pem"), "1.2", "").unwrap_err();
+        let err = server_config(&fixture("cert.pem"), Path::new("nokey.pem"), "1.2", "")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cannot read private key nokey.pem"), "{err}");
         // The certificate file given as the key, and the other way round.
-        let err = server_config(&fixture("cert.pem"), &fixture("cert.pem"), "1.2", "").unwrap_err();
+        let err = server_config(&fixture("cert.pem"), &fixture("cert.pem"), "1.2", "")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no private key in"), "{err}");
-        let err = server_config(&fixture("key.pem"), &fixture("key.pem"), "1.2", "").unwrap_err();
+        let err = server_config(&fixture("key.pem"), &fixture("key.pem"), "1.2", "")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no certificate in"), "{err}");
-        let err =
-            server_config(&fixture("cert.pem"), &fixture("other-key.pem"), "1.2", "").unwrap_err();
+        let err = server_config(&fixture("cert.pem"), &fixture("other-key.pem"), "1.2", "")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not belong to the certificate"), "{err}");
     }
 }

@@ -51,6 +51,7 @@ fn exists(css: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs chromium and chromium-driver (apt-get install chromium chromium-driver)"]
 fn every_page_shows_its_content_and_loads_nothing_from_elsewhere() {
     let s = Server::start(HOOKS);
     let id = finished_run(&s, "hello");
@@ -116,6 +117,7 @@ fn every_page_shows_its_content_and_loads_nothing_from_elsewhere() {
 }
 
 #[test]
+#[ignore = "needs chromium and chromium-driver (apt-get install chromium chromium-driver)"]
 fn a_triggered_run_shows_on_the_runs_page_after_a_reload() {
     let s = Server::start(HOOKS);
     chromium::run(async {
@@ -144,6 +146,7 @@ fn a_triggered_run_shows_on_the_runs_page_after_a_reload() {
 }
 
 #[test]
+#[ignore = "needs chromium and chromium-driver (apt-get install chromium chromium-driver)"]
 fn the_rerun_button_opens_the_new_run_which_links_back() {
     let s = Server::start(HOOKS);
     let id = finished_run(&s, "hello");
@@ -183,6 +186,7 @@ fn the_rerun_button_opens_the_new_run_which_links_back() {
 }
 
 #[test]
+#[ignore = "needs chromium and chromium-driver (apt-get install chromium chromium-driver)"]
 fn logging_in_with_the_token_sets_a_strict_cookie_that_scripts_cannot_read() {
     let s = Server::builder(HOOKS)
         .before_start(|dir| std::fs::write(dir.join("token"), "console-t0ken\n").unwrap())
@@ -265,6 +269,7 @@ async fn log_in(b: &Browser, token: &str) {
 }
 
 #[test]
+#[ignore = "needs chromium and chromium-driver (apt-get install chromium chromium-driver)"]
 fn the_tab_key_reaches_the_navigation_and_the_rerun_button_with_a_visible_focus() {
     let s = Server::start(HOOKS);
     let id = finished_run(&s, "hello");
@@ -320,6 +325,7 @@ fn the_tab_key_reaches_the_navigation_and_the_rerun_button_with_a_visible_focus(
 }
 
 #[test]
+#[ignore = "needs chromium and chromium-driver (apt-get install chromium chromium-driver)"]
 fn at_390_px_wide_no_page_scrolls_sideways() {
     let s = Server::start(HOOKS);
     let id = finished_run(&s, "hello");
@@ -359,6 +365,7 @@ async fn widths(b: &Browser) -> (u64, u64) {
 }
 
 #[test]
+#[ignore = "needs chromium and chromium-driver (apt-get install chromium chromium-driver)"]
 fn the_dark_colour_scheme_uses_the_dark_palette() {
     let s = Server::start(HOOKS);
     finished_run(&s, "hello");
@@ -389,6 +396,7 @@ fn the_dark_colour_scheme_uses_the_dark_palette() {
 }
 
 #[test]
+#[ignore = "needs chromium and chromium-driver (apt-get install chromium chromium-driver)"]
 fn a_running_runs_output_and_status_follow_without_a_reload() {
     let s = Server::start(HOOKS);
     let id = run_id(&s.get("/hooks/stepwise"));
@@ -420,6 +428,7 @@ fn a_running_runs_output_and_status_follow_without_a_reload() {
 }
 
 #[test]
+#[ignore = "needs chromium and chromium-driver (apt-get install chromium chromium-driver)"]
 fn a_screenshot_of_the_runs_page() {
     let s = Server::start(HOOKS);
     for hook in ["hello", "broken", "hello", "hello", "broken", "hello"] {

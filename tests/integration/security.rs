@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::SigningKey;
 use hookwire::config::Secret;
-use hookwire::signature::preset::{self, Provider};
+use hookwire::pipeline::signature::preset::{self, Provider};
 
 use crate::harness::{Request, Response, Server, wait_until};
 
@@ -121,7 +121,7 @@ fn cases() -> Vec<Case> {
     ];
     let generic = preset::GenericScheme {
         header: "X-Signature".into(),
-        algorithm: hookwire::signature::HmacAlgorithm::Sha512,
+        algorithm: hookwire::pipeline::signature::HmacAlgorithm::Sha512,
         encoding: preset::Encoding::Base64,
         prefix: "sha512=".into(),
     };

@@ -1,0 +1,369 @@
+//! Hot reload: the shared [`HookStore`] snapshot, reloading from the hooks files (on SIGHUP,
+//! SIGUSR1, or file changes with `-hotreload`), and the directory watcher.
+//!
+//! adnanh watches each file, which loses the watch on atomic saves (rename over) and briefly
+//! serves no hooks on truncating saves. We watch the parent directories, debounce, re-read by
+//! path, and apply a new hook set only when a file's content changed and loads cleanly.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use notify::Watcher as _;
+
+use crate::config::{self, HookSet, LoadOptions, LoadedFile};
+use crate::ops::metrics::Metrics;
+use crate::ops::systemd;
+
+/// The hook set being served. A request takes the current snapshot once and keeps it, so a
+/// reload never changes the hooks under a request in flight.
+#[derive(Debug, Default)]
+pub struct HookStore {
+    current: RwLock<Arc<HookSet>>,
+    /// Hook sets applied so far (`/-/health`'s `generation`): 1 after the first load, +1 per
+    /// successful reload, so an operator can tell whether a reload took.
+    generation: AtomicU64,
+    /// When the hooks files were last read, and what failed then.
+    last_reload: Mutex<Option<ReloadStatus>>,
+}
+
+/// The outcome of the last reload that read a file, for the console.
+#[derive(Debug, Clone)]
+pub struct ReloadStatus {
+    pub at: std::time::SystemTime,
+    /// Why files failed to load (their hooks stayed as before); empty when all loaded.
+    pub errors: Vec<String>,
+}
+
+impl HookStore {
+    pub fn new(hooks: HookSet) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(hooks)),
+            generation: AtomicU64::new(1),
+            last_reload: Mutex::default(),
+        }
+    }
+
+    /// The current snapshot.
+    pub fn load(&self) -> Arc<HookSet> {
+        // A poisoned lock only means a writer panicked after a complete swap; the value is whole.
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// How many hook sets have been applied (0 before the first).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The last reload that read a file, if any.
+    pub fn last_reload(&self) -> Option<ReloadStatus> {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Swaps in `hooks`; returns the new generation.
+    fn replace(&self, hooks: HookSet) -> u64 {
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(hooks);
+        self.generation.fetch_add(1, Ordering::SeqCst) + 1
+    }
+}
+
+/// Why a reload was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Start-up: a file that fails is skipped.
+    Start,
+    /// SIGHUP or SIGUSR1: every file is re-read.
+    Signal,
+    /// A change seen in a watched directory: only changed files are re-read.
+    Watch,
+}
+
+/// The hooks files, what was last loaded from each, and the store they feed.
+#[derive(Debug)]
+pub struct Reloader {
+    paths: Vec<PathBuf>,
+    options: LoadOptions,
+    store: Arc<HookStore>,
+    /// Per file: the bytes last read and the hooks last loaded from them.
+    loaded: Mutex<HashMap<PathBuf, (Vec<u8>, LoadedFile)>>,
+    /// Per file: the bytes last read, loaded or not, so a broken file is reported once.
+    seen: Mutex<HashMap<PathBuf, Vec<u8>>>,
+    /// Where reloads are counted, when serving.
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl Reloader {
+    pub fn new(paths: Vec<PathBuf>, options: LoadOptions, store: Arc<HookStore>) -> Self {
+        Self {
+            paths,
+            options,
+            store,
+            loaded: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashMap::new()),
+            metrics: None,
+        }
+    }
+
+    /// Counts reloads, failures, hooks loaded and the generation in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    pub fn store(&self) -> &Arc<HookStore> {
+        &self.store
+    }
+
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// Re-reads the hooks files and swaps in the new hook set if anything changed and the
+    /// result is consistent. A file that fails to load keeps its previous hooks; a duplicate id
+    /// across files rejects the whole reload (and fails the start). Returns the number of
+    /// hooks served afterwards.
+    ///
+    /// A reload asked for by a signal is announced to systemd (`RELOADING=1`, then `READY=1`);
+    /// a watched change is not, as systemd did not ask for it.
+    pub fn reload(&self, trigger: Trigger) -> Result<usize, String> {
+        if trigger == Trigger::Signal {
+            systemd::reloading();
+        }
+        let mut attempt = Attempt::default();
+        let result = self.reload_files(trigger, &mut attempt);
+        if attempt.read || attempt.failed || trigger != Trigger::Watch {
+            let mut errors = attempt.errors;
+            errors.extend(result.as_ref().err().cloned());
+            *self
+                .store
+                .last_reload
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(ReloadStatus {
+                at: std::time::SystemTime::now(),
+                errors,
+            });
+        }
+        if let Some(metrics) = &self.metrics {
+            if trigger == Trigger::Signal || (trigger == Trigger::Watch && attempt.read) {
+                metrics.reloaded(attempt.failed || result.is_err());
+            }
+            metrics.hooks_applied(self.store.load().len(), self.store.generation());
+        }
+        if trigger == Trigger::Signal {
+            let runs = self.metrics.as_ref().map_or(0, |m| m.runs_in_flight());
+            systemd::ready(&systemd::status_line(self.store.load().len(), runs));
+        }
+        result
+    }
+
+    fn reload_files(&self, trigger: Trigger, attempt: &mut Attempt) -> Result<usize, String> {
+        let mut loaded = self
+            .loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next = loaded.clone();
+        let mut changed = trigger != Trigger::Watch;
+        for path in &self.paths {
+            match std::fs::read(path) {
+                Ok(bytes) => {
+                    let previous = loaded.get(path);
+                    if trigger == Trigger::Watch && seen.get(path) == Some(&bytes) {
+                        continue;
+                    }
+                    seen.insert(path.clone(), bytes.clone());
+                    if trigger == Trigger::Watch
+                        && bytes.is_empty()
+                        && previous.is_some_and(|(_, file)| !file.hooks.is_empty())
+                    {
+                        // A truncating save shows an empty file before the new content; serving
+                        // no hooks in between is adnanh's bug. An emptied file applies on SIGHUP.
+                        tracing::warn!(
+                            "{} is empty; keeping its hooks until it has content (send SIGHUP to apply an empty file)",
+                            path.display()
+                        );
+                        continue;
+                    }
+                    tracing::info!("attempting to load hooks from {}", path.display());
+                    attempt.read = true;
+                    match config::compile::compile_file(path, &bytes, &self.options) {
+                        Ok(file) => {
+                            for warning in &file.warnings {
+                                tracing::warn!("{warning}");
+                            }
+                            tracing::info!(
+                                "loaded {} hook(s) from {}",
+                                file.hooks.len(),
+                                path.display()
+                            );
+                            next.insert(path.clone(), (bytes, file));
+                            changed = true;
+                            attempt.applied = true;
+                        }
+                        Err(error) => {
+                            attempt.fail(format!("{}: {error}", path.display()));
+                            let kept = previous.map_or(0, |(_, file)| file.hooks.len());
+                            tracing::error!(
+                                "couldn't load hooks from {}: {error}; keeping the {kept} hook(s) loaded before",
+                                path.display()
+                            );
+                        }
+                    }
+                }
+                Err(error)
+                    if error.kind() == std::io::ErrorKind::NotFound
+                        && trigger != Trigger::Start =>
+                {
+                    if next.remove(path).is_some() {
+                        attempt.read = true;
+                        attempt.applied = true;
+                        tracing::warn!(
+                            "{} is gone; its hooks are no longer served",
+                            path.display()
+                        );
+                        changed = true;
+                    }
+                }
+                Err(error) => {
+                    attempt.fail(format!("{}: {error}", path.display()));
+                    tracing::error!("couldn't load hooks from file! {}: {error}", path.display());
+                }
+            }
+        }
+        // A signal reload in which every file failed applies nothing: the generation stays.
+        if !changed || (trigger != Trigger::Start && !attempt.applied) {
+            return Ok(self.store.load().len());
+        }
+        let files = self
+            .paths
+            .iter()
+            .filter_map(|path| next.get(path).map(|(_, file)| file.clone()))
+            .collect();
+        match HookSet::from_files(files) {
+            Ok(hooks) => {
+                let count = hooks.len();
+                self.store.replace(hooks);
+                *loaded = next;
+                if trigger != Trigger::Start {
+                    tracing::info!("hooks reloaded: {count} hook(s) served");
+                }
+                Ok(count)
+            }
+            Err(error) if trigger == Trigger::Start => Err(error.to_string()),
+            Err(error) => {
+                attempt.fail(error.to_string());
+                tracing::error!("reload rejected, the previous hooks stay in place: {error}");
+                Ok(self.store.load().len())
+            }
+        }
+    }
+}
+
+/// What one reload did, for the metrics.
+#[derive(Debug, Default)]
+struct Attempt {
+    /// A file was compiled anew or dropped.
+    read: bool,
+    /// A file failed to read or load, or the merged hooks were rejected.
+    failed: bool,
+    /// A file loaded or was dropped, so there is a new hook set to apply.
+    applied: bool,
+    /// What failed, for the console.
+    errors: Vec<String>,
+}
+
+impl Attempt {
+    fn fail(&mut self, error: String) {
+        self.failed = true;
+        self.errors.push(error);
+    }
+}
+
+/// The directories to watch for `paths`: each file's parent, and the parent of its resolved
+/// target when it is a symlink (Kubernetes ConfigMaps, release-directory swaps).
+fn watched_directories(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut directories = Vec::new();
+    for path in paths {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        let mut candidates = vec![absolute.parent().map(Path::to_path_buf)];
+        if let Ok(resolved) = std::fs::canonicalize(&absolute) {
+            candidates.push(resolved.parent().map(Path::to_path_buf));
+        }
+        for directory in candidates.into_iter().flatten() {
+            if !directories.contains(&directory) {
+                directories.push(directory);
+            }
+        }
+    }
+    directories
+}
+
+/// Quiet period after the last change before the files are re-read.
+const DEBOUNCE: Duration = Duration::from_millis(40);
+
+/// Watches the hooks files' directories and reloads after changes. The watches are in place
+/// when this returns; the reloading runs on a task until the runtime stops.
+pub fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
+    let (events, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Our own reads show up as Access events; reacting to them would loop forever.
+        if let Ok(event) = event
+            && !matches!(event.kind, notify::EventKind::Access(_))
+        {
+            let _ = events.send(());
+        }
+    })
+    .map_err(|error| format!("cannot start the file watcher: {error}"))?;
+    let mut watching = Vec::new();
+    add_watches(&mut watcher, &mut watching, reloader.paths());
+    tokio::spawn(async move {
+        while changes.recv().await.is_some() {
+            // Debounce: wait until the directories have been quiet for a moment.
+            loop {
+                match tokio::time::timeout(DEBOUNCE, changes.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return,
+                    Err(_) => break,
+                }
+            }
+            let task = reloader.clone();
+            let _ = tokio::task::spawn_blocking(move || task.reload(Trigger::Watch)).await;
+            // A symlink may now point into a new directory.
+            add_watches(&mut watcher, &mut watching, reloader.paths());
+        }
+    });
+    Ok(())
+}
+
+fn add_watches(
+    watcher: &mut notify::RecommendedWatcher,
+    watching: &mut Vec<PathBuf>,
+    paths: &[PathBuf],
+) {
+    for directory in watched_directories(paths) {
+        if watching.contains(&directory) {
+            continue;
+        }
+        match watcher.watch(&directory, notify::RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                tracing::info!("watching {} for changes", directory.display());
+                watching.push(directory);
+            }
+            Err(error) => tracing::error!("cannot watch {}: {error}", directory.display()),
+        }
+    }
+}

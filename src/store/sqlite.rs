@@ -1,0 +1,554 @@
+//! The SQLite journal: one writer thread with group commit, one read connection.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
+use tokio::sync::oneshot;
+
+use super::headers::encode_headers;
+use super::queries::{
+    STORED_COLUMNS, STORED_COLUMNS_V1, STORED_COLUMNS_V2, query_hook_stats, query_run, query_runs,
+    stored_run,
+};
+use super::schema::migrate;
+use super::state_dir::{FILE_NAME, prepare_database};
+use super::{
+    Ack, Event, Filter, HookStats, Journal, JournalError, RunRecord, RunResult, Status, StoredRun,
+    millis,
+};
+
+/// Most events committed in one transaction.
+const MAX_BATCH: usize = 4096;
+
+/// How long a volatile event may wait before it is committed: the history of runs whose
+/// client waits lags this much at most (except for this process's own reads, which flush).
+const VOLATILE_LINGER: Duration = Duration::from_millis(25);
+
+/// What the writer thread is sent.
+enum WriterCommand {
+    /// An event, who waits for its commit, and whether the commit must reach the disk.
+    Record {
+        event: Event,
+        ack: oneshot::Sender<Result<(), JournalError>>,
+        durable: bool,
+    },
+    /// Answered once everything sent before it is committed: reads see what was recorded.
+    Flush(mpsc::SyncSender<()>),
+}
+
+impl WriterCommand {
+    /// Whether the writer must commit it without lingering.
+    fn is_urgent(&self) -> bool {
+        !matches!(self, WriterCommand::Record { durable: false, .. })
+    }
+}
+
+/// The SQLite journal: one writer thread with group commit, one connection for reads.
+#[derive(Debug)]
+pub struct SqliteJournal {
+    path: PathBuf,
+    sender: Mutex<Option<mpsc::Sender<WriterCommand>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The writer, to unpark when an urgent job is sent while it lingers.
+    writer_thread: std::thread::Thread,
+    reader: Mutex<Connection>,
+}
+
+impl SqliteJournal {
+    /// Opens (or creates) `hookwire.db` in `state_dir` ([`prepare_database`]). `keep_runs`
+    /// finished runs are kept per hook.
+    pub fn open(state_dir: &Path, keep_runs: usize) -> Result<Self, JournalError> {
+        let path = state_dir.join(FILE_NAME);
+        let fail = |what: &str, error: &dyn fmt::Display| {
+            JournalError::Open(format!(
+                "cannot {what} the run journal {}: {error} (choose a writable directory with -state-dir)",
+                path.display()
+            ))
+        };
+        prepare_database(state_dir).map_err(|error| fail("set up", &error))?;
+        let sql_fail = |what: &str, error: rusqlite::Error| {
+            if is_corrupt(&error) {
+                corrupt(&path, &error)
+            } else {
+                fail(what, &error)
+            }
+        };
+        let mut writer = Connection::open(&path).map_err(|error| sql_fail("open", error))?;
+        // temp_store: the temporary tables a statement may need stay in memory rather than
+        // costing a commit a temporary file.
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;
+                 PRAGMA temp_store = MEMORY;",
+            )
+            .map_err(|error| sql_fail("configure", error))?;
+        migrate(&mut writer, state_dir).map_err(|error| sql_fail("set up", error))?;
+        let reader = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| c.execute_batch("PRAGMA busy_timeout = 5000;").map(|()| c))
+        .map_err(|error| sql_fail("open", error))?;
+        let (sender, receiver) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("hookwire-journal".into())
+            .spawn(move || write_loop(writer, &receiver, Retention::new(keep_runs)))
+            .map_err(|error| fail("start the writer of", &error))?;
+        Ok(Self {
+            path,
+            sender: Mutex::new(Some(sender)),
+            writer_thread: thread.thread().clone(),
+            writer: Mutex::new(Some(thread)),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queries the database once everything recorded so far is committed.
+    fn read<T>(
+        &self,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, JournalError> {
+        let (flushed, flush) = mpsc::sync_channel(1);
+        if self.enqueue(WriterCommand::Flush(flushed)) {
+            // An error means the writer stopped, after committing what it had.
+            let _ = flush.recv();
+        }
+        let connection = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(query(&connection)?)
+    }
+}
+
+impl SqliteJournal {
+    fn enqueue(&self, command: WriterCommand) -> bool {
+        let urgent = command.is_urgent();
+        let sent = self
+            .sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|sender| sender.send(command).is_ok());
+        if sent && urgent {
+            self.writer_thread.unpark();
+        }
+        sent
+    }
+
+    fn send(&self, event: Event, durable: bool) -> Ack {
+        let (ack, receiver) = oneshot::channel();
+        if self.enqueue(WriterCommand::Record {
+            event,
+            ack,
+            durable,
+        }) {
+            Ack(Some(receiver))
+        } else {
+            let (ack, receiver) = oneshot::channel();
+            let _ = ack.send(Err(JournalError::Closed));
+            Ack(Some(receiver))
+        }
+    }
+}
+
+impl Journal for SqliteJournal {
+    fn record(&self, event: Event) -> Ack {
+        self.send(event, true)
+    }
+
+    fn record_volatile(&self, event: Event) -> Ack {
+        self.send(event, false)
+    }
+
+    fn unfinished(&self) -> Result<Vec<StoredRun>, JournalError> {
+        self.read(|c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT {STORED_COLUMNS} FROM runs WHERE status IN ('queued', 'running') ORDER BY id"
+            ))?;
+            statement
+                .query_map([], stored_run)?
+                .collect()
+        })
+    }
+
+    fn stored(&self, id: &str) -> Result<Option<StoredRun>, JournalError> {
+        self.read(|c| {
+            c.query_row(
+                &format!("SELECT {STORED_COLUMNS} FROM runs WHERE id = ?1"),
+                [id],
+                stored_run,
+            )
+            .optional()
+        })
+    }
+
+    fn runs(&self, filter: &Filter) -> Result<Vec<RunRecord>, JournalError> {
+        self.read(|c| query_runs(c, filter))
+    }
+
+    fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
+        self.read(|c| query_run(c, id, STORED_COLUMNS))
+    }
+
+    fn hook_stats(&self) -> Result<Vec<HookStats>, JournalError> {
+        self.read(query_hook_stats)
+    }
+
+    fn close(&self) {
+        // Dropping the sender ends the writer once it has committed what was sent.
+        drop(
+            self.sender
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        self.writer_thread.unpark();
+        if let Some(thread) = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the journal writer panicked");
+        }
+    }
+}
+
+impl Drop for SqliteJournal {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Read-only access to a journal file, for `hookwire runs`.
+#[derive(Debug)]
+pub struct History {
+    connection: Connection,
+    /// The request columns this file has (it is not migrated by a reader).
+    stored_columns: &'static str,
+}
+
+impl History {
+    /// Opens `hookwire.db` in `state_dir`; it must exist.
+    pub fn open(state_dir: &Path) -> Result<Self, JournalError> {
+        let path = state_dir.join(FILE_NAME);
+        if !path.exists() {
+            return Err(JournalError::Open(format!(
+                "no run journal at {} (pass the server's -state-dir, or run this from the server's working directory)",
+                path.display()
+            )));
+        }
+        let connection = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| c.execute_batch("PRAGMA busy_timeout = 5000;").map(|()| c))
+            .map_err(|error| {
+                JournalError::Open(format!("cannot open {}: {error}", path.display()))
+            })?;
+        let version: i64 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|error| {
+                if is_corrupt(&error) {
+                    corrupt(&path, &error)
+                } else {
+                    JournalError::Open(format!("cannot read {}: {error}", path.display()))
+                }
+            })?;
+        let stored_columns = match version {
+            ..=1 => STORED_COLUMNS_V1,
+            2 => STORED_COLUMNS_V2,
+            _ => STORED_COLUMNS,
+        };
+        Ok(Self {
+            connection,
+            stored_columns,
+        })
+    }
+
+    /// The history, newest first.
+    pub fn runs(&self, filter: &Filter) -> Result<Vec<RunRecord>, JournalError> {
+        Ok(query_runs(&self.connection, filter)?)
+    }
+
+    /// One run with its output and request.
+    pub fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
+        Ok(query_run(&self.connection, id, self.stored_columns)?)
+    }
+}
+
+/// SQLite found the file is not a database, or a damaged one.
+fn is_corrupt(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+/// Says the journal at `path` is corrupt, and how to get going again.
+fn corrupt(path: &Path, error: &dyn fmt::Display) -> JournalError {
+    let path = path.display();
+    JournalError::Corrupt(format!(
+        "the run journal {path} is corrupt ({error}). To recover what it holds, stop hookwire and run \
+         `sqlite3 {path} .recover | sqlite3 {path}.recovered`, then move {path}.recovered to {path}; \
+         or move {path} (and its -wal and -shm files) aside to start with an empty journal"
+    ))
+}
+
+/// The writer thread: takes what is waiting, commits it in one transaction, acknowledges.
+/// Volatile events linger up to [`VOLATILE_LINGER`] for company, so that a waiting run's accept,
+/// start and end mostly share one transaction.
+fn write_loop(
+    mut connection: Connection,
+    receiver: &mpsc::Receiver<WriterCommand>,
+    mut retention: Retention,
+) {
+    // The connection opens with synchronous=FULL.
+    let mut synced = true;
+    while let Ok(first) = receiver.recv() {
+        let linger_until = Instant::now() + VOLATILE_LINGER;
+        let mut batch = vec![first];
+        loop {
+            while batch.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let left = linger_until.saturating_duration_since(Instant::now());
+            if batch.len() >= MAX_BATCH
+                || left.is_zero()
+                || batch.iter().any(WriterCommand::is_urgent)
+            {
+                break;
+            }
+            // Parked rather than blocked in the channel, so volatile events do not wake the
+            // thread one by one; an urgent job unparks it.
+            std::thread::park_timeout(left);
+        }
+        let mut records = Vec::with_capacity(batch.len());
+        let mut flushes = Vec::new();
+        for job in batch {
+            match job {
+                WriterCommand::Record {
+                    event,
+                    ack,
+                    durable,
+                } => records.push((event, ack, durable)),
+                WriterCommand::Flush(flushed) => flushes.push(flushed),
+            }
+        }
+        // In WAL mode, `synchronous=NORMAL` commits without an fsync; a later FULL commit
+        // makes everything before it durable too.
+        let durable = records.iter().any(|(_, _, durable)| *durable);
+        if !records.is_empty() && durable != synced {
+            let mode = if durable { "FULL" } else { "NORMAL" };
+            match connection.execute_batch(&format!("PRAGMA synchronous = {mode}")) {
+                Ok(()) => synced = durable,
+                Err(error) => tracing::warn!("cannot set the journal's synchronous mode: {error}"),
+            }
+        }
+        let events: Vec<&Event> = records.iter().map(|(event, _, _)| event).collect();
+        let results = commit(&mut connection, &events, &mut retention);
+        for ((_, ack, _), result) in records.into_iter().zip(results) {
+            let _ = ack.send(result);
+        }
+        for flushed in flushes {
+            let _ = flushed.send(());
+        }
+    }
+    // A clean stop leaves no -wal file behind.
+    if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+        tracing::debug!("journal checkpoint at close: {error}");
+    }
+}
+
+/// Writes `batch` in one transaction. All of it is committed or none of it: a failed write
+/// (a full disk) fails every event of the batch, so none is reported stored while it is not.
+/// Only a start of a run never recorded fails alone.
+pub(super) fn commit(
+    connection: &mut Connection,
+    batch: &[&Event],
+    retention: &mut Retention,
+) -> Vec<Result<(), JournalError>> {
+    if batch.is_empty() {
+        return Vec::new();
+    }
+    let failed = |error: JournalError| {
+        tracing::error!("cannot write the run journal: {error}");
+        vec![Err(error); batch.len()]
+    };
+    let transaction = match connection.transaction() {
+        Ok(transaction) => transaction,
+        Err(error) => return failed(error.into()),
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for event in batch {
+        match write(&transaction, event) {
+            Err(JournalError::Missing(id)) => results.push(Err(JournalError::Missing(id))),
+            // Dropping the transaction rolls back what this batch wrote.
+            Err(error) => return failed(error),
+            Ok(()) => results.push(Ok(())),
+        }
+    }
+    let ended_hooks = batch.iter().filter_map(|event| match event {
+        Event::Ended { hook, .. } => Some(hook.as_str()),
+        _ => None,
+    });
+    for hook in retention.due(ended_hooks) {
+        if let Err(error) = prune(&transaction, &hook, retention.keep) {
+            tracing::warn!("cannot prune the history of {hook}: {error}");
+        }
+    }
+    match transaction.commit() {
+        Ok(()) => results,
+        Err(error) => failed(error.into()),
+    }
+}
+
+/// Writes a new run's row, or the start or end of a recorded run.
+pub(super) fn write(
+    transaction: &rusqlite::Transaction<'_>,
+    event: &Event,
+) -> Result<(), JournalError> {
+    match event {
+        Event::Accepted(run) => {
+            let request = &run.request;
+            transaction
+                .prepare_cached(
+                    "INSERT INTO runs (id, hook, status, concurrency_key, background, rerun_of,
+                     accepted_at, request_id, method, remote_addr, headers, query, body)
+                     VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )?
+                .execute(params![
+                    run.id,
+                    run.hook,
+                    run.concurrency_key,
+                    run.background,
+                    run.rerun_of,
+                    millis(run.accepted_at),
+                    request.id,
+                    request.method,
+                    request.remote_addr.to_string(),
+                    encode_headers(&request.headers),
+                    request.query,
+                    &request.body[..],
+                ])?;
+        }
+        Event::Started { id, attempt, at } => {
+            let changed = transaction
+                .prepare_cached(
+                    "UPDATE runs SET status = 'running', attempts = ?2, started_at = ?3,
+                     finished_at = NULL, next_attempt_at = NULL WHERE id = ?1",
+                )?
+                .execute(params![id, attempt, millis(*at)])?;
+            if changed == 0 {
+                return Err(JournalError::Missing(id.clone()));
+            }
+        }
+        Event::Ended {
+            id,
+            result,
+            at,
+            retry_at,
+            ..
+        } => {
+            let status = status_after(result, *retry_at);
+            transaction
+                .prepare_cached(
+                    "UPDATE runs SET status = ?2, exit_code = ?3, signal = ?4, reason = ?5,
+                     output = ?6, truncated = ?7, finished_at = ?8, next_attempt_at = ?9
+                     WHERE id = ?1",
+                )?
+                .execute(params![
+                    id,
+                    status.as_str(),
+                    result.exit_code,
+                    result.signal,
+                    result.reason,
+                    stored_output(result),
+                    i64::try_from(result.truncated).unwrap_or(i64::MAX),
+                    millis(*at),
+                    retry_at.map(millis),
+                ])?;
+        }
+    }
+    Ok(())
+}
+
+/// A run's status once an attempt ended: waiting again when a retry is scheduled.
+fn status_after(result: &RunResult, retry_at: Option<SystemTime>) -> Status {
+    if retry_at.is_some() {
+        Status::Queued
+    } else {
+        result.status
+    }
+}
+
+/// The output as stored: a line saying what was dropped, then the tail.
+fn stored_output(result: &RunResult) -> Vec<u8> {
+    if result.truncated == 0 {
+        return result.output.clone();
+    }
+    let mut output = format!(
+        "[hookwire: output truncated, the first {} bytes were dropped]\n",
+        result.truncated
+    )
+    .into_bytes();
+    output.extend_from_slice(&result.output);
+    output
+}
+
+/// When to prune each hook's history: every `step` ended runs, so deleting old rows (which
+/// touches old pages) is paid once per step rather than in every commit. A hook's history holds
+/// between `keep` and `keep + step - 1` runs.
+#[derive(Debug)]
+pub(super) struct Retention {
+    keep: usize,
+    step: usize,
+    ended: HashMap<String, usize>,
+}
+
+impl Retention {
+    pub(super) fn new(keep: usize) -> Self {
+        let keep = keep.max(1);
+        Self {
+            keep,
+            step: (keep / 4).clamp(1, 64),
+            ended: HashMap::new(),
+        }
+    }
+
+    /// Counts the ended runs of a commit; returns the hooks whose history is due for pruning.
+    fn due<'h>(&mut self, ended: impl IntoIterator<Item = &'h str>) -> BTreeSet<String> {
+        let mut due = BTreeSet::new();
+        for hook in ended {
+            let count = self.ended.entry(hook.to_owned()).or_default();
+            *count += 1;
+            if *count >= self.step {
+                *count = 0;
+                due.insert(hook.to_owned());
+            }
+        }
+        due
+    }
+}
+
+/// Keeps the newest `keep` runs of `hook`; waiting and running ones are never removed.
+fn prune(transaction: &rusqlite::Transaction<'_>, hook: &str, keep: usize) -> rusqlite::Result<()> {
+    transaction
+        .prepare_cached(
+            // Older than the `keep`-th newest: a range of the (hook, id) index, no temporary
+            // table of the kept ids.
+            "DELETE FROM runs WHERE hook = ?1 AND status NOT IN ('queued', 'running')
+             AND id < (SELECT id FROM runs WHERE hook = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2 - 1)",
+        )?
+        .execute(params![hook, i64::try_from(keep).unwrap_or(i64::MAX)])?;
+    Ok(())
+}
