@@ -72,7 +72,7 @@ pub fn compile_file(
             invalid(Problem {
                 pos: Pos { line: e.line, column: 0 },
                 message: format!("template error: {}", e.message),
-                hint: Some("hookwire's -template runs Go's text/template without define, template, block, floats, index, slice and call (see README, \"Templates\")".into()),
+                hint: Some("hookwire's -template runs Go's text/template without define, template, block, floats, index, slice and call (see docs/hooks.md, \"Templates\")".into()),
             })
         })?;
         rendered.as_str()

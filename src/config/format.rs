@@ -280,7 +280,7 @@ fn read_yaml(text: &str) -> Result<Parsed, Failure> {
         )
         .hint(
             "the limits grow with the file's size, so this is runaway nesting (64 levels), \
-             aliases or documents; see the README's Limits",
+             aliases or documents; see docs/security.md, \"Limits\"",
         )
         .into());
     }

@@ -39,6 +39,8 @@ pub struct Caller {
     pub admitted: bool,
     /// The console session the request belongs to, when sessions are in use.
     pub session: Option<String>,
+    /// Who asks, for the log: a client address, or the admin socket.
+    pub from: String,
 }
 
 /// Whether sessions are in use: only when the admin listener requires a token.
@@ -56,7 +58,7 @@ pub async fn handle(state: &State, http: hyper::Request<Incoming>, caller: Calle
         ("/assets/console.css", true) => asset(STYLESHEET, "text/css; charset=utf-8"),
         ("/assets/console.js", true) => asset(SCRIPT, "text/javascript; charset=utf-8"),
         ("/login", true) => login_page(state, &caller, false),
-        ("/login", false) if method == Method::POST => login(state, http).await,
+        ("/login", false) if method == Method::POST => login(state, http, &caller).await,
         _ if !caller.admitted => redirect("/login"),
         ("/logout", false) if method == Method::POST => logout(state, http, &caller).await,
         ("/", true) => runs(state, &caller, &query).await,
@@ -218,7 +220,7 @@ fn login_page(state: &State, caller: &Caller, failed: bool) -> HttpResponse {
     page(status, pages::login(failed, &state.sessions.csrf(None)))
 }
 
-async fn login(state: &State, http: hyper::Request<Incoming>) -> HttpResponse {
+async fn login(state: &State, http: hyper::Request<Incoming>, caller: &Caller) -> HttpResponse {
     let Some(token) = &state.settings.admin_token else {
         return redirect("/");
     };
@@ -230,12 +232,8 @@ async fn login(state: &State, http: hyper::Request<Incoming>) -> HttpResponse {
         return expired_form();
     }
     if !token.matches(form.get("token").as_bytes()) {
-        tracing::warn!("console login refused: wrong admin token");
-        let caller = Caller {
-            admitted: false,
-            session: None,
-        };
-        return login_page(state, &caller, true);
+        state.admin_failures.record(&caller.from);
+        return login_page(state, caller, true);
     }
     let session = state.sessions.open();
     let cookie = format!(

@@ -51,7 +51,7 @@ pub async fn handle(
         return console::handle(state, http, caller).await;
     };
     if !caller.admitted {
-        state.admin_failures.record(peer, transport);
+        state.admin_failures.record(&caller.from);
         return respond::build(
             StatusCode::UNAUTHORIZED,
             [("WWW-Authenticate", "Bearer")],
@@ -136,7 +136,8 @@ pub struct FailedAttempts(Mutex<Option<(Instant, u64)>>);
 impl FailedAttempts {
     const INTERVAL: Duration = Duration::from_secs(10);
 
-    fn record(&self, peer: SocketAddr, transport: Transport) {
+    /// Counts a refused token from `from` (a client address, or the admin socket).
+    pub fn record(&self, from: &str) {
         let mut state = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
         let now = Instant::now();
         match &mut *state {
@@ -145,10 +146,6 @@ impl FailedAttempts {
             }
             last => {
                 let suppressed = last.map_or(0, |(_, count)| count);
-                let from = match transport {
-                    Transport::Tcp => peer.to_string(),
-                    Transport::Unix => "the admin socket".to_owned(),
-                };
                 tracing::warn!(
                     "admin request from {from} refused: missing or wrong admin token \
                      ({suppressed} more refused in the previous {}s)",
@@ -173,6 +170,10 @@ fn admit(
     peer: SocketAddr,
     transport: Transport,
 ) -> Result<Caller, HttpResponse> {
+    let from = match transport {
+        Transport::Tcp => peer.to_string(),
+        Transport::Unix => "the admin socket".to_owned(),
+    };
     let caller = match &state.settings.admin_token {
         Some(token) => {
             let session = console::session_cookie(headers)
@@ -181,11 +182,13 @@ fn admit(
             Caller {
                 admitted: session.is_some() || token.accepts(headers.get(header::AUTHORIZATION)),
                 session,
+                from,
             }
         }
         None if transport == Transport::Unix => Caller {
             admitted: true,
             session: None,
+            from,
         },
         None => {
             if let Some(reason) = untrusted_without_token(headers, peer) {
@@ -199,6 +202,7 @@ fn admit(
             Caller {
                 admitted: true,
                 session: None,
+                from,
             }
         }
     };

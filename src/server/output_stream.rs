@@ -36,12 +36,65 @@ enum Piece {
 /// The run as a server-sent event stream: `output` events (the text as a JSON string),
 /// `missed` (a byte count), and a last `end` (`{"status":..., "exit_code":...}`).
 pub fn events(dispatcher: Arc<Dispatcher>, run: RunRecord) -> impl Stream<Item = Bytes> + Send {
-    pieces(dispatcher, run).map(|piece| match piece {
-        Piece::Output(bytes) => event("output", &json(&String::from_utf8_lossy(&bytes))),
-        Piece::Missed(count) => event("missed", &count.to_string()),
-        Piece::End(end) => event("end", &json(&end)),
+    // A character split between two reads is held back until its end arrives.
+    let mut text = Utf8Carry::default();
+    pieces(dispatcher, run).map(move |piece| match piece {
+        Piece::Output(bytes) => event("output", &json(&text.decode(&bytes))),
+        Piece::Missed(count) => {
+            text = Utf8Carry::default();
+            event("missed", &count.to_string())
+        }
+        Piece::End(end) => {
+            let rest = text.finish();
+            let end = event("end", &json(&end));
+            if rest.is_empty() {
+                end
+            } else {
+                Bytes::from([event("output", &json(&rest)), end].concat())
+            }
+        }
         Piece::KeepAlive => Bytes::from_static(b": keep-alive\n\n"),
     })
+}
+
+/// Decodes UTF-8 that arrives in pieces: an incomplete character at the end of a piece waits
+/// for the next; invalid bytes become U+FFFD.
+#[derive(Debug, Default)]
+struct Utf8Carry(Vec<u8>);
+
+impl Utf8Carry {
+    fn decode(&mut self, bytes: &[u8]) -> String {
+        self.0.extend_from_slice(bytes);
+        let cut = self.0.len() - incomplete_suffix(&self.0);
+        let text = String::from_utf8_lossy(&self.0[..cut]).into_owned();
+        self.0.drain(..cut);
+        text
+    }
+
+    fn finish(&mut self) -> String {
+        let rest = String::from_utf8_lossy(&self.0).into_owned();
+        self.0.clear();
+        rest
+    }
+}
+
+/// The length of a character begun at the end of `bytes` but not finished: a lead byte
+/// followed by fewer continuation bytes than it announces.
+fn incomplete_suffix(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let byte = bytes[bytes.len() - back];
+        if byte & 0xC0 == 0x80 {
+            continue;
+        }
+        let length = match byte {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if length > back { back } else { 0 };
+    }
+    0
 }
 
 /// The run's output as plain text, for a `stream-output` answer. The status line has gone
@@ -194,6 +247,17 @@ fn json(value: &impl serde::Serialize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn characters_split_between_reads_are_decoded_whole() {
+        let mut text = Utf8Carry::default();
+        let bytes = "é€😀".as_bytes();
+        let decoded: String = bytes.iter().map(|b| text.decode(&[*b])).collect();
+        assert_eq!(decoded + &text.finish(), "é€😀");
+        assert_eq!(text.decode(b"a\xff b"), "a\u{fffd} b");
+        assert_eq!(text.decode(b"\xe2\x82"), "");
+        assert_eq!(text.finish(), "\u{fffd}");
+    }
 
     #[test]
     fn events_are_framed_on_one_data_line() {

@@ -3,21 +3,13 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Request, Response, Server, send_unix, wait_until};
+use crate::harness::{Request, Server, hookwire, run_id, send_unix, wait_until};
 
 const QUICK: &str = "- {id: quick, execute-command: /bin/true}\n";
-
-fn run_id(response: &Response) -> String {
-    response
-        .header("X-Hookwire-Run")
-        .unwrap_or_else(|| panic!("no run id in {response:?}"))
-        .to_owned()
-}
 
 /// Waits until run `id` has ended, reading it from the admin port; returns it.
 fn finished(s: &Server, id: &str) -> Value {
@@ -29,18 +21,6 @@ fn finished(s: &Server, id: &str) -> Value {
     });
     assert!(ended, "run {id} did not end: {last}");
     last
-}
-
-fn hookwire(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_hookwire"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[test]

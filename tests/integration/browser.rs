@@ -8,8 +8,9 @@ use fantoccini::key::Key;
 use serde_json::json;
 
 use crate::chromium::{self, Browser};
-use crate::console::{run_id, wait_ended};
+use crate::console::wait_ended;
 use crate::harness::Server;
+use crate::harness::run_id;
 
 const HOOKS: &str = r#"
 - id: hello

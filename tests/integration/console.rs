@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::harness::{Response, Server, wait_until};
+use crate::harness::{Response, Server, run_id, wait_until};
 
 const HOOKS: &str = r#"
 - id: hello
@@ -17,13 +17,6 @@ const HOOKS: &str = r#"
   trigger-rule:
     match: {type: value, value: main, parameter: {source: url, name: ref}}
 "#;
-
-pub fn run_id(response: &Response) -> String {
-    response
-        .header("X-Hookwire-Run")
-        .unwrap_or_else(|| panic!("no run id in {response:?}"))
-        .to_owned()
-}
 
 /// Waits until the run's page no longer says it is queued or running.
 pub fn wait_ended(s: &Server, id: &str, cookie: Option<&str>) -> String {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{Response, Server, wait_until};
+use crate::harness::{Server, hookwire, run_id, wait_until};
 
 const RUN: &str = "X-Hookwire-Run";
 
@@ -60,13 +60,6 @@ fn start(hooks: &str, extra: &[&str]) -> Server {
         .args(&["-state-dir", "{dir}/state", "-kill-grace", "300ms"])
         .args(extra)
         .start()
-}
-
-fn run_id(response: &Response) -> String {
-    response
-        .header(RUN)
-        .unwrap_or_else(|| panic!("no {RUN} in {response:?}"))
-        .to_owned()
 }
 
 /// Sends `GET /hooks/HOOK?label=LABEL&sleep=SECONDS` and expects it accepted.
@@ -418,18 +411,6 @@ fn history_keeps_the_last_runs_of_each_hook() {
     assert_eq!(runs(&s, "hook=other").len(), 1);
     assert_eq!(runs(&s, "limit=2").len(), 2);
     assert_eq!(s.admin_get("/-/runs?status=bogus").status, 400);
-}
-
-fn hookwire(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_hookwire"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 /// A hook whose client waits: it answers with the payload's `word`.

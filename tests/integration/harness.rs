@@ -344,6 +344,27 @@ fn parse_record(bytes: &[u8]) -> Record {
     record
 }
 
+/// The `X-Hookwire-Run` id of an accepted run's answer.
+pub fn run_id(response: &Response) -> String {
+    response
+        .header("X-Hookwire-Run")
+        .unwrap_or_else(|| panic!("no run id in {response:?}"))
+        .to_owned()
+}
+
+/// Runs `hookwire ARGS` (a subcommand): success, stdout, stderr.
+pub fn hookwire(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_hookwire"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Polls `condition` until it holds or the time is up.
 pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -19,6 +19,9 @@ document.addEventListener("DOMContentLoaded", () => {
     output.textContent += JSON.parse(event.data);
     output.scrollTop = output.scrollHeight;
   });
+  source.addEventListener("missed", (event) => {
+    output.textContent += "[" + JSON.parse(event.data) + " bytes of output were dropped]\n";
+  });
   source.addEventListener("end", (event) => {
     source.close();
     const status = document.getElementById("run-status");
