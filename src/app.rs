@@ -46,7 +46,7 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     cli::validate(&args)?;
-    logging::init(&logging::LogSettings::from(&args))?;
+    logging::init(&args.log_settings())?;
     tracing::info!("version {} starting", env!("CARGO_PKG_VERSION"));
 
     let (listener, address) = server::listener::open(&server::listener::ListenSettings {
