@@ -452,7 +452,7 @@ mod tests {
         assert!(validate(&ServeArgs::default()).is_ok());
     }
 
-    /// The example from crates.md §5: both dash styles, both value styles, repeats.
+    /// Both dash styles, both value styles, repeats.
     #[test]
     fn mixed_go_and_gnu_styles() {
         let a = parse_ok(&[
