@@ -46,10 +46,14 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     cli::validate(&args)?;
-    logging::init(&logging::LogSettings::from(&args))?;
+    logging::init(&args.log_settings())?;
     tracing::info!("version {} starting", env!("CARGO_PKG_VERSION"));
 
-    let (listener, address) = server::listener::open(&args)?;
+    let (listener, address) = server::listener::open(&server::listener::ListenSettings {
+        ip: args.ip.clone(),
+        port: args.port,
+        socket: args.socket.clone(),
+    })?;
     let admin = open_admin(&args)?;
     let (admin_listener, admin_socket) = match admin {
         Some(admin) => (Some((admin.listener, admin.transport)), admin.socket_file),
@@ -230,7 +234,9 @@ fn settings(args: &ServeArgs) -> Result<Settings, String> {
 /// directory). A TCP address that other machines reach needs `-admin-token-file`. The default
 /// socket may fail where the default state directory is not writable: then hookwire serves
 /// without admin routes and says so; an address that was asked for must work.
-fn open_admin(args: &ServeArgs) -> Result<Option<server::listener::AdminListener>, String> {
+fn open_admin(
+    args: &ServeArgs,
+) -> Result<Option<server::listener::AdminListener>, Box<dyn std::error::Error>> {
     use server::listener::{AdminAddress, open_admin};
     let state_dir = args.state_directory();
     let Some(address) = AdminAddress::parse(args.admin_listen.as_deref(), &state_dir)? else {
@@ -243,7 +249,7 @@ fn open_admin(args: &ServeArgs) -> Result<Option<server::listener::AdminListener
             tracing::warn!("{error}; serving without the admin routes (set -admin-listen)");
             return Ok(None);
         }
-        Err(error) => return Err(error),
+        Err(error) => return Err(error.into()),
     };
     if args.admin_token_file.is_none() {
         let open_to = match &address {
@@ -258,7 +264,8 @@ fn open_admin(args: &ServeArgs) -> Result<Option<server::listener::AdminListener
                  requests and rerun commands: give -admin-token-file too, or listen on a \
                  loopback address such as 127.0.0.1:9001",
                 admin.display
-            ));
+            )
+            .into());
         }
     }
     if args.setuid != 0 {

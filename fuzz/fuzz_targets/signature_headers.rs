@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 use arbitrary::Arbitrary;
 use hookwire::config::Secret;
 use hookwire::pipeline::signature::HmacAlgorithm;
-use hookwire::pipeline::signature::preset::{self, Encoding, GenericScheme, PresetConfig, Provider};
+use hookwire::pipeline::signature::preset::{
+    self, Encoding, GenericScheme, PresetConfig, Provider,
+};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]

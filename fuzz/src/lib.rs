@@ -5,10 +5,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use arbitrary::Arbitrary;
 use bytes::Bytes;
-use hookwire::store::Received;
 use hookwire::pipeline::request::body::{BodyLimits, parse_payload};
 use hookwire::pipeline::request::json::Selection;
 use hookwire::pipeline::request::{Argument, Request, Source, headers_map, query_map, value};
+use hookwire::store::Received;
 
 /// A request as a fuzzer builds it: any method, headers, query, body and client address.
 #[derive(Debug, Arbitrary)]

@@ -270,6 +270,16 @@ impl ServeArgs {
     pub fn state_directory(&self) -> PathBuf {
         state_directory(self.state_dir.as_ref())
     }
+
+    /// The logging flags, for [`crate::ops::logging::init`].
+    pub fn log_settings(&self) -> crate::ops::logging::LogSettings {
+        crate::ops::logging::LogSettings {
+            verbose: self.verbose,
+            debug: self.debug,
+            logfile: self.logfile.clone(),
+            format: self.log_format,
+        }
+    }
 }
 
 /// `given`, else systemd's `$STATE_DIRECTORY` (its first entry), else `./.hookwire`.
@@ -369,6 +379,18 @@ pub fn default_methods(args: &ServeArgs) -> Vec<String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn log_settings_come_from_the_serve_flags() {
+        let args = ServeArgs {
+            debug: true,
+            logfile: Some(PathBuf::from("/tmp/h.log")),
+            ..ServeArgs::default()
+        };
+        let settings = args.log_settings();
+        assert!(settings.debug && !settings.verbose);
+        assert_eq!(settings.logfile, Some(PathBuf::from("/tmp/h.log")));
+    }
+
     fn parse_ok(args: &[&str]) -> ServeArgs {
         let argv = std::iter::once("hookwire")
             .chain(args.iter().copied())
@@ -430,7 +452,7 @@ mod tests {
         assert!(validate(&ServeArgs::default()).is_ok());
     }
 
-    /// The example from crates.md §5: both dash styles, both value styles, repeats.
+    /// Both dash styles, both value styles, repeats.
     #[test]
     fn mixed_go_and_gnu_styles() {
         let a = parse_ok(&[

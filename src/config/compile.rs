@@ -25,7 +25,7 @@ use crate::pipeline::rules::{MatchKind, MatchRule, Rule};
 use crate::pipeline::signature::HmacAlgorithm;
 
 /// Compiled size limit for one `regex` rule: generous for real patterns, and a bound on the
-/// memory a hostile hooks file can make us spend (crates.md §16).
+/// memory a hostile hooks file can make us spend.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// The `source` names adnanh knows (`url` and `query` are one source).

@@ -36,8 +36,6 @@ use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
-use crate::cli::ServeArgs;
-
 /// What the command line says about logging.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogSettings {
@@ -59,17 +57,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
-}
-
-impl From<&ServeArgs> for LogSettings {
-    fn from(args: &ServeArgs) -> Self {
-        LogSettings {
-            verbose: args.verbose,
-            debug: args.debug,
-            logfile: args.logfile.clone(),
-            format: args.log_format,
-        }
-    }
 }
 
 impl LogSettings {
@@ -287,19 +274,6 @@ mod tests {
         assert_eq!(
             settings(true, true, Some("x.log")).level(),
             LevelFilter::DEBUG
-        );
-    }
-
-    #[test]
-    fn settings_come_from_the_serve_flags() {
-        let args = ServeArgs {
-            debug: true,
-            logfile: Some(PathBuf::from("/tmp/h.log")),
-            ..ServeArgs::default()
-        };
-        assert_eq!(
-            LogSettings::from(&args),
-            settings(false, true, Some("/tmp/h.log"))
         );
     }
 

@@ -18,14 +18,78 @@ use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::{Gid, Pid, Uid, getegid, geteuid, getgid, getuid, setgid, setgroups, setuid};
 
+/// What `-setuid`/`-setgid` need.
+const ROOT_HINT: &str = "-setuid and -setgid need hookwire to be started as root \
+                         (or with the CAP_SETUID and CAP_SETGID capabilities)";
+
+/// Why privileges could not be dropped or the pid file kept; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivilegeError {
+    #[error("cannot give {} to user {uid} and group {gid}: {source}", path.display())]
+    HandOver {
+        path: PathBuf,
+        uid: u32,
+        gid: u32,
+        source: Errno,
+    },
+    #[error("cannot clear supplementary groups: {}; {ROOT_HINT}", describe(*.0))]
+    Groups(Errno),
+    #[error("cannot switch to group id {gid}: {}; {ROOT_HINT}", describe(*source))]
+    Group { gid: Gid, source: Errno },
+    #[error("cannot switch to user id {uid}: {}; {ROOT_HINT}", describe(*source))]
+    User { uid: Uid, source: Errno },
+    #[error(
+        "switching to user id {uid} and group id {gid} left the process as uid {}/{} gid {}/{}",
+        left.0,
+        left.1,
+        left.2,
+        left.3
+    )]
+    HalfSwitched {
+        uid: Uid,
+        gid: Gid,
+        /// The real and effective user, then group, ids the process was left with.
+        left: (Uid, Uid, Gid, Gid),
+    },
+    #[error(
+        "pid file {} names process {other}, which is running: is hookwire already \
+         running? Stop it, or delete {} if that process is not hookwire",
+        path.display(),
+        path.display()
+    )]
+    PidFileTaken { path: PathBuf, other: u32 },
+    #[error("cannot create the directory of pid file {}: {source}", path.display())]
+    PidFileDirectory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write pid file {}: {source}", path.display())]
+    PidFileWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read pid file {}: {source}", path.display())]
+    PidFileRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot remove pid file {}: {source}", path.display())]
+    PidFileRemove {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Gives a file made before dropping privileges (the admin socket, the state directory) to the
 /// user and group hookwire is about to become.
-pub fn hand_over(path: &Path, uid: u32, gid: u32) -> Result<(), String> {
-    nix::unistd::chown(path, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(|error| {
-        format!(
-            "cannot give {} to user {uid} and group {gid}: {error}",
-            path.display()
-        )
+pub fn hand_over(path: &Path, uid: u32, gid: u32) -> Result<(), PrivilegeError> {
+    nix::unistd::chown(path, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(|source| {
+        PrivilegeError::HandOver {
+            path: path.to_path_buf(),
+            uid,
+            gid,
+            source,
+        }
     })
 }
 
@@ -34,26 +98,21 @@ pub fn hand_over(path: &Path, uid: u32, gid: u32) -> Result<(), String> {
 /// that user already (not root) is accepted as is, since there is nothing left to drop.
 ///
 /// The message on error says what went wrong and what to do; the app exits 1 on it.
-pub fn drop_privileges(uid: u32, gid: u32) -> Result<(), String> {
+pub fn drop_privileges(uid: u32, gid: u32) -> Result<(), PrivilegeError> {
     let (uid, gid) = (Uid::from_raw(uid), Gid::from_raw(gid));
     if !geteuid().is_root() && geteuid() == uid && getegid() == gid {
         return Ok(());
     }
-    let hint = "-setuid and -setgid need hookwire to be started as root \
-                (or with the CAP_SETUID and CAP_SETGID capabilities)";
-    setgroups(&[])
-        .map_err(|e| format!("cannot clear supplementary groups: {}; {hint}", describe(e)))?;
-    setgid(gid).map_err(|e| format!("cannot switch to group id {gid}: {}; {hint}", describe(e)))?;
-    setuid(uid).map_err(|e| format!("cannot switch to user id {uid}: {}; {hint}", describe(e)))?;
+    setgroups(&[]).map_err(PrivilegeError::Groups)?;
+    setgid(gid).map_err(|source| PrivilegeError::Group { gid, source })?;
+    setuid(uid).map_err(|source| PrivilegeError::User { uid, source })?;
     // Belt and braces: a half-applied switch must not go unnoticed.
     if getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid {
-        return Err(format!(
-            "switching to user id {uid} and group id {gid} left the process as uid {}/{} gid {}/{}",
-            getuid(),
-            geteuid(),
-            getgid(),
-            getegid()
-        ));
+        return Err(PrivilegeError::HalfSwitched {
+            uid,
+            gid,
+            left: (getuid(), geteuid(), getgid(), getegid()),
+        });
     }
     Ok(())
 }
@@ -74,39 +133,39 @@ pub struct PidFile {
 impl PidFile {
     /// Writes this process's pid to `path`. Refuses (naming the pid) when the file already
     /// holds the pid of another running process; a stale file is overwritten.
-    pub fn create(path: &Path) -> Result<PidFile, String> {
+    pub fn create(path: &Path) -> Result<PidFile, PrivilegeError> {
         let pid = std::process::id();
         if let Some(other) = running_pid_in(path)
             && other != pid
         {
-            return Err(format!(
-                "pid file {} names process {other}, which is running: is hookwire already \
-                 running? Stop it, or delete {} if that process is not hookwire",
-                path.display(),
-                path.display()
-            ));
+            return Err(PrivilegeError::PidFileTaken {
+                path: path.to_path_buf(),
+                other,
+            });
         }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             DirBuilder::new()
                 .recursive(true)
                 .mode(0o755)
                 .create(parent)
-                .map_err(|err| {
-                    format!(
-                        "cannot create the directory of pid file {}: {err}",
-                        path.display()
-                    )
+                .map_err(|source| PrivilegeError::PidFileDirectory {
+                    path: path.to_path_buf(),
+                    source,
                 })?;
         }
+        let write_failed = |source| PrivilegeError::PidFileWrite {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
             .open(path)
-            .map_err(|err| format!("cannot write pid file {}: {err}", path.display()))?;
+            .map_err(write_failed)?;
         file.write_all(pid.to_string().as_bytes())
-            .map_err(|err| format!("cannot write pid file {}: {err}", path.display()))?;
+            .map_err(write_failed)?;
         Ok(PidFile {
             path: path.to_path_buf(),
             pid,
@@ -121,30 +180,30 @@ impl PidFile {
 
     /// Deletes the pid file, unless it no longer holds our pid (another instance took it
     /// over, and it is theirs now). A missing file is not an error.
-    pub fn remove(mut self) -> Result<(), String> {
+    pub fn remove(mut self) -> Result<(), PrivilegeError> {
         self.removed = true;
         self.remove_if_ours()
     }
 
-    fn remove_if_ours(&self) -> Result<(), String> {
+    fn remove_if_ours(&self) -> Result<(), PrivilegeError> {
         match std::fs::read_to_string(&self.path) {
             Ok(text) if text.trim() == self.pid.to_string() => {}
             Ok(_) => return Ok(()),
             Err(err) if err.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(err) => {
-                return Err(format!(
-                    "cannot read pid file {}: {err}",
-                    self.path.display()
-                ));
+            Err(source) => {
+                return Err(PrivilegeError::PidFileRead {
+                    path: self.path.clone(),
+                    source,
+                });
             }
         }
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
             Err(err) if err.kind() == ErrorKind::NotFound => Ok(()),
-            Err(err) => Err(format!(
-                "cannot remove pid file {}: {err}",
-                self.path.display()
-            )),
+            Err(source) => Err(PrivilegeError::PidFileRemove {
+                path: self.path.clone(),
+                source,
+            }),
         }
     }
 }
@@ -245,7 +304,7 @@ mod tests {
             .expect("spawn sleep");
         // With a trailing newline, as other tools write pid files.
         std::fs::write(&path, format!("{}\n", child.id())).expect("write");
-        let err = PidFile::create(&path).unwrap_err();
+        let err = PidFile::create(&path).unwrap_err().to_string();
         child.kill().expect("kill");
         child.wait().expect("wait");
         assert!(
@@ -284,7 +343,9 @@ mod tests {
 
     #[test]
     fn unwritable_location_is_reported() {
-        let err = PidFile::create(Path::new("/proc/hookwire/h.pid")).unwrap_err();
+        let err = PidFile::create(Path::new("/proc/hookwire/h.pid"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/proc/hookwire/h.pid"), "{err}");
     }
 
@@ -333,7 +394,7 @@ mod tests {
         // Already that user: accepted as is.
         drop_privileges(NOBODY, NOBODY).expect("no-op");
         // Going back is impossible, and the message says why.
-        let err = drop_privileges(0, 0).unwrap_err();
+        let err = drop_privileges(0, 0).unwrap_err().to_string();
         assert!(
             err.contains("cannot clear supplementary groups") && err.contains("started as root"),
             "{err}"

@@ -24,7 +24,136 @@ use std::path::{Path, PathBuf};
 use listenfd::ListenFd;
 
 use super::Listener;
-use crate::cli::ServeArgs;
+
+/// Where the hooks listener listens without systemd's sockets: `-socket`, else `-ip:-port`.
+#[derive(Debug, Clone, Default)]
+pub struct ListenSettings {
+    pub ip: String,
+    pub port: u16,
+    pub socket: Option<PathBuf>,
+}
+
+/// Why a listener cannot be opened. `flag` is the flag that chose the address (`-socket`,
+/// `-ip`, `-admin-listen`), so that the message says which one to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("the socket passed by systemd (number {0}) is gone")]
+    PassedGone(usize),
+    #[error(
+        "the socket passed by systemd (number {index}) is neither a TCP nor a Unix stream \
+         socket ({tcp_error}): use ListenStream= in the .socket unit"
+    )]
+    PassedUnknown {
+        index: usize,
+        tcp_error: std::io::Error,
+    },
+    #[error("cannot listen on Unix socket {path}: {source}")]
+    Unix {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot listen on abstract Unix socket {path}: another process is listening on \
+         it; stop it or choose another {flag} name"
+    )]
+    AbstractInUse { path: String, flag: &'static str },
+    #[error(
+        "cannot listen on Unix socket {path}: another process is listening on it; \
+         stop it or choose another {flag} path"
+    )]
+    SocketInUse { path: String, flag: &'static str },
+    #[error("cannot replace the stale Unix socket {path}: {source}; remove it by hand")]
+    StaleSocket {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot listen on Unix socket {path}: the path exists and is not a socket; \
+         remove it or choose another {flag} path"
+    )]
+    NotASocket { path: String, flag: &'static str },
+    #[error("cannot listen on {address}: malformed {flag}; write IPv6 addresses as [::1]")]
+    MalformedIp { address: String, flag: &'static str },
+    #[error(
+        "cannot listen on {address}: too many colons in address; write IPv6 addresses in \
+         brackets: {flag} '[{ip}]'"
+    )]
+    TooManyColons {
+        address: String,
+        ip: String,
+        flag: &'static str,
+    },
+    #[error("cannot listen on {address}: cannot resolve {host:?}: {source}; check {flag}")]
+    Resolve {
+        address: String,
+        host: String,
+        source: std::io::Error,
+        flag: &'static str,
+    },
+    #[error("cannot listen on {0}: the name resolves to no address")]
+    NoAddress(String),
+    #[error("cannot listen on {address}: {source}{}", tcp_hint(source))]
+    Tcp {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "-admin-listen {0:?} is neither HOST:PORT (127.0.0.1:9001, [::1]:9001) nor \
+         a Unix socket path (/run/hookwire/admin.sock, ./admin.sock, @name)"
+    )]
+    AdminAddress(String),
+    #[error(
+        "-admin-listen {value:?} names no host: the admin routes need a deliberate \
+         address, such as 127.0.0.1:{port}"
+    )]
+    AdminNoHost { value: String, port: u16 },
+    #[error("cannot create {} for the admin socket: {source}", dir.display())]
+    AdminDirectory {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot make the admin socket {} owner-only: {source}", path.display())]
+    AdminPermissions {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("-admin-listen {0}: the name resolves to no address")]
+    AdminNoAddress(String),
+    #[error(
+        "cannot serve the admin routes on {address}: {source}{}",
+        admin_hint(source)
+    )]
+    AdminTcp {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot read the admin listener's address: {0}")]
+    AdminLocalAddress(std::io::Error),
+}
+
+/// What to do when binding `-ip:-port` failed.
+fn tcp_hint(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        ErrorKind::AddrInUse => {
+            "; another process is using this port: stop it or choose another -port"
+        }
+        ErrorKind::PermissionDenied => {
+            "; ports below 1024 need root or CAP_NET_BIND_SERVICE (hookwire can then drop \
+             privileges with -setuid and -setgid)"
+        }
+        ErrorKind::AddrNotAvailable => "; that address does not belong to this machine: check -ip",
+        _ => "",
+    }
+}
+
+/// What to do when binding `-admin-listen` failed.
+fn admin_hint(error: &std::io::Error) -> &'static str {
+    if error.kind() == ErrorKind::AddrInUse {
+        "; another process uses this port: choose another -admin-listen port"
+    } else {
+        ""
+    }
+}
 
 /// Opens the listener the flags and the environment ask for (see the module docs) and
 /// returns it with the address to show in logs: `IP:PORT` with the real port (so `-port 0`
@@ -33,12 +162,15 @@ use crate::cli::ServeArgs;
 /// Reads and clears `LISTEN_PID`/`LISTEN_FDS`, which is only sound while the process has a
 /// single thread: call it before the Tokio runtime starts. Errors say what to do; the app
 /// exits 1 on them.
-pub fn open(args: &ServeArgs) -> Result<(Listener, String), String> {
-    open_with(ListenFd::from_env(), args)
+pub fn open(settings: &ListenSettings) -> Result<(Listener, String), ListenError> {
+    open_with(ListenFd::from_env(), settings)
 }
 
 /// [`open`] with the systemd sockets given explicitly (`ListenFd::empty()` to ignore them).
-pub fn open_with(mut passed: ListenFd, args: &ServeArgs) -> Result<(Listener, String), String> {
+pub fn open_with(
+    mut passed: ListenFd,
+    settings: &ListenSettings,
+) -> Result<(Listener, String), ListenError> {
     match passed.len() {
         0 => {}
         1 => {
@@ -61,23 +193,19 @@ pub fn open_with(mut passed: ListenFd, args: &ServeArgs) -> Result<(Listener, St
             return Ok((Listener::Many(listeners), address));
         }
     }
-    if let Some(path) = &args.socket {
-        return open_unix(path);
+    if let Some(path) = &settings.socket {
+        return open_unix(path, "-socket");
     }
-    open_tcp(&args.ip, args.port)
+    open_tcp(&settings.ip, settings.port)
 }
 
-fn take_passed(passed: &mut ListenFd, index: usize) -> Result<(Listener, String), String> {
+fn take_passed(passed: &mut ListenFd, index: usize) -> Result<(Listener, String), ListenError> {
     let tcp_error = match passed.take_tcp_listener(index) {
         Ok(Some(listener)) => {
             let display = tcp_display(&listener);
             return Ok((Listener::Tcp(listener), display));
         }
-        Ok(None) => {
-            return Err(format!(
-                "the socket passed by systemd (number {index}) is gone"
-            ));
-        }
+        Ok(None) => return Err(ListenError::PassedGone(index)),
         Err(err) => err,
     };
     match passed.take_unix_listener(index) {
@@ -88,10 +216,7 @@ fn take_passed(passed: &mut ListenFd, index: usize) -> Result<(Listener, String)
             };
             Ok((Listener::Unix(listener), display))
         }
-        _ => Err(format!(
-            "the socket passed by systemd (number {index}) is neither a TCP nor a Unix stream \
-             socket ({tcp_error}): use ListenStream= in the .socket unit"
-        )),
+        _ => Err(ListenError::PassedUnknown { index, tcp_error }),
     }
 }
 
@@ -114,16 +239,19 @@ fn unix_display(addr: &std::os::unix::net::SocketAddr) -> String {
 /// `-socket`: an abstract socket for `@NAME` (as Go does on Linux), else a socket file. A
 /// socket file left by a server that is gone is replaced; one with a live server behind it,
 /// or a path that is not a socket, is an error rather than silently taken over.
-fn open_unix(path: &Path) -> Result<(Listener, String), String> {
+fn open_unix(path: &Path, flag: &'static str) -> Result<(Listener, String), ListenError> {
     let shown = path.display();
-    let fail = |err: std::io::Error| format!("cannot listen on Unix socket {shown}: {err}");
+    let fail = |source| ListenError::Unix {
+        path: shown.to_string(),
+        source,
+    };
     if let Some(name) = path.as_os_str().as_bytes().strip_prefix(b"@") {
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(name).map_err(fail)?;
         let listener = UnixListener::bind_addr(&addr).map_err(|err| match err.kind() {
-            ErrorKind::AddrInUse => format!(
-                "cannot listen on abstract Unix socket {shown}: another process is listening on \
-                 it; stop it or choose another -socket name"
-            ),
+            ErrorKind::AddrInUse => ListenError::AbstractInUse {
+                path: shown.to_string(),
+                flag,
+            },
             _ => fail(err),
         })?;
         return Ok((Listener::Unix(listener), format!("{{unix:{shown}}}")));
@@ -131,26 +259,25 @@ fn open_unix(path: &Path) -> Result<(Listener, String), String> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => match UnixStream::connect(path) {
             Ok(_) => {
-                return Err(format!(
-                    "cannot listen on Unix socket {shown}: another process is listening on it; \
-                     stop it or choose another -socket path"
-                ));
+                return Err(ListenError::SocketInUse {
+                    path: shown.to_string(),
+                    flag,
+                });
             }
             Err(err) if err.kind() == ErrorKind::ConnectionRefused => {
-                std::fs::remove_file(path).map_err(|err| {
-                    format!(
-                        "cannot replace the stale Unix socket {shown}: {err}; remove it by hand"
-                    )
+                std::fs::remove_file(path).map_err(|source| ListenError::StaleSocket {
+                    path: shown.to_string(),
+                    source,
                 })?;
             }
             // Let bind report whatever this is.
             Err(_) => {}
         },
         Ok(_) => {
-            return Err(format!(
-                "cannot listen on Unix socket {shown}: the path exists and is not a socket; \
-                 remove it or choose another -socket path"
-            ));
+            return Err(ListenError::NotASocket {
+                path: shown.to_string(),
+                flag,
+            });
         }
         Err(_) => {}
     }
@@ -171,7 +298,7 @@ impl AdminAddress {
     /// Reads `-admin-listen`: `None` for empty (no admin listener); a value starting with `/`,
     /// `.` or `@` is a Unix socket, anything else `HOST:PORT`. Without the flag the admin
     /// socket is `admin.sock` in `state_dir`.
-    pub fn parse(flag: Option<&str>, state_dir: &Path) -> Result<Option<Self>, String> {
+    pub fn parse(flag: Option<&str>, state_dir: &Path) -> Result<Option<Self>, ListenError> {
         let Some(value) = flag else {
             return Ok(Some(Self::Unix(state_dir.join(ADMIN_SOCKET))));
         };
@@ -182,19 +309,14 @@ impl AdminAddress {
         if value.starts_with(['/', '.', '@']) {
             return Ok(Some(Self::Unix(PathBuf::from(value))));
         }
-        let bad = || {
-            format!(
-                "-admin-listen {value:?} is neither HOST:PORT (127.0.0.1:9001, [::1]:9001) nor \
-                 a Unix socket path (/run/hookwire/admin.sock, ./admin.sock, @name)"
-            )
-        };
+        let bad = || ListenError::AdminAddress(value.to_owned());
         let (host, port) = value.rsplit_once(':').ok_or_else(bad)?;
         let port = port.parse::<u16>().map_err(|_| bad())?;
         if host.is_empty() {
-            return Err(format!(
-                "-admin-listen {value:?} names no host: the admin routes need a deliberate \
-                 address, such as 127.0.0.1:{port}"
-            ));
+            return Err(ListenError::AdminNoHost {
+                value: value.to_owned(),
+                port,
+            });
         }
         Ok(Some(Self::Tcp {
             host: host.to_owned(),
@@ -223,7 +345,7 @@ pub struct AdminListener {
 
 /// Opens the admin listener. A socket file is made owner-only, in a directory created
 /// owner-only when it is missing (the state directory).
-pub fn open_admin(address: &AdminAddress) -> Result<AdminListener, String> {
+pub fn open_admin(address: &AdminAddress) -> Result<AdminListener, ListenError> {
     match address {
         AdminAddress::Unix(path) => {
             let is_file = !path.as_os_str().as_bytes().starts_with(b"@");
@@ -236,23 +358,18 @@ pub fn open_admin(address: &AdminAddress) -> Result<AdminListener, String> {
                     .recursive(true)
                     .mode(0o700)
                     .create(dir)
-                    .map_err(|err| {
-                        format!(
-                            "cannot create {} for the admin socket: {err}",
-                            dir.display()
-                        )
+                    .map_err(|source| ListenError::AdminDirectory {
+                        dir: dir.to_owned(),
+                        source,
                     })?;
                 created_dir = Some(dir.to_owned());
             }
-            let (listener, display) =
-                open_unix(path).map_err(|err| err.replace("-socket", "-admin-listen"))?;
+            let (listener, display) = open_unix(path, "-admin-listen")?;
             if is_file {
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
-                    |err| {
-                        format!(
-                            "cannot make the admin socket {} owner-only: {err}",
-                            path.display()
-                        )
+                    |source| ListenError::AdminPermissions {
+                        path: path.clone(),
+                        source,
                     },
                 )?;
             }
@@ -266,22 +383,17 @@ pub fn open_admin(address: &AdminAddress) -> Result<AdminListener, String> {
             })
         }
         AdminAddress::Tcp { host, port } => {
-            let addrs =
-                tcp_addrs(host, *port).map_err(|err| err.replace("-ip", "-admin-listen"))?;
-            let addr = addrs.first().ok_or_else(|| {
-                format!("-admin-listen {host}:{port}: the name resolves to no address")
-            })?;
-            let listener = TcpListener::bind(addr).map_err(|err| {
-                let hint = if err.kind() == ErrorKind::AddrInUse {
-                    "; another process uses this port: choose another -admin-listen port"
-                } else {
-                    ""
-                };
-                format!("cannot serve the admin routes on {addr}: {err}{hint}")
+            let addrs = tcp_addrs(host, *port, "-admin-listen")?;
+            let addr = addrs
+                .first()
+                .ok_or_else(|| ListenError::AdminNoAddress(format!("{host}:{port}")))?;
+            let listener = TcpListener::bind(addr).map_err(|source| ListenError::AdminTcp {
+                address: *addr,
+                source,
             })?;
             let local = listener
                 .local_addr()
-                .map_err(|err| format!("cannot read the admin listener's address: {err}"))?;
+                .map_err(ListenError::AdminLocalAddress)?;
             Ok(AdminListener {
                 listener: Listener::Tcp(listener),
                 display: format!("http://{local}"),
@@ -295,8 +407,8 @@ pub fn open_admin(address: &AdminAddress) -> Result<AdminListener, String> {
 }
 
 /// TCP on `ip:port`, with Go's `net.Listen("tcp", ip+":"+port)` address rules.
-fn open_tcp(ip: &str, port: u16) -> Result<(Listener, String), String> {
-    let addrs = tcp_addrs(ip, port)?;
+fn open_tcp(ip: &str, port: u16) -> Result<(Listener, String), ListenError> {
+    let addrs = tcp_addrs(ip, port, "-ip")?;
     let mut last_error = None;
     for addr in &addrs {
         match TcpListener::bind(addr) {
@@ -307,47 +419,37 @@ fn open_tcp(ip: &str, port: u16) -> Result<(Listener, String), String> {
             Err(err) => last_error = Some((addr, err)),
         }
     }
-    let Some((addr, err)) = last_error else {
-        return Err(format!(
-            "cannot listen on {ip}:{port}: the name resolves to no address"
-        ));
-    };
-    let hint = match err.kind() {
-        ErrorKind::AddrInUse => {
-            "; another process is using this port: stop it or choose another -port"
-        }
-        ErrorKind::PermissionDenied => {
-            "; ports below 1024 need root or CAP_NET_BIND_SERVICE (hookwire can then drop \
-             privileges with -setuid and -setgid)"
-        }
-        ErrorKind::AddrNotAvailable => "; that address does not belong to this machine: check -ip",
-        _ => "",
-    };
-    Err(format!("cannot listen on {addr}: {err}{hint}"))
+    match last_error {
+        Some((address, source)) => Err(ListenError::Tcp {
+            address: *address,
+            source,
+        }),
+        None => Err(ListenError::NoAddress(format!("{ip}:{port}"))),
+    }
 }
 
 /// The addresses to try for `-ip`/`-port`, in order. Mirrors Go's `SplitHostPort` on
 /// `ip + ":" + port`: brackets are required around an IPv6 address, so `::1` fails as it does
 /// in adnanh, with a hint. A host name listens on one of its addresses, IPv4 first, as Go does.
-fn tcp_addrs(ip: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+fn tcp_addrs(ip: &str, port: u16, flag: &'static str) -> Result<Vec<SocketAddr>, ListenError> {
+    let address = format!("{ip}:{port}");
+    let malformed = || ListenError::MalformedIp {
+        address: address.clone(),
+        flag,
+    };
     let host = if let Some(inner) = ip.strip_prefix('[') {
         match inner.strip_suffix(']') {
             Some(host) if !host.contains(['[', ']']) => host,
-            _ => {
-                return Err(format!(
-                    "cannot listen on {ip}:{port}: malformed -ip; write IPv6 addresses as [::1]"
-                ));
-            }
+            _ => return Err(malformed()),
         }
     } else if ip.contains(':') {
-        return Err(format!(
-            "cannot listen on {ip}:{port}: too many colons in address; write IPv6 addresses in \
-             brackets: -ip '[{ip}]'"
-        ));
+        return Err(ListenError::TooManyColons {
+            address,
+            ip: ip.to_owned(),
+            flag,
+        });
     } else if ip.contains([']', '[']) {
-        return Err(format!(
-            "cannot listen on {ip}:{port}: malformed -ip; write IPv6 addresses as [::1]"
-        ));
+        return Err(malformed());
     } else {
         ip
     };
@@ -365,8 +467,11 @@ fn tcp_addrs(ip: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     // Names, and IPv6 addresses with a zone (`fe80::1%eth0`), go through the resolver.
     let mut addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
-        .map_err(|err| {
-            format!("cannot listen on {ip}:{port}: cannot resolve {host:?}: {err}; check -ip")
+        .map_err(|source| ListenError::Resolve {
+            address: address.clone(),
+            host: host.to_owned(),
+            source,
+            flag,
         })?
         .collect();
     addrs.sort_by_key(|a| a.is_ipv6());
@@ -378,17 +483,16 @@ mod tests {
     use super::*;
     use std::os::fd::{AsFd, OwnedFd};
 
-    fn args(ip: &str, port: u16, socket: Option<&str>) -> ServeArgs {
-        ServeArgs {
+    fn args(ip: &str, port: u16, socket: Option<&str>) -> ListenSettings {
+        ListenSettings {
             ip: ip.into(),
             port,
             socket: socket.map(Into::into),
-            ..ServeArgs::default()
         }
     }
 
-    fn open_test(args: &ServeArgs) -> Result<(Listener, String), String> {
-        open_with(ListenFd::empty(), args)
+    fn open_test(settings: &ListenSettings) -> Result<(Listener, String), String> {
+        open_with(ListenFd::empty(), settings).map_err(|error| error.to_string())
     }
 
     fn assert_cloexec(fd: impl AsFd) {
@@ -437,24 +541,25 @@ mod tests {
     #[test]
     fn tcp_address_resolution() {
         assert_eq!(
-            tcp_addrs("10.0.0.1", 80).unwrap(),
+            tcp_addrs("10.0.0.1", 80, "-ip").unwrap(),
             ["10.0.0.1:80".parse().unwrap()]
         );
         assert_eq!(
-            tcp_addrs("[127.0.0.1]", 80).unwrap(),
+            tcp_addrs("[127.0.0.1]", 80, "-ip").unwrap(),
             ["127.0.0.1:80".parse().unwrap()]
         );
         assert_eq!(
-            tcp_addrs("", 80).unwrap(),
+            tcp_addrs("", 80, "-ip").unwrap(),
             ["[::]:80".parse().unwrap(), "0.0.0.0:80".parse().unwrap()]
         );
         assert_eq!(
-            tcp_addrs("localhost", 80).unwrap()[0],
+            tcp_addrs("localhost", 80, "-ip").unwrap()[0],
             "127.0.0.1:80".parse().unwrap()
         );
         assert!(
-            tcp_addrs("no-such-host.invalid", 80)
+            tcp_addrs("no-such-host.invalid", 80, "-ip")
                 .unwrap_err()
+                .to_string()
                 .contains("cannot resolve")
         );
     }
@@ -582,7 +687,7 @@ mod tests {
         // The flags ask for something else entirely; the passed socket must win.
         let result = open(&args("127.0.0.2", 1, Some("/nonexistent/flag.sock")));
         match expect.strip_prefix("error: ") {
-            Some(message) => assert!(result.unwrap_err().contains(message)),
+            Some(message) => assert!(result.unwrap_err().to_string().contains(message)),
             None => {
                 let (listener, display) = result.expect("passed socket used");
                 assert_eq!(display, expect);

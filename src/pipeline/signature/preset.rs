@@ -5,7 +5,7 @@
 //! provider would send (for `hookwire sign` and tests). Everything here is pure: no I/O, and the
 //! clock is the `now` parameter.
 //!
-//! Rules shared by every scheme (see `shared/reference/providers.md`):
+//! Rules shared by every scheme:
 //! - the hook config names the provider; nothing in the request chooses the scheme or the parser
 //!   (not even `Content-Type`);
 //! - the MAC is over the exact raw body bytes, and is checked *before* anything in the body (or a

@@ -59,7 +59,7 @@ const GH_HEX: &str = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b
 const GH_SHA1: &str = "01dc10d0c83e72ed246219cdd91669667fe2ca59";
 
 // ---------------------------------------------------------------------------------------------
-// Published and worked vectors (providers.md).
+// Published and worked vectors, from the providers' documentation.
 
 #[test]
 fn github_vector() {
