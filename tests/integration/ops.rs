@@ -374,7 +374,7 @@ fn check_strict_fails_on_warnings() {
     let (stdout, _, code) = run_in(dir.path(), &["check", "hooks.yaml"]);
     assert_eq!(code, Some(0), "{stdout}");
     assert!(
-        stdout.contains("warning: hook `a`: unknown key `trigger-rules`"),
+        stdout.contains("warning: hook `a`: `trigger-rules`: unknown key"),
         "{stdout}"
     );
     assert!(stdout.contains("--> hooks.yaml:3:3"), "{stdout}");

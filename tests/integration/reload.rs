@@ -142,7 +142,8 @@ fn duplicate_ids_across_files_reject_the_reload() {
 #[test]
 fn duplicate_ids_across_files_fail_the_start() {
     let mut s = Server::builder(ONE)
-        .args(&["-hooks", "{dir}/hooks.yaml"])
+        .before_start(|dir| std::fs::write(dir.join("second.yaml"), ONE).unwrap())
+        .args(&["-hooks", "{dir}/second.yaml"])
         .no_wait()
         .start();
     assert_eq!(
@@ -339,7 +340,7 @@ fn a_broken_file_in_a_directory_keeps_its_hooks_while_another_file_reloads() {
         "{}",
         s.logs()
     );
-    let place = format!("{}:3:", dir.join("a.yaml").display());
+    let place = format!("{}:2:", dir.join("a.yaml").display());
     assert!(
         s.logs().contains(&place),
         "the error names the file and line: {}",
