@@ -298,6 +298,20 @@ fn hot_reload_sees_files_added_removed_and_renamed_in_a_directory() {
         "restored: {}",
         s.logs()
     );
+
+    // An editor's atomic save: a hidden temporary file, never loaded (or `one` would be a
+    // duplicate id), then renamed over the file. c.yml changes at the same time, so once its
+    // change is served the directory has been read with the temporary file in it.
+    std::fs::write(dir.join(".a.yaml.tmp"), ONE.replace("first", "saved")).unwrap();
+    std::fs::write(dir.join("c.yml"), TWO.replace("second", "edited")).unwrap();
+    assert!(
+        serves(&s, 2, &[("one", "first"), ("two", "edited")]),
+        "{}",
+        s.logs()
+    );
+    assert!(!s.logs().contains("reload rejected"), "{}", s.logs());
+    std::fs::rename(dir.join(".a.yaml.tmp"), dir.join("a.yaml")).unwrap();
+    assert!(serves(&s, 2, &[("one", "saved")]), "saved: {}", s.logs());
 }
 
 #[test]
