@@ -425,3 +425,20 @@ fn a_file_added_with_a_duplicate_id_is_rejected_naming_both() {
         s.logs()
     );
 }
+
+#[test]
+fn a_broken_glob_pattern_fails_the_start_saying_where() {
+    let mut s = Server::builder(ONE)
+        .args(&["-hooks", "{dir}/hooks.d/[ab.yaml"])
+        .no_wait()
+        .start();
+    assert_eq!(
+        s.wait_exit(Duration::from_secs(10)),
+        Some(1),
+        "{}",
+        s.logs()
+    );
+    let position = s.dir.path().join("hooks.d/").display().to_string().len() + 1;
+    let expected = format!("[ab.yaml: invalid glob pattern at character {position}");
+    assert!(s.logs().contains(&expected), "{}", s.logs());
+}
