@@ -81,7 +81,8 @@ const ADMIN: &str = "Admin (hookwire)";
 /// `-verbose false` (see [`goflags`]).
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Hooks file (JSON, YAML or TOML); repeat to load several [default: hooks.json]
+    /// Hooks file (JSON, YAML or TOML), directory of them, or glob pattern; repeat to load
+    /// several [default: hooks.json]
     #[arg(long = "hooks", value_name = "FILE", action = clap::ArgAction::Append, help_heading = HOOKS)]
     pub hooks: Vec<PathBuf>,
 

@@ -16,13 +16,21 @@ use clap::{Args, ValueEnum};
         risky setups: a hook anyone can trigger (no rule, no signature), a secret written \
         inline, a command that does not exist or is not executable, a shell running `-c` \
         with arguments from the request.\n\n\
-        Exit status: 0 when every file loads (warnings allowed), 1 on any error.",
-    after_help = "Example: hookwire check /etc/hookwire/hooks.yaml"
+        A directory stands for every *.json, *.yaml, *.yml and *.toml file in it, and a \
+        quoted glob pattern for the files it matches, as with the server's -hooks.\n\n\
+        Exit status: 0 when every file loads (warnings allowed, unless --strict), 1 on any \
+        error, or with --strict on any warning.",
+    after_help = "Examples:\n  hookwire check /etc/hookwire/hooks.d\n  \
+        hookwire check --strict 'hooks/*.yaml'"
 )]
 pub struct CheckArgs {
-    /// Hooks files to check (JSON, YAML or TOML)
+    /// Hooks files, directories or glob patterns to check (JSON, YAML or TOML)
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
+
+    /// Treat warnings as errors: exit 1 when anything is warned about (for CI)
+    #[arg(long)]
+    pub strict: bool,
 
     /// Render the files as Go templates first, as the server's -template does
     #[arg(long)]
@@ -55,7 +63,8 @@ pub struct ExplainArgs {
     #[arg(value_name = "HOOK")]
     pub hook: String,
 
-    /// Hooks file holding the hook; repeat to load several, as the server does
+    /// Hooks file, directory or glob pattern holding the hook; repeat to load several, as the
+    /// server does
     #[arg(long = "hooks", value_name = "FILE", required = true, action = clap::ArgAction::Append)]
     pub hooks: Vec<PathBuf>,
 

@@ -1,4 +1,5 @@
-//! `hookwire check FILE...`: load hooks files as the server would and report on them.
+//! `hookwire check FILE...`: load hooks files (or directories, or glob patterns) as the server
+//! would and report on them.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,7 +8,8 @@ use super::{describe, lint};
 use crate::cli::ops::CheckArgs;
 use crate::config::{LoadError, LoadOptions};
 
-/// Prints the report to stdout; exits 1 when any file failed to load.
+/// Prints the report to stdout; exits 1 when any file failed to load, or with `--strict` when
+/// anything was warned about.
 pub fn run(args: &CheckArgs) -> ExitCode {
     let (text, ok) = report(args);
     super::emit(&text);
@@ -122,6 +124,11 @@ pub fn report(args: &CheckArgs) -> (String, bool) {
         warnings += found.len();
         out.push_str(&mask_secrets(&section, Some(&file.path), &options));
     }
+    for warning in &loaded.warnings {
+        out.push_str(&describe::diagnostic("warning", warning));
+        out.push('\n');
+    }
+    warnings += loaded.warnings.len();
     for error in &loaded.errors {
         let place = match error {
             LoadError::Invalid(diagnostic) => Some(diagnostic.file.as_path()),
@@ -134,7 +141,11 @@ pub fn report(args: &CheckArgs) -> (String, bool) {
     out.push_str(&format!(
         "{hooks} hook(s), {errors} error(s), {warnings} warning(s)\n"
     ));
-    (out, errors == 0)
+    let strict_failure = args.strict && warnings > 0;
+    if strict_failure {
+        out.push_str("failed: --strict treats warnings as errors\n");
+    }
+    (out, errors == 0 && !strict_failure)
 }
 
 #[cfg(test)]

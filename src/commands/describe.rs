@@ -69,6 +69,10 @@ pub fn load_error(error: &LoadError) -> String {
             "error: {error}\n  = hint: rename one of them; the server refuses to start (or to \
              reload) with both\n"
         ),
+        LoadError::Pattern { .. } => format!(
+            "error: {error}\n  = hint: write `*`, `?` and `[abc]` as in a shell; `[[]` matches a \
+             literal `[`\n"
+        ),
     }
 }
 

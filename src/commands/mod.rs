@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::cli::Command;
-use crate::config::{self, HookSet, LoadError, LoadOptions, LoadedFile};
+use crate::config::{self, Diagnostic, HookSet, LoadError, LoadOptions, LoadedFile, sources};
 
 /// Runs a subcommand and returns the process exit status.
 pub fn run(command: Command) -> ExitCode {
@@ -54,14 +54,18 @@ pub struct Loaded {
     pub errors: Vec<LoadError>,
     /// The merged hook set, unless the merge failed.
     pub hooks: Option<HookSet>,
+    /// Directories and patterns that hold no hooks file.
+    pub warnings: Vec<Diagnostic>,
 }
 
-/// Loads `paths` with the server's own functions ([`config::load_file`] per file,
+/// Loads `paths` (files, directories, glob patterns) with the server's own functions
+/// ([`sources::expand`] to list the files, [`config::load_file`] per file,
 /// [`HookSet::from_files`] to merge).
 pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
+    let expansion = sources::expand(paths);
     let mut files = Vec::new();
-    let mut errors = Vec::new();
-    for path in paths {
+    let mut errors = expansion.errors;
+    for path in &expansion.files {
         match config::load_file(path, options) {
             Ok(file) => files.push(file),
             Err(error) => errors.push(error),
@@ -78,5 +82,6 @@ pub fn load(paths: &[PathBuf], options: &LoadOptions) -> Loaded {
         files,
         errors,
         hooks,
+        warnings: expansion.warnings,
     }
 }

@@ -10,6 +10,7 @@ pub mod scheduling;
 pub mod schema;
 pub mod secret;
 pub mod security;
+pub mod sources;
 pub mod template;
 pub mod yaml11;
 
@@ -160,6 +161,13 @@ pub enum LoadError {
         id: String,
         first: PathBuf,
         second: PathBuf,
+    },
+    /// A `-hooks` glob pattern that does not parse.
+    #[error("-hooks {pattern}: invalid glob pattern at character {position}: {message}")]
+    Pattern {
+        pattern: String,
+        position: usize,
+        message: &'static str,
     },
 }
 

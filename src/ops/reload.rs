@@ -3,17 +3,20 @@
 //!
 //! adnanh watches each file, which loses the watch on atomic saves (rename over) and briefly
 //! serves no hooks on truncating saves. We watch the parent directories, debounce, re-read by
-//! path, and apply a new hook set only when a file's content changed and loads cleanly.
+//! path, and apply a new hook set only when a file's content changed and loads cleanly. A
+//! `-hooks` directory or glob pattern is listed again at every reload, so files added, removed
+//! and renamed are seen too.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use notify::Watcher as _;
 
-use crate::config::{self, HookSet, LoadOptions, LoadedFile};
+use crate::config::sources::HooksSource;
+use crate::config::{self, HookSet, LoadError, LoadOptions, LoadedFile};
 use crate::ops::metrics::Metrics;
 use crate::ops::systemd;
 
@@ -92,25 +95,39 @@ pub enum Trigger {
 /// The hooks files, what was last loaded from each, and the store they feed.
 #[derive(Debug)]
 pub struct Reloader {
+    /// The `-hooks` values: files, directories and glob patterns.
     paths: Vec<PathBuf>,
     options: LoadOptions,
     store: Arc<HookStore>,
-    /// Per file: the bytes last read and the hooks last loaded from them.
+    /// Per file: the bytes last read and the hooks last loaded from them (served, or waiting
+    /// for a duplicate id in another file to go).
     loaded: Mutex<HashMap<PathBuf, (Vec<u8>, LoadedFile)>>,
     /// Per file: the bytes last read, loaded or not, so a broken file is reported once.
     seen: Mutex<HashMap<PathBuf, Vec<u8>>>,
+    /// Per `-hooks` value: the files it stood for at the last reload, kept when it cannot be
+    /// listed for a moment.
+    listed: Mutex<Vec<Vec<PathBuf>>>,
     /// Where reloads are counted, when serving.
     metrics: Option<Arc<Metrics>>,
 }
 
+/// Locks `mutex`; a poisoned lock only means a reload panicked, and the maps are whole.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Reloader {
     pub fn new(paths: Vec<PathBuf>, options: LoadOptions, store: Arc<HookStore>) -> Self {
+        let listed = Mutex::new(vec![Vec::new(); paths.len()]);
         Self {
             paths,
             options,
             store,
             loaded: Mutex::new(HashMap::new()),
             seen: Mutex::new(HashMap::new()),
+            listed,
             metrics: None,
         }
     }
@@ -125,8 +142,43 @@ impl Reloader {
         &self.store
     }
 
+    /// The `-hooks` values as given.
     pub fn paths(&self) -> &[PathBuf] {
         &self.paths
+    }
+
+    /// The hooks files of every `-hooks` value, in load order, each once. A value that cannot
+    /// be listed keeps the files it had (at start: none, and it is reported); a glob pattern
+    /// that does not parse fails the start.
+    fn list_files(&self, trigger: Trigger, attempt: &mut Attempt) -> Result<Vec<PathBuf>, String> {
+        let mut listed = lock(&self.listed);
+        let mut files = Vec::new();
+        for (value, previous) in self.paths.iter().zip(listed.iter_mut()) {
+            match HooksSource::of(value).and_then(|source| Ok((source.files()?, source))) {
+                Ok((found, source)) => {
+                    if found.is_empty()
+                        && trigger != Trigger::Watch
+                        && let Some(warning) = source.nothing_found()
+                    {
+                        tracing::warn!("{warning}");
+                    }
+                    *previous = found;
+                }
+                Err(error @ LoadError::Pattern { .. }) if trigger == Trigger::Start => {
+                    return Err(error.to_string());
+                }
+                Err(error) => {
+                    tracing::error!("couldn't list hooks files: {error}");
+                    attempt.fail(error.to_string());
+                }
+            }
+            for file in previous.iter() {
+                if !files.contains(file) {
+                    files.push(file.clone());
+                }
+            }
+        }
+        Ok(files)
     }
 
     /// Re-reads the hooks files and swaps in the new hook set if anything changed and the
@@ -168,17 +220,24 @@ impl Reloader {
     }
 
     fn reload_files(&self, trigger: Trigger, attempt: &mut Attempt) -> Result<usize, String> {
-        let mut loaded = self
-            .loaded
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut loaded = lock(&self.loaded);
+        let mut seen = lock(&self.seen);
+        let files = self.list_files(trigger, attempt)?;
         let mut next = loaded.clone();
         let mut changed = trigger != Trigger::Watch;
-        for path in &self.paths {
+        // Files removed from a directory, renamed, or no longer matching a pattern.
+        seen.retain(|path, _| files.contains(path));
+        next.retain(|path, _| {
+            let listed = files.contains(path);
+            if !listed {
+                tracing::warn!("{} is gone; its hooks are no longer served", path.display());
+                attempt.read = true;
+                attempt.applied = true;
+                changed = true;
+            }
+            listed
+        });
+        for path in &files {
             match std::fs::read(path) {
                 Ok(bytes) => {
                     let previous = loaded.get(path);
@@ -228,6 +287,7 @@ impl Reloader {
                     if error.kind() == std::io::ErrorKind::NotFound
                         && trigger != Trigger::Start =>
                 {
+                    seen.remove(path);
                     if next.remove(path).is_some() {
                         attempt.read = true;
                         attempt.applied = true;
@@ -248,16 +308,17 @@ impl Reloader {
         if !changed || (trigger != Trigger::Start && !attempt.applied) {
             return Ok(self.store.load().len());
         }
-        let files = self
-            .paths
+        let merged = files
             .iter()
             .filter_map(|path| next.get(path).map(|(_, file)| file.clone()))
             .collect();
-        match HookSet::from_files(files) {
+        let merged = HookSet::from_files(merged);
+        // Kept even when the merge fails: fixing either file of a duplicate id then applies both.
+        *loaded = next;
+        match merged {
             Ok(hooks) => {
                 let count = hooks.len();
                 self.store.replace(hooks);
-                *loaded = next;
                 if trigger != Trigger::Start {
                     tracing::info!("hooks reloaded: {count} hook(s) served");
                 }
@@ -293,23 +354,47 @@ impl Attempt {
     }
 }
 
-/// The directories to watch for `paths`: each file's parent, and the parent of its resolved
-/// target when it is a symlink (Kubernetes ConfigMaps, release-directory swaps).
-fn watched_directories(paths: &[PathBuf]) -> Vec<PathBuf> {
-    let mut directories = Vec::new();
-    for path in paths {
-        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-        let mut candidates = vec![absolute.parent().map(Path::to_path_buf)];
-        if let Ok(resolved) = std::fs::canonicalize(&absolute) {
-            candidates.push(resolved.parent().map(Path::to_path_buf));
-        }
-        for directory in candidates.into_iter().flatten() {
+impl Reloader {
+    /// The directories to watch: each `-hooks` directory and each pattern's fixed leading
+    /// directory (for files added), each value's and each listed file's parent, and the same
+    /// for their resolved targets when they are symlinks (Kubernetes ConfigMaps,
+    /// release-directory swaps).
+    fn watched_directories(&self) -> Vec<PathBuf> {
+        let listed = lock(&self.listed).concat();
+        let sources = self.paths.iter().filter_map(|value| {
+            HooksSource::of(value)
+                .ok()
+                .and_then(|source| source.directory())
+        });
+        let mut directories = Vec::new();
+        let mut add = |directory: PathBuf| {
             if !directories.contains(&directory) {
                 directories.push(directory);
             }
+        };
+        for directory in sources {
+            if let Ok(resolved) = std::fs::canonicalize(&directory) {
+                add(resolved);
+            }
+            add(std::path::absolute(&directory).unwrap_or(directory));
         }
+        let files = self
+            .paths
+            .iter()
+            .filter(|value| !matches!(HooksSource::of(value), Ok(HooksSource::Pattern(_))));
+        for path in files.chain(&listed) {
+            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            if let Some(parent) = absolute.parent() {
+                add(parent.to_path_buf());
+            }
+            if let Ok(resolved) = std::fs::canonicalize(&absolute)
+                && let Some(parent) = resolved.parent()
+            {
+                add(parent.to_path_buf());
+            }
+        }
+        directories
     }
-    directories
 }
 
 /// Quiet period after the last change before the files are re-read.
@@ -329,7 +414,7 @@ pub fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
     })
     .map_err(|error| format!("cannot start the file watcher: {error}"))?;
     let mut watching = Vec::new();
-    add_watches(&mut watcher, &mut watching, reloader.paths());
+    add_watches(&mut watcher, &mut watching, &reloader);
     tokio::spawn(async move {
         while changes.recv().await.is_some() {
             // Debounce: wait until the directories have been quiet for a moment.
@@ -343,7 +428,7 @@ pub fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
             let task = reloader.clone();
             let _ = tokio::task::spawn_blocking(move || task.reload(Trigger::Watch)).await;
             // A symlink may now point into a new directory.
-            add_watches(&mut watcher, &mut watching, reloader.paths());
+            add_watches(&mut watcher, &mut watching, &reloader);
         }
     });
     Ok(())
@@ -352,9 +437,9 @@ pub fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
 fn add_watches(
     watcher: &mut notify::RecommendedWatcher,
     watching: &mut Vec<PathBuf>,
-    paths: &[PathBuf],
+    reloader: &Reloader,
 ) {
-    for directory in watched_directories(paths) {
+    for directory in reloader.watched_directories() {
         if watching.contains(&directory) {
             continue;
         }

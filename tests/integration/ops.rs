@@ -103,7 +103,7 @@ fn service_unit_has_notify_reload_watchdog_and_sandbox() {
     }
 }
 
-/// The unit is the Debian package's as it is: the packaged binary, hooks file and state
+/// The unit is the Debian package's as it is: the packaged binary, hooks directory and state
 /// directory, and the admin routes on loopback only.
 #[test]
 fn service_unit_runs_the_packaged_paths_with_a_loopback_admin_listener() {
@@ -124,7 +124,7 @@ fn service_unit_runs_the_packaged_paths_with_a_loopback_admin_listener() {
     let words: Vec<&str> = exec_start.split_whitespace().collect();
     assert_eq!(words.first(), Some(&"/usr/bin/hookwire"), "{exec_start}");
     for pair in [
-        ["-hooks", "/etc/hookwire/hooks.yaml"],
+        ["-hooks", "/etc/hookwire/hooks.d"],
         ["-state-dir", "/var/lib/hookwire"],
         ["-admin-listen", "127.0.0.1:9001"],
     ] {
@@ -307,6 +307,119 @@ fn check_with_template() {
         stdout.contains("the secret is written in the hooks file"),
         "{stdout}"
     );
+}
+
+/// A directory stands for its hooks files in name order, a glob pattern for the files it
+/// matches; a directory with none is a warning, and a broken pattern an error saying where.
+#[test]
+fn check_takes_a_directory_or_a_glob_pattern() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("hooks.d")).unwrap();
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    write(
+        dir.path(),
+        "hooks.d/b.yaml",
+        "- {id: beta, execute-command: /bin/true}\n",
+    );
+    write(
+        dir.path(),
+        "hooks.d/a.toml",
+        "[[hooks]]\nid = \"alpha\"\nexecute-command = \"/bin/true\"\n",
+    );
+    write(dir.path(), "hooks.d/README", "not a hooks file\n");
+
+    let (stdout, stderr, code) = run_in(dir.path(), &["check", "hooks.d"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let a = stdout.find("hooks.d/a.toml: 1 hook(s)").expect(&stdout);
+    let b = stdout.find("hooks.d/b.yaml: 1 hook(s)").expect(&stdout);
+    assert!(a < b, "in name order: {stdout}");
+    assert!(stdout.contains("2 hook(s), 0 error(s)"), "{stdout}");
+
+    let (stdout, _, code) = run_in(dir.path(), &["check", "hooks.d/*.yaml"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("hooks.d/b.yaml: 1 hook(s)"), "{stdout}");
+    assert!(!stdout.contains("a.toml"), "{stdout}");
+
+    // explain loads the same way.
+    let (stdout, stderr, code) = run_in(dir.path(), &["explain", "alpha", "--hooks", "hooks.d"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+
+    let (stdout, _, code) = run_in(dir.path(), &["check", "empty"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("warning: this directory holds no hooks file")
+            && stdout.contains("--> empty"),
+        "{stdout}"
+    );
+    let (stdout, _, code) = run_in(dir.path(), &["check", "--strict", "empty"]);
+    assert_eq!(code, Some(1), "{stdout}");
+
+    let (stdout, _, code) = run_in(dir.path(), &["check", "hooks.d/[ab.yaml"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("-hooks hooks.d/[ab.yaml: invalid glob pattern at character 9"),
+        "{stdout}"
+    );
+}
+
+/// `--strict`: the same report, and any warning fails the check.
+#[test]
+fn check_strict_fails_on_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "hooks.yaml",
+        "- id: a\n  execute-command: /bin/true\n  trigger-rules: {match: {type: value, value: x, parameter: {source: url, name: t}}}\n",
+    );
+    let (stdout, _, code) = run_in(dir.path(), &["check", "hooks.yaml"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("warning: hook `a`: `trigger-rules`: unknown key"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("--> hooks.yaml:3:3"), "{stdout}");
+    assert!(!stdout.contains("--strict"), "{stdout}");
+
+    let (strict, _, code) = run_in(dir.path(), &["check", "--strict", "hooks.yaml"]);
+    assert_eq!(code, Some(1), "{strict}");
+    assert!(
+        strict.starts_with(&stdout),
+        "the same report first: {strict}"
+    );
+    assert!(
+        strict.contains("failed: --strict treats warnings as errors"),
+        "{strict}"
+    );
+
+    write(
+        dir.path(),
+        "clean.yaml",
+        "- id: ok\n  execute-command: /bin/true\n  trigger-rule: {match: {type: value, value: x, parameter: {source: url, name: t}}}\n",
+    );
+    let (stdout, _, code) = run_in(dir.path(), &["check", "--strict", "clean.yaml"]);
+    assert_eq!(code, Some(0), "{stdout}");
+}
+
+/// The package's starter file, laid out as the package installs it, loads from the unit's
+/// hooks directory.
+#[test]
+fn the_starter_hooks_file_loads_from_the_packaged_directory() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::fs::read_to_string(manifest.join("Cargo.toml")).unwrap();
+    assert!(
+        cargo.contains(r#"["packaging/hooks.yaml", "etc/hookwire/hooks.d/", "644"]"#),
+        "the package installs the starter file into /etc/hookwire/hooks.d"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("hooks.d")).unwrap();
+    std::fs::copy(
+        manifest.join("packaging/hooks.yaml"),
+        dir.path().join("hooks.d/hooks.yaml"),
+    )
+    .unwrap();
+    let (stdout, stderr, code) = run_in(dir.path(), &["check", "--strict", "hooks.d"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("hooks.d/hooks.yaml: 1 hook(s)"), "{stdout}");
 }
 
 // ---------------------------------------------------------------------------------------------
