@@ -64,6 +64,9 @@ pub struct MatchRule {
     pub kind: MatchKind,
     /// The value compared; ignored by `ip-whitelist` and `scalr-signature`.
     pub parameter: Argument,
+    /// `all` (hookwire's extension): over a wildcard parameter, every selected value must match
+    /// instead of any one; an empty selection matches neither way.
+    pub all: bool,
 }
 
 /// The comparison a `match` performs.
@@ -328,6 +331,9 @@ fn eval_match(m: &MatchRule, cx: &Context<'_>, tracing: bool) -> (Evaluation, Op
         _ => {}
     }
 
+    if let Some(selected) = m.parameter.selected(req) {
+        return eval_selection(m, &selected, tracing);
+    }
     let arg = match m.parameter.get(req) {
         Ok(arg) => arg,
         Err(e @ ParamError::NotFound { .. }) => {
@@ -370,6 +376,37 @@ fn eval_match(m: &MatchRule, cx: &Context<'_>, tracing: bool) -> (Evaluation, Op
     (evaluation, detail)
 }
 
+/// A `value` or `regex` match over a wildcard's values: any one matching (every one with
+/// `all`), and never an empty selection, so a deploy does not fire on an empty list.
+fn eval_selection(
+    m: &MatchRule,
+    selected: &[&crate::pipeline::request::Value],
+    tracing: bool,
+) -> (Evaluation, Option<String>) {
+    let matches = |text: &str| match &m.kind {
+        MatchKind::Value(expected) => Ok(bool::from(text.as_bytes().ct_eq(expected.as_bytes()))),
+        MatchKind::Regex(Ok(re)) => Ok(re.is_match(text)),
+        MatchKind::Regex(Err(e)) => Err(RuleError::Hard(e.clone())),
+        // The loader refuses a wildcard on signature matches; the others never hold.
+        _ => Ok(false),
+    };
+    let mut matched = 0;
+    for value in selected {
+        match matches(&to_go_string(value)) {
+            Ok(true) => matched += 1,
+            Ok(false) => {}
+            Err(e) => return (Evaluation::fail(e), None),
+        }
+    }
+    let satisfied = if m.all {
+        matched > 0 && matched == selected.len()
+    } else {
+        matched > 0
+    };
+    let detail = tracing.then(|| format!("{matched} of {} selected values match", selected.len()));
+    (Evaluation::new(satisfied, None), detail)
+}
+
 fn signature_error(e: &SignatureError) -> RuleError {
     if e.is_signature_failure() {
         RuleError::Signature(e.to_string())
@@ -403,8 +440,9 @@ fn label(rule: &Rule) -> String {
                 MatchKind::ScalrSignature { .. } => return "match scalr-signature".to_owned(),
                 MatchKind::Unknown(t) => format!("{} (unknown type)", quote(t)),
             };
+            let every = if m.all { " (all)" } else { "" };
             format!(
-                "match {kind} {} {}",
+                "match {kind} {} {}{every}",
                 m.parameter.source.as_str(),
                 m.parameter.name
             )
@@ -467,6 +505,7 @@ mod tests {
         Rule::Match(MatchRule {
             kind,
             parameter: param(source, name),
+            all: false,
         })
     }
 
