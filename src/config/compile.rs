@@ -322,6 +322,18 @@ fn arguments(
             if key == "pass-file-to-command" {
                 check_file_name(reader, node, &path, &argument)?;
             }
+            let names_a_variable = matches!(
+                key,
+                "pass-environment-to-command" | "pass-file-to-command"
+            );
+            if names_a_variable && argument.source == Source::Template && argument.envname.is_empty() {
+                return Err(Box::new(reader.diagnostic(
+                    node.pos,
+                    &path,
+                    "a `template` value needs an `envname`: the variable cannot be named after the template",
+                    Some("add `envname: NAME`".into()),
+                )));
+            }
             if key == "parse-parameters-as-json" && argument.is_wildcard() {
                 return Err(Box::new(reader.diagnostic(
                     node_entry(node, "name").unwrap_or(node.pos),

@@ -234,6 +234,11 @@ fn bad_templates_and_misplaced_wildcards_are_load_errors_with_their_place() {
             "checks one signature",
         ),
         (
+            "  pass-file-to-command:\n    - {source: template, name: '{{ payload \"x\" }}'}\n",
+            "bad.yaml:4:7",
+            "a `template` value needs an `envname`",
+        ),
+        (
             "  parse-parameters-as-json:\n    - {source: payload, name: commits.*.meta}\n",
             "bad.yaml:4:31",
             "parse-parameters-as-json replaces one",
