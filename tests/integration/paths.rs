@@ -165,7 +165,7 @@ fn a_template_builds_one_value_from_several() {
     assert_eq!(send("ping").text(), "Hook rules were not satisfied.");
     let r = send("push");
     assert_eq!(r.status, 200, "{}", r.text());
-    let record = s.wait_for_records(1).pop().expect(&r.text());
+    let record = s.wait_for_records(1).pop().expect("a run");
     assert_eq!(
         record.args,
         ["team/app@f00d", "push by POST", "[]", "final"]
