@@ -383,21 +383,20 @@ fn eval_selection(
     selected: &[&crate::pipeline::request::Value],
     tracing: bool,
 ) -> (Evaluation, Option<String>) {
-    let matches = |text: &str| match &m.kind {
-        MatchKind::Value(expected) => Ok(bool::from(text.as_bytes().ct_eq(expected.as_bytes()))),
-        MatchKind::Regex(Ok(re)) => Ok(re.is_match(text)),
-        MatchKind::Regex(Err(e)) => Err(RuleError::Hard(e.clone())),
-        // The loader refuses a wildcard on signature matches; the others never hold.
-        _ => Ok(false),
-    };
-    let mut matched = 0;
-    for value in selected {
-        match matches(&to_go_string(value)) {
-            Ok(true) => matched += 1,
-            Ok(false) => {}
-            Err(e) => return (Evaluation::fail(e), None),
-        }
+    // An invalid pattern fails whatever was selected, as it does over one value.
+    if let MatchKind::Regex(Err(e)) = &m.kind {
+        return (Evaluation::fail(RuleError::Hard(e.clone())), None);
     }
+    let matches = |text: &str| match &m.kind {
+        MatchKind::Value(expected) => bool::from(text.as_bytes().ct_eq(expected.as_bytes())),
+        MatchKind::Regex(Ok(re)) => re.is_match(text),
+        // The loader refuses a wildcard on signature matches; the others never hold.
+        _ => false,
+    };
+    let matched = selected
+        .iter()
+        .filter(|value| matches(&to_go_string(value)))
+        .count();
     let satisfied = if m.all {
         matched > 0 && matched == selected.len()
     } else {
@@ -972,5 +971,59 @@ mod tests {
             text.contains("sha256=00") || text.contains("\"00\""),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_wildcard_match_holds_for_any_or_every_selected_value() {
+        let push = |files: &str| test_request(&[], "", &format!(r#"{{"commits": [{files}]}}"#));
+        let wildcard = |kind: MatchKind, all: bool| {
+            Rule::Match(MatchRule {
+                kind,
+                parameter: param("payload", "commits.*.modified.*"),
+                all,
+            })
+        };
+        let regex = |pattern: &str| MatchKind::Regex(Ok(Regex::new(pattern).unwrap()));
+        let mixed = push(r#"{"modified": ["docs/a"]}, {"modified": ["src/b", "docs/c"]}"#);
+        let docs = push(r#"{"modified": ["docs/a"]}, {"modified": ["docs/c"]}"#);
+        let empty = push(r#"{"modified": []}"#);
+        let cases = [
+            (wildcard(regex("^src/"), false), &mixed, true),
+            (wildcard(regex("^src/"), false), &docs, false),
+            (wildcard(regex("^docs/"), true), &mixed, false),
+            (wildcard(regex("^docs/"), true), &docs, true),
+            (wildcard(regex(""), false), &empty, false),
+            (wildcard(regex(""), true), &empty, false),
+            (
+                wildcard(MatchKind::Value("docs/c".into()), false),
+                &mixed,
+                true,
+            ),
+            (
+                wildcard(MatchKind::Value("docs/c".into()), true),
+                &mixed,
+                false,
+            ),
+        ];
+        for (rule, req, want) in cases {
+            assert_eq!(
+                evaluate(&rule, req, false),
+                Evaluation::new(want, None),
+                "{}",
+                label(&rule)
+            );
+        }
+        let (_, trace) = evaluate_traced(&wildcard(regex("^docs/"), true), &mixed, false);
+        assert_eq!(
+            trace.to_string(),
+            "match regex \"^docs/\" payload commits.*.modified.* (all): false (2 of 3 selected values match)\n"
+        );
+        let broken = wildcard(MatchKind::Regex(Err("bad regex".into())), false);
+        for req in [&mixed, &empty] {
+            assert_eq!(
+                evaluate(&broken, req, false),
+                Evaluation::fail(RuleError::Hard("bad regex".into()))
+            );
+        }
     }
 }
