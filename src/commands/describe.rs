@@ -131,6 +131,7 @@ pub fn quote(text: &str) -> String {
 pub fn argument(argument: &Argument) -> String {
     match argument.source {
         Source::String => quote(&argument.name),
+        Source::Template => format!("{{template {}}}", quote(&argument.name)),
         Source::EntirePayload
         | Source::EntireHeaders
         | Source::EntireQuery
@@ -165,7 +166,11 @@ pub fn rule(rule: &Rule) -> String {
         Rule::Not(inner) => format!("not {}", nested(inner)),
         Rule::Empty => "(empty rule: never true)".to_owned(),
         Rule::Match(m) => {
-            let parameter = argument(&m.parameter);
+            let parameter = match (m.parameter.is_wildcard(), m.all) {
+                (false, _) => argument(&m.parameter),
+                (true, false) => format!("any of {}", argument(&m.parameter)),
+                (true, true) => format!("every one (at least one) of {}", argument(&m.parameter)),
+            };
             match &m.kind {
                 MatchKind::Value(expected) => format!(
                     "{parameter} == {}",

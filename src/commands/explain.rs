@@ -209,6 +209,13 @@ fn write_prepared(out: &mut String, hook: &Hook, prepared: &Prepared) -> Conclus
 /// trace's children pair with a prefix of the rule's.
 fn write_trace(out: &mut String, rule: &Rule, trace: &Trace, request: &Request, depth: usize) {
     let detail = match rule {
+        // A wildcard's trace counts the values that matched; show it with what was selected.
+        Rule::Match(m) if m.parameter.is_wildcard() => {
+            match (compared(m, request), &trace.detail) {
+                (Some(got), Some(counted)) => Some(format!("{got}; {counted}")),
+                (got, counted) => got.or_else(|| counted.clone()),
+            }
+        }
         Rule::Match(m) => compared(m, request).or_else(|| trace.detail.clone()),
         _ => trace.detail.clone(),
     };

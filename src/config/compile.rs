@@ -40,6 +40,7 @@ const SOURCES: &[&str] = &[
     "entire-headers",
     "entire-query",
     "string",
+    "template",
 ];
 
 /// The match `type`s adnanh 2.8 knows.
@@ -321,6 +322,26 @@ fn arguments(
             if key == "pass-file-to-command" {
                 check_file_name(reader, node, &path, &argument)?;
             }
+            let names_a_variable = matches!(
+                key,
+                "pass-environment-to-command" | "pass-file-to-command"
+            );
+            if names_a_variable && argument.source == Source::Template && argument.envname.is_empty() {
+                return Err(Box::new(reader.diagnostic(
+                    node.pos,
+                    &path,
+                    "a `template` value needs an `envname`: the variable cannot be named after the template",
+                    Some("add `envname: NAME`".into()),
+                )));
+            }
+            if key == "parse-parameters-as-json" && argument.is_wildcard() {
+                return Err(Box::new(reader.diagnostic(
+                    node_entry(node, "name").unwrap_or(node.pos),
+                    &format!("{path}.name"),
+                    format!("`{}`: a `*` segment selects many values, but parse-parameters-as-json replaces one", argument.name),
+                    Some("name one value (`commits.0.message`), or read the selection as JSON where it is passed on".into()),
+                )));
+            }
             Ok(argument)
         })
         .collect()
@@ -411,12 +432,38 @@ pub(super) fn argument(
             hint,
         );
     }
+    let name = reader.string(&object, "name")?;
+    if source == Source::Template {
+        check_template(reader, &object, &name)?;
+    }
     Ok(Argument {
         source,
-        name: reader.string(&object, "name")?,
+        name,
         envname: reader.string(&object, "envname")?,
         base64decode: reader.bool(&object, "base64decode")?,
     })
+}
+
+/// A `{source: template}` value must parse and run (against an empty request) at load.
+fn check_template(
+    reader: &Reader<'_>,
+    object: &Object<'_>,
+    text: &str,
+) -> Result<(), Box<Diagnostic>> {
+    let Err(error) = crate::pipeline::request::source::check_template(text) else {
+        return Ok(());
+    };
+    let place = if text.contains('\n') {
+        format!(" (line {} of the template)", error.line)
+    } else {
+        String::new()
+    };
+    Err(Box::new(reader.diagnostic(
+        object.pos_of("name"),
+        &object.path_of("name"),
+        format!("bad template{place}: {}", error.message),
+        Some("a template value calls `payload`, `header`, `query` or `request` with a quoted name, e.g. `{{ payload \"head_commit.id\" }}`".into()),
+    )))
 }
 
 /// A rule object. Go decodes every key (so each is type-checked) but evaluates only the first
@@ -503,6 +550,8 @@ fn compile_match(
         &object.path_of("parameter"),
         uses_parameter,
     )?;
+    let all = reader.bool(&object, "all")?;
+    check_selection(reader, &object, &kind_name, &parameter, all)?;
     let kind = match kind_name.as_str() {
         "value" => MatchKind::Value(value),
         "regex" => MatchKind::Regex(compile_regex(reader, &object, &pattern)),
@@ -544,7 +593,46 @@ fn compile_match(
             }
         },
     };
-    Ok(MatchRule { kind, parameter })
+    Ok(MatchRule {
+        kind,
+        parameter,
+        all,
+    })
+}
+
+/// A `*` selection is compared by `value` and `regex` matches only, and `all` needs one.
+fn check_selection(
+    reader: &Reader<'_>,
+    object: &Object<'_>,
+    kind_name: &str,
+    parameter: &Argument,
+    all: bool,
+) -> Result<(), Box<Diagnostic>> {
+    let compares = matches!(kind_name, "value" | "regex");
+    let (key, message, hint) = if parameter.is_wildcard() && kind_name.starts_with("payload-h") {
+        (
+            "parameter",
+            format!(
+                "`{}` selects many values, but a `{kind_name}` match checks one signature",
+                parameter.name
+            ),
+            "name the one header or payload field that holds the signature",
+        )
+    } else if all && !(compares && parameter.is_wildcard()) {
+        (
+            "all",
+            "`all` applies to a `value` or `regex` match whose parameter is a payload name with a `*` segment".to_owned(),
+            "remove `all`, or select many values, e.g. `{source: payload, name: commits.*.modified.*}`",
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Box::new(reader.diagnostic(
+        object.pos_of(key),
+        &object.path_of(key),
+        message,
+        Some(hint.to_owned()),
+    )))
 }
 
 fn hmac_kind(name: &str) -> Option<(HmacAlgorithm, bool)> {

@@ -154,6 +154,7 @@ fn every_field_compiles() {
                 deprecated_alias,
             },
         parameter,
+        ..
     }) = &children[0]
     else {
         panic!("hmac first")
@@ -243,6 +244,7 @@ fn yaml_1_1_scalars_reach_every_field_type() {
     let Some(Rule::Match(MatchRule {
         kind: MatchKind::Value(value),
         parameter,
+        ..
     })) = &hook.trigger_rule
     else {
         panic!()

@@ -80,10 +80,14 @@ impl Hook {
         arguments
     }
 
-    /// The payload keys worth parsing: all of them when the hook reads `entire-payload`.
+    /// The payload keys worth parsing: all of them when the hook reads `entire-payload` or has
+    /// a `template` value (whose names are only known when it runs).
     pub fn payload_selection(&self) -> Selection {
         let arguments = self.arguments();
-        if arguments.iter().any(|a| a.source == Source::EntirePayload) {
+        if arguments
+            .iter()
+            .any(|a| matches!(a.source, Source::EntirePayload | Source::Template))
+        {
             return Selection::All;
         }
         Selection::for_names(
@@ -256,6 +260,12 @@ mod selection_tests {
 - id: everything
   execute-command: /bin/true
   pass-arguments-to-command: [{source: entire-payload}]
+- id: wildcard
+  execute-command: /bin/true
+  pass-arguments-to-command: [{source: payload, name: commits.*.modified.*}]
+- id: templated
+  execute-command: /bin/true
+  pass-arguments-to-command: [{source: template, name: '{{ payload "a.b" }}'}]
 "#;
         let file = compile::compile_file(
             Path::new("h.yaml"),
@@ -269,5 +279,10 @@ mod selection_tests {
         }
         assert!(!selection.wants("commits"));
         assert_eq!(file.hooks[1].payload_selection, Selection::All);
+        // A `*` keeps the whole subtree from the first wildcard on.
+        let wildcard = &file.hooks[2].payload_selection;
+        assert_eq!(wildcard.child("commits"), Some(&Selection::All));
+        assert!(!wildcard.wants("ref"));
+        assert_eq!(file.hooks[3].payload_selection, Selection::All);
     }
 }

@@ -81,7 +81,7 @@ pub const RULE: ObjectKind = ObjectKind {
 pub const MATCH: ObjectKind = ObjectKind {
     name: "match",
     keys: &["type", "regex", "secret", "value", "parameter", "ip-range"],
-    extensions: &[],
+    extensions: &["all"],
 };
 
 /// A `response-headers` entry.

@@ -64,6 +64,9 @@ pub struct MatchRule {
     pub kind: MatchKind,
     /// The value compared; ignored by `ip-whitelist` and `scalr-signature`.
     pub parameter: Argument,
+    /// `all` (hookwire's extension): over a wildcard parameter, every selected value must match
+    /// instead of any one; an empty selection matches neither way.
+    pub all: bool,
 }
 
 /// The comparison a `match` performs.
@@ -328,6 +331,9 @@ fn eval_match(m: &MatchRule, cx: &Context<'_>, tracing: bool) -> (Evaluation, Op
         _ => {}
     }
 
+    if let Some(selected) = m.parameter.selected(req) {
+        return eval_selection(m, &selected, tracing);
+    }
     let arg = match m.parameter.get(req) {
         Ok(arg) => arg,
         Err(e @ ParamError::NotFound { .. }) => {
@@ -370,6 +376,36 @@ fn eval_match(m: &MatchRule, cx: &Context<'_>, tracing: bool) -> (Evaluation, Op
     (evaluation, detail)
 }
 
+/// A `value` or `regex` match over a wildcard's values: any one matching (every one with
+/// `all`), and never an empty selection, so a deploy does not fire on an empty list.
+fn eval_selection(
+    m: &MatchRule,
+    selected: &[&crate::pipeline::request::Value],
+    tracing: bool,
+) -> (Evaluation, Option<String>) {
+    // An invalid pattern fails whatever was selected, as it does over one value.
+    if let MatchKind::Regex(Err(e)) = &m.kind {
+        return (Evaluation::fail(RuleError::Hard(e.clone())), None);
+    }
+    let matches = |text: &str| match &m.kind {
+        MatchKind::Value(expected) => bool::from(text.as_bytes().ct_eq(expected.as_bytes())),
+        MatchKind::Regex(Ok(re)) => re.is_match(text),
+        // The loader refuses a wildcard on signature matches; the others never hold.
+        _ => false,
+    };
+    let matched = selected
+        .iter()
+        .filter(|value| matches(&to_go_string(value)))
+        .count();
+    let satisfied = if m.all {
+        matched > 0 && matched == selected.len()
+    } else {
+        matched > 0
+    };
+    let detail = tracing.then(|| format!("{matched} of {} selected values match", selected.len()));
+    (Evaluation::new(satisfied, None), detail)
+}
+
 fn signature_error(e: &SignatureError) -> RuleError {
     if e.is_signature_failure() {
         RuleError::Signature(e.to_string())
@@ -403,8 +439,9 @@ fn label(rule: &Rule) -> String {
                 MatchKind::ScalrSignature { .. } => return "match scalr-signature".to_owned(),
                 MatchKind::Unknown(t) => format!("{} (unknown type)", quote(t)),
             };
+            let every = if m.all { " (all)" } else { "" };
             format!(
-                "match {kind} {} {}",
+                "match {kind} {} {}{every}",
                 m.parameter.source.as_str(),
                 m.parameter.name
             )
@@ -467,6 +504,7 @@ mod tests {
         Rule::Match(MatchRule {
             kind,
             parameter: param(source, name),
+            all: false,
         })
     }
 
@@ -933,5 +971,59 @@ mod tests {
             text.contains("sha256=00") || text.contains("\"00\""),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_wildcard_match_holds_for_any_or_every_selected_value() {
+        let push = |files: &str| test_request(&[], "", &format!(r#"{{"commits": [{files}]}}"#));
+        let wildcard = |kind: MatchKind, all: bool| {
+            Rule::Match(MatchRule {
+                kind,
+                parameter: param("payload", "commits.*.modified.*"),
+                all,
+            })
+        };
+        let regex = |pattern: &str| MatchKind::Regex(Ok(Regex::new(pattern).unwrap()));
+        let mixed = push(r#"{"modified": ["docs/a"]}, {"modified": ["src/b", "docs/c"]}"#);
+        let docs = push(r#"{"modified": ["docs/a"]}, {"modified": ["docs/c"]}"#);
+        let empty = push(r#"{"modified": []}"#);
+        let cases = [
+            (wildcard(regex("^src/"), false), &mixed, true),
+            (wildcard(regex("^src/"), false), &docs, false),
+            (wildcard(regex("^docs/"), true), &mixed, false),
+            (wildcard(regex("^docs/"), true), &docs, true),
+            (wildcard(regex(""), false), &empty, false),
+            (wildcard(regex(""), true), &empty, false),
+            (
+                wildcard(MatchKind::Value("docs/c".into()), false),
+                &mixed,
+                true,
+            ),
+            (
+                wildcard(MatchKind::Value("docs/c".into()), true),
+                &mixed,
+                false,
+            ),
+        ];
+        for (rule, req, want) in cases {
+            assert_eq!(
+                evaluate(&rule, req, false),
+                Evaluation::new(want, None),
+                "{}",
+                label(&rule)
+            );
+        }
+        let (_, trace) = evaluate_traced(&wildcard(regex("^docs/"), true), &mixed, false);
+        assert_eq!(
+            trace.to_string(),
+            "match regex \"^docs/\" payload commits.*.modified.* (all): false (2 of 3 selected values match)\n"
+        );
+        let broken = wildcard(MatchKind::Regex(Err("bad regex".into())), false);
+        for req in [&mixed, &empty] {
+            assert_eq!(
+                evaluate(&broken, req, false),
+                Evaluation::fail(RuleError::Hard("bad regex".into()))
+            );
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -660,3 +660,24 @@ pub const FIRED: &str = "fired";
 pub const NOT_SATISFIED: &str = "Hook rules were not satisfied.";
 /// adnanh's answer when the trigger rule fails with an error.
 pub const RULE_ERROR: &str = "Error occurred while evaluating hook rules.";
+
+/// The `hookwire` binary as a command-line tool, without colour or an inherited secret.
+pub fn hookwire() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hookwire"));
+    command.env("NO_COLOR", "1").env_remove("HOOKWIRE_SECRET");
+    command
+}
+
+/// Runs hookwire in `dir` and returns stdout, stderr and the exit code.
+pub fn run_in(dir: &Path, args: &[&str]) -> (String, String, Option<i32>) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = hookwire().args(args).current_dir(dir).output().unwrap();
+    (
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+        status.code(),
+    )
+}

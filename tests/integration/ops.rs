@@ -5,30 +5,10 @@
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Server, wait_until};
-
-fn hookwire() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hookwire"));
-    command.env("NO_COLOR", "1").env_remove("HOOKWIRE_SECRET");
-    command
-}
-
-/// Runs hookwire in `dir` and returns stdout, stderr and the exit code.
-fn run_in(dir: &Path, args: &[&str]) -> (String, String, Option<i32>) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = hookwire().args(args).current_dir(dir).output().unwrap();
-    (
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-        status.code(),
-    )
-}
+use crate::harness::{Server, hookwire, run_in, wait_until};
 
 /// Fails unless a tool from the systemd package is installed.
 fn require(tool: &str) {

@@ -230,6 +230,9 @@ fn apply(func: Func, args: &[Value], host: &dyn Host) -> Result<Value, String> {
         Func::Getenv => Value::str(host.getenv(string_arg(first)?).unwrap_or_default()),
         Func::Cat => Value::str(cat(host, string_arg(first)?)),
         Func::Credential => Value::str(credential(host, string_arg(first)?)),
+        Func::Payload | Func::Header | Func::Query | Func::Request => {
+            Value::str(host.request(name, string_arg(first)?)?)
+        }
         Func::Js => Value::str(js_escape(&escaper_text(args))),
         Func::Html => Value::str(html_escape(&escaper_text(args))),
         Func::Urlquery => Value::str(query_escape(&escaper_text(args))),

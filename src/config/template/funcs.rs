@@ -89,6 +89,11 @@ pub(super) enum Func {
     Le,
     Gt,
     Ge,
+    /// The request functions of `{source: template}` values.
+    Payload,
+    Header,
+    Query,
+    Request,
 }
 
 pub(super) const FUNCS: &[(&str, Func)] = &[
@@ -113,10 +118,53 @@ pub(super) const FUNCS: &[(&str, Func)] = &[
     ("ge", Func::Ge),
 ];
 
+/// The functions of a `{source: template}` value: the request's values and the pure built-ins,
+/// but nothing that reads the machine (`getenv`, `cat`, `credential`) at request time.
+pub(super) const VALUE_FUNCS: &[(&str, Func)] = &[
+    ("payload", Func::Payload),
+    ("header", Func::Header),
+    ("query", Func::Query),
+    ("request", Func::Request),
+    ("js", Func::Js),
+    ("html", Func::Html),
+    ("urlquery", Func::Urlquery),
+    ("print", Func::Print),
+    ("printf", Func::Printf),
+    ("println", Func::Println),
+    ("and", Func::And),
+    ("or", Func::Or),
+    ("not", Func::Not),
+    ("len", Func::Len),
+    ("eq", Func::Eq),
+    ("ne", Func::Ne),
+    ("lt", Func::Lt),
+    ("le", Func::Le),
+    ("gt", Func::Gt),
+    ("ge", Func::Ge),
+];
+
+/// The functions one kind of template may call, and how its errors name that kind.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Functions {
+    pub(super) list: &'static [(&'static str, Func)],
+    pub(super) what: &'static str,
+}
+
+pub(super) const FILE: Functions = Functions {
+    list: FUNCS,
+    what: "hookwire's -template",
+};
+
+pub(super) const VALUE: Functions = Functions {
+    list: VALUE_FUNCS,
+    what: "a `template` source",
+};
+
 impl Func {
     pub(super) fn name(self) -> &'static str {
         FUNCS
             .iter()
+            .chain(VALUE_FUNCS)
             .find(|(_, f)| *f == self)
             .map_or("?", |(name, _)| name)
     }
@@ -125,6 +173,7 @@ impl Func {
     pub(super) fn arity(self) -> (usize, bool) {
         match self {
             Func::Getenv | Func::Cat | Func::Credential | Func::Not | Func::Len => (1, false),
+            Func::Payload | Func::Header | Func::Query | Func::Request => (1, false),
             Func::Ne | Func::Lt | Func::Le | Func::Gt | Func::Ge => (2, false),
             Func::Printf | Func::Eq | Func::And | Func::Or => (1, true),
             Func::Js | Func::Html | Func::Urlquery | Func::Print | Func::Println => (0, true),

@@ -45,6 +45,13 @@ pub trait Host {
     fn getenv(&self, name: &str) -> Option<String>;
     /// A file's text (`None` when it cannot be read).
     fn read_file(&self, path: &str) -> Option<String>;
+    /// A value of the request being served, for a `{source: template}` value's `payload`,
+    /// `header`, `query` and `request` functions (`source` is the function's name); empty when
+    /// absent, an error for a name the source cannot have.
+    fn request(&self, source: &str, name: &str) -> Result<String, String> {
+        let _ = name;
+        Err(format!("{source} is only available in a `template` source"))
+    }
 }
 
 /// The real environment and file system.
@@ -70,8 +77,17 @@ pub fn render(text: &str) -> Result<String, TemplateError> {
 
 /// Renders `text`, reading the environment and files through `host`.
 pub fn render_with(text: &str, host: &dyn Host) -> Result<String, TemplateError> {
+    run(text, host, funcs::FILE)
+}
+
+/// Renders a `{source: template}` value: its request functions read through `host`.
+pub fn render_value(text: &str, host: &dyn Host) -> Result<String, TemplateError> {
+    run(text, host, funcs::VALUE)
+}
+
+fn run(text: &str, host: &dyn Host, funcs: funcs::Functions) -> Result<String, TemplateError> {
     // Go parses the whole template before running any of it.
-    let tree = Tree::parse(lex(text)?)?;
+    let tree = Tree::parse(lex(text)?, funcs)?;
     let mut exec = Exec {
         host,
         vars: vec![("$".to_owned(), Value::Nil)],

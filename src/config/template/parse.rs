@@ -1,6 +1,6 @@
 //! The parser: action bodies into pipelines, and the items into a tree of nodes.
 
-use super::funcs::{FUNCS, Func, Value};
+use super::funcs::{Func, Functions, Value};
 use super::lex::{Item, ends_word, is_space, is_word_char, keyword, skip_quoted, starts_field};
 use super::{MAX_NESTING, MAX_PARENS, TemplateError};
 
@@ -81,6 +81,7 @@ pub(super) struct Tree<'a> {
     vars: Vec<String>,
     depth: usize,
     ranges: usize,
+    funcs: Functions,
 }
 
 pub(super) fn error_at(line: usize, message: impl Into<String>) -> TemplateError {
@@ -91,13 +92,17 @@ pub(super) fn error_at(line: usize, message: impl Into<String>) -> TemplateError
 }
 
 impl<'a> Tree<'a> {
-    pub(super) fn parse(items: Vec<Item<'a>>) -> Result<Vec<Node<'a>>, TemplateError> {
+    pub(super) fn parse(
+        items: Vec<Item<'a>>,
+        funcs: Functions,
+    ) -> Result<Vec<Node<'a>>, TemplateError> {
         let mut tree = Tree {
             items,
             next: 0,
             vars: vec!["$".to_owned()],
             depth: 0,
             ranges: 0,
+            funcs,
         };
         let (nodes, stop) = tree.list()?;
         match stop {
@@ -311,6 +316,7 @@ impl<'a> Tree<'a> {
             line,
             parens: 0,
             vars: &mut self.vars,
+            funcs: self.funcs,
         };
         let pipeline = parser.pipeline(context)?;
         match parser.peek() {
@@ -334,6 +340,7 @@ struct Parser<'a, 'v> {
     line: usize,
     parens: usize,
     vars: &'v mut Vec<String>,
+    funcs: Functions,
 }
 
 impl<'a> Parser<'a, '_> {
@@ -581,7 +588,7 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn identifier(&self, word: &str) -> Result<Operand, TemplateError> {
-        if let Some((_, func)) = FUNCS.iter().find(|(name, _)| *name == word) {
+        if let Some((_, func)) = self.funcs.list.iter().find(|(name, _)| *name == word) {
             return Ok(Operand::Function(*func));
         }
         match word {
@@ -593,9 +600,10 @@ impl<'a> Parser<'a, '_> {
                 "unexpected `{word}` in a command (a control word must start its action)"
             ))),
             _ => {
-                let names: Vec<&str> = FUNCS.iter().map(|(name, _)| *name).collect();
+                let names: Vec<&str> = self.funcs.list.iter().map(|(name, _)| *name).collect();
                 Err(self.error(format!(
-                    "function `{word}` is not supported by hookwire's -template (it has {})",
+                    "function `{word}` is not supported by {} (it has {})",
+                    self.funcs.what,
                     names.join(", ")
                 )))
             }

@@ -608,3 +608,63 @@ fn never_panics_on_truncated_or_corrupted_templates() {
         }
     }
 }
+
+/// A request as a template value sees it: `source:name` pairs.
+struct FakeRequest;
+
+impl Host for FakeRequest {
+    fn getenv(&self, _: &str) -> Option<String> {
+        Some("leaked".into())
+    }
+
+    fn read_file(&self, _: &str) -> Option<String> {
+        Some("leaked".into())
+    }
+
+    fn request(&self, source: &str, name: &str) -> Result<String, String> {
+        match (source, name) {
+            ("payload", "repo") => Ok("team/app".into()),
+            ("header", "X-Event") => Ok("push".into()),
+            ("request", "path") => Err("unsupported request key: \"path\"".into()),
+            _ => Ok(String::new()),
+        }
+    }
+}
+
+#[test]
+fn template_values_read_the_request_and_nothing_else() {
+    let value = |text: &str| render_value(text, &FakeRequest);
+    assert_eq!(
+        value(r#"{{ payload "repo" }}@{{ header "X-Event" }}"#).as_deref(),
+        Ok("team/app@push")
+    );
+    assert_eq!(
+        value(r#"{{ if payload "none" }}x{{ else }}empty{{ end }}"#).as_deref(),
+        Ok("empty")
+    );
+    assert_eq!(
+        value(r#"{{ payload "repo" | urlquery }}"#).as_deref(),
+        Ok("team%2Fapp")
+    );
+    let unknown = value(r#"{{ getenv "HOME" }}"#).unwrap_err();
+    assert!(
+        unknown
+            .message
+            .contains("function `getenv` is not supported by a `template` source"),
+        "{unknown:?}"
+    );
+    assert_eq!(
+        value("\n{{ request \"path\" }}").unwrap_err(),
+        TemplateError {
+            line: 2,
+            message: "unsupported request key: \"path\"".into()
+        }
+    );
+    // The hooks-file template has no request to read.
+    assert!(
+        render(r#"{{ payload "repo" }}"#)
+            .unwrap_err()
+            .message
+            .contains("function `payload` is not supported by hookwire's -template")
+    );
+}

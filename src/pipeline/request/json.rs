@@ -42,6 +42,11 @@ impl Selection {
     }
 
     fn add(&mut self, name: &str) {
+        // A `*` segment selects every element below this point: keep the whole subtree.
+        if name == "*" || name.starts_with("*.") {
+            *self = Self::All;
+            return;
+        }
         let Self::Keys(keys) = self else { return };
         keys.insert(name.to_string(), Self::All);
         if let Some((first, rest)) = name.split_once('.') {

@@ -3,8 +3,11 @@
 
 use std::net::{SocketAddr, SocketAddrV6};
 
-use super::value::{LookupError, Map, lookup_in_map, map_to_go_json, to_go_string};
-use super::{Request, canonical_header_key};
+use super::value::{
+    LookupError, Map, has_wildcard, lookup_in_map, map_to_go_json, select, selection_to_go_json,
+    to_go_string,
+};
+use super::{Request, Value, canonical_header_key};
 
 /// Where an argument's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +30,9 @@ pub enum Source {
     EntireQuery,
     /// `string`: the name itself, a constant.
     String,
+    /// `template`: the name is a template whose `payload`, `header`, `query` and `request`
+    /// functions read the request (hookwire's extension).
+    Template,
     /// Anything else: a hard error in rules, an empty value elsewhere.
     Other(String),
 }
@@ -81,6 +87,7 @@ impl Source {
             "entire-headers" => Source::EntireHeaders,
             "entire-query" => Source::EntireQuery,
             "string" => Source::String,
+            "template" => Source::Template,
             other => Source::Other(other.to_owned()),
         }
     }
@@ -97,6 +104,7 @@ impl Source {
             Source::EntireHeaders => "entire-headers",
             Source::EntireQuery => "entire-query",
             Source::String => "string",
+            Source::Template => "template",
             Source::Other(s) => s,
         }
     }
@@ -108,6 +116,9 @@ impl Argument {
     /// A missing node is [`ParamError::NotFound`]; descending into `null`, an unsupported
     /// `request` name and an unknown source are [`ParamError::Hard`].
     pub fn get(&self, req: &Request) -> Result<String, ParamError> {
+        if let Some(selected) = self.selected(req) {
+            return Ok(selection_to_go_json(&selected));
+        }
         let map = match &self.source {
             Source::Header => return self.lookup(&req.headers, &canonical_header_key(&self.name)),
             Source::Query => &req.query,
@@ -117,6 +128,10 @@ impl Argument {
                 None => return Err(self.not_found()),
             },
             Source::String => return Ok(self.name.clone()),
+            Source::Template => {
+                return crate::config::template::render_value(&self.name, &RequestValues(req))
+                    .map_err(|e| ParamError::Hard(format!("template: {}", e.message)));
+            }
             Source::RawRequestBody => return Ok(String::from_utf8_lossy(&req.body).into_owned()),
             Source::Request => return request_value(&self.name, req),
             Source::EntirePayload => {
@@ -132,6 +147,24 @@ impl Argument {
             }
         };
         self.lookup(map, &self.name)
+    }
+
+    /// Whether the argument is a payload name with a `*` segment, which selects many values.
+    pub fn is_wildcard(&self) -> bool {
+        self.source == Source::Payload && has_wildcard(&self.name)
+    }
+
+    /// For a wildcard payload name, the values it selects (none without a payload); `None` for
+    /// any other argument.
+    pub fn selected<'r>(&self, req: &'r Request) -> Option<Vec<&'r Value>> {
+        if !self.is_wildcard() {
+            return None;
+        }
+        Some(
+            req.payload
+                .as_ref()
+                .map_or_else(Vec::new, |payload| select(payload, &self.name)),
+        )
     }
 
     fn lookup(&self, map: &Map, key: &str) -> Result<String, ParamError> {
@@ -150,16 +183,68 @@ impl Argument {
     }
 }
 
+/// The request as a `{source: template}` value's functions see it: each reads what the source
+/// of the same name reads, a missing value as empty.
+struct RequestValues<'r>(&'r Request);
+
+impl crate::config::template::Host for RequestValues<'_> {
+    fn getenv(&self, _: &str) -> Option<String> {
+        None
+    }
+
+    fn read_file(&self, _: &str) -> Option<String> {
+        None
+    }
+
+    fn request(&self, source: &str, name: &str) -> Result<String, String> {
+        value_for_template(Argument::new(Source::parse(source), name).get(self.0))
+    }
+}
+
+fn value_for_template(value: Result<String, ParamError>) -> Result<String, String> {
+    match value {
+        Ok(value) => Ok(value),
+        Err(ParamError::NotFound { .. }) => Ok(String::new()),
+        Err(ParamError::Hard(e)) => Err(e),
+    }
+}
+
+/// Checks a `{source: template}` value at load: it parses, names only known functions, and
+/// runs against an empty request (so a bad `request` key or argument count shows at once).
+pub fn check_template(text: &str) -> Result<(), crate::config::template::TemplateError> {
+    struct EmptyRequest;
+    impl crate::config::template::Host for EmptyRequest {
+        fn getenv(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn read_file(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn request(&self, source: &str, name: &str) -> Result<String, String> {
+            match source {
+                "request" => request_key_known(name).map(|()| String::new()),
+                _ => Ok(String::new()),
+            }
+        }
+    }
+    crate::config::template::render_value(text, &EmptyRequest).map(drop)
+}
+
+fn request_key_known(name: &str) -> Result<(), String> {
+    match name.to_lowercase().as_str() {
+        "method" | "remote-addr" => Ok(()),
+        _ => Err(format!("unsupported request key: {name:?}")),
+    }
+}
+
 /// The `request` source: `method` or `remote-addr`, the name compared case-insensitively
 /// (Go's `strings.ToLower`, which is Unicode-aware, as `to_lowercase` is).
 fn request_value(name: &str, req: &Request) -> Result<String, ParamError> {
-    match name.to_lowercase().as_str() {
-        "method" => Ok(req.method.clone()),
-        "remote-addr" => Ok(go_remote_addr(req.remote_addr)),
-        _ => Err(ParamError::Hard(format!(
-            "unsupported request key: {name:?}"
-        ))),
-    }
+    request_key_known(name).map_err(ParamError::Hard)?;
+    Ok(match name.to_lowercase().as_str() {
+        "method" => req.method.clone(),
+        _ => go_remote_addr(req.remote_addr),
+    })
 }
 
 /// Go's `RemoteAddr`: `ip:port`, IPv6 bracketed. An IPv4 client seen on a dual-stack socket

@@ -77,6 +77,86 @@ pub fn lookup_in_map<'a>(map: &'a Map, name: &str) -> Result<&'a Value, LookupEr
     }
 }
 
+/// Whether a payload name holds a `*` segment: hookwire's wildcard, which selects every element
+/// of an array (or every value of an object) at that point.
+pub fn has_wildcard(name: &str) -> bool {
+    name.split('.').any(|segment| segment == "*")
+}
+
+/// The values a wildcard name selects, in document order (an object's values in key order).
+///
+/// The runs of segments between `*`s are resolved as [`lookup`] resolves a name (a literal
+/// dotted key still wins); a `*` over a scalar or `null`, or a run that finds nothing, selects
+/// nothing there. Each `*` flattens one level, so `commits.*.modified.*` is every modified file
+/// of every commit.
+pub fn select<'a>(root: &'a Map, name: &str) -> Vec<&'a Value> {
+    let mut selected = Vec::new();
+    match split_first_dot(name) {
+        ("*", rest) => root
+            .values()
+            .for_each(|child| select_in(child, rest, &mut selected)),
+        _ => {
+            let (run, rest) = split_at_wildcard(name);
+            if let Ok(found) = lookup_in_map(root, run) {
+                select_in(found, rest, &mut selected);
+            }
+        }
+    }
+    selected
+}
+
+fn select_in<'a>(node: &'a Value, path: Option<&str>, selected: &mut Vec<&'a Value>) {
+    let Some(path) = path else {
+        selected.push(node);
+        return;
+    };
+    match (split_first_dot(path), node) {
+        (("*", rest), Value::Array(items)) => {
+            items
+                .iter()
+                .for_each(|child| select_in(child, rest, selected));
+        }
+        (("*", rest), Value::Object(map)) => {
+            map.values()
+                .for_each(|child| select_in(child, rest, selected));
+        }
+        (("*", _), _) => {}
+        _ => {
+            let (run, rest) = split_at_wildcard(path);
+            if let Ok(found) = lookup(node, run) {
+                select_in(found, rest, selected);
+            }
+        }
+    }
+}
+
+/// Splits `a.b.*.c` into `a.b` and `*.c`: the run before the first `*` segment and the rest.
+fn split_at_wildcard(path: &str) -> (&str, Option<&str>) {
+    let mut start = 0;
+    while let Some(found) = path[start..].find(".*") {
+        let dot = start + found;
+        let after = dot + 2;
+        if after == path.len() || path.as_bytes()[after] == b'.' {
+            return (&path[..dot], Some(&path[dot + 1..]));
+        }
+        start = dot + 1;
+    }
+    (path, None)
+}
+
+/// The selected values as one Go JSON array ([`to_go_json`] of each).
+pub fn selection_to_go_json(values: &[&Value]) -> String {
+    let mut out = String::from("[");
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_go_json(&mut out, value);
+    }
+    out.push(']');
+    out
+}
+
 /// Replaces the existing node addressed by a dotted name, resolved as [`lookup`] resolves it,
 /// and returns whether a node was replaced. Nothing is created.
 ///
@@ -300,6 +380,54 @@ mod tests {
                 "lookup {name:?}"
             );
         }
+    }
+
+    #[test]
+    fn wildcards_select_every_element_in_document_order() {
+        let Value::Object(map) = from(
+            r#"{
+                "commits": [
+                    {"id": "a", "modified": ["src/x.rs", "README.md"]},
+                    {"id": "b", "modified": []},
+                    {"id": "c", "modified": ["docs/y.md"], "n": null}
+                ],
+                "files": {"b": {"size": 2}, "a": {"size": 1}},
+                "a.b": [1, 2],
+                "s": "scalar"
+            }"#,
+        ) else {
+            unreachable!()
+        };
+        let selected = |name: &str| selection_to_go_json(&select(&map, name));
+        let cases = [
+            (
+                "commits.*.modified.*",
+                r#"["src/x.rs","README.md","docs/y.md"]"#,
+            ),
+            (
+                "commits.*.modified",
+                r#"[["src/x.rs","README.md"],[],["docs/y.md"]]"#,
+            ),
+            ("commits.*.id", r#"["a","b","c"]"#),
+            ("commits.1.modified.*", "[]"),
+            // Object values in key order.
+            ("files.*.size", "[1,2]"),
+            // A literal dotted key still wins within a run.
+            ("a.b.*", "[1,2]"),
+            // Nothing to select: missing, scalar, null, an element without the key.
+            ("missing.*", "[]"),
+            ("s.*", "[]"),
+            ("commits.*.n.*", "[]"),
+            ("commits.*.n", "[null]"),
+            ("*.size", "[]"),
+        ];
+        for (name, want) in cases {
+            assert_eq!(selected(name), want, "{name}");
+        }
+        assert_eq!(select(&map, "*").len(), 4);
+        assert!(has_wildcard("commits.*.id") && has_wildcard("*"));
+        assert!(!has_wildcard("commits.*x.id") && !has_wildcard("a.b"));
+        assert_eq!(split_at_wildcard("a.*x.*.b"), ("a.*x", Some("*.b")));
     }
 
     #[test]
