@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Request, Server, hookwire, run_id, send_unix, wait_until};
+use crate::harness::{Request, Server, run_hookwire, run_id, send_unix, wait_until};
 
 const QUICK: &str = "- {id: quick, execute-command: /bin/true}\n";
 
@@ -92,7 +92,7 @@ fn by_default_the_admin_routes_are_on_an_owner_only_socket_in_the_state_director
     assert!(wait_until(Duration::from_secs(15), || shown(&id)["status"]
         == "succeeded"));
     let state_arg = state.to_str().unwrap();
-    let (ok, new_id, err) = hookwire(&["runs", "rerun", &id, "--state-dir", state_arg]);
+    let (ok, new_id, err) = run_hookwire(&["runs", "rerun", &id, "--state-dir", state_arg]);
     assert!(ok, "{err}");
     assert!(wait_until(Duration::from_secs(15), || shown(new_id.trim())
         ["rerun_of"]
@@ -102,7 +102,7 @@ fn by_default_the_admin_routes_are_on_an_owner_only_socket_in_the_state_director
     s.signal("TERM");
     assert_eq!(s.wait_exit(Duration::from_secs(20)), Some(0));
     assert!(!socket.exists());
-    let (ok, _, err) = hookwire(&["runs", "rerun", &id, "--state-dir", state_arg]);
+    let (ok, _, err) = run_hookwire(&["runs", "rerun", &id, "--state-dir", state_arg]);
     assert!(!ok && err.contains("admin.sock"), "{err}");
 }
 
@@ -266,7 +266,7 @@ fn history_masks_credentials_and_a_rerun_still_has_them() {
         &["runs", "show", &id, "--state-dir", state][..],
         &["runs", "show", &id, "--json", "--state-dir", state][..],
     ] {
-        let (ok, out, err) = hookwire(args);
+        let (ok, out, err) = run_hookwire(args);
         assert!(ok, "{err}");
         assert!(!out.contains("s3cret"), "{out}");
     }

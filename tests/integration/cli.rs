@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{Response, Server, wait_until};
+use crate::harness::{Response, Server, hookwire, wait_until};
 
 const HOOKS: &str = r#"
 - id: whoami
@@ -18,10 +18,6 @@ const HOOKS: &str = r#"
   execute-command: /bin/true
   response-message: pong
 "#;
-
-fn hookwire() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hookwire"))
-}
 
 #[test]
 fn version_and_help() {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{Server, hookwire, run_id, wait_until};
+use crate::harness::{Server, run_hookwire, run_id, wait_until};
 
 const RUN: &str = "X-Hookwire-Run";
 
@@ -437,18 +437,18 @@ fn runs_api_and_cli_show_history_and_rerun() {
 
     let state = s.dir.path().join("state");
     let state = state.to_str().unwrap();
-    let (ok, table, err) = hookwire(&["runs", "--hook", "echo", "-state-dir", state]);
+    let (ok, table, err) = run_hookwire(&["runs", "--hook", "echo", "-state-dir", state]);
     assert!(ok, "{err}");
     assert!(table.starts_with("RUN "), "{table}");
     assert!(
         table.contains(&id) && table.contains("succeeded"),
         "{table}"
     );
-    let (ok, shown, err) = hookwire(&["runs", "show", &id, "-state-dir", state]);
+    let (ok, shown, err) = run_hookwire(&["runs", "show", &id, "-state-dir", state]);
     assert!(ok, "{err}");
     assert!(shown.contains("status    succeeded"), "{shown}");
     assert!(shown.ends_with("--- output ---\nhello\n"), "{shown}");
-    let (ok, _, err) = hookwire(&[
+    let (ok, _, err) = run_hookwire(&[
         "runs",
         "show",
         "01234567-0000-7000-8000-000000000000",
@@ -458,13 +458,13 @@ fn runs_api_and_cli_show_history_and_rerun() {
     assert!(!ok && err.contains("no run"), "{err}");
 
     let url = format!("http://{}", s.admin_addr());
-    let (ok, new_id, err) = hookwire(&["runs", "rerun", &id, "-url", &url]);
+    let (ok, new_id, err) = run_hookwire(&["runs", "rerun", &id, "-url", &url]);
     assert!(ok, "{err}");
     let rerun = finished(&s, new_id.trim());
     assert_eq!(rerun["rerun_of"], id.as_str());
     assert_eq!(rerun["output"], "hello\n");
     assert_eq!(rerun["background"], true);
-    let (ok, _, err) = hookwire(&["runs", "--state-dir", "/nonexistent"]);
+    let (ok, _, err) = run_hookwire(&["runs", "--state-dir", "/nonexistent"]);
     assert!(!ok && err.contains("-state-dir"), "{err}");
 }
 
@@ -480,7 +480,7 @@ fn large_bodies_of_waiting_runs_are_kept_in_the_journal() {
     assert_eq!(finished(&s, &id)["request"]["body"], body.as_str());
     assert!(!s.dir.path().join("state/bodies").exists());
     let url = format!("http://{}", s.admin_addr());
-    let (ok, new_id, err) = hookwire(&["runs", "rerun", &id, "-url", &url]);
+    let (ok, new_id, err) = run_hookwire(&["runs", "rerun", &id, "-url", &url]);
     assert!(ok, "{err}");
     assert_eq!(finished(&s, new_id.trim())["output"], "large\n");
 }
@@ -510,10 +510,10 @@ fn an_admin_token_is_required_when_configured() {
         .send();
     assert_eq!(allowed.status, 200, "{}", allowed.text());
     let url = format!("http://{}", s.admin_addr());
-    let (ok, _, err) = hookwire(&["runs", "rerun", &id, "-url", &url]);
+    let (ok, _, err) = run_hookwire(&["runs", "rerun", &id, "-url", &url]);
     assert!(!ok && err.contains("-admin-token-file"), "{err}");
     let token = token.to_str().unwrap();
-    let (ok, _, err) = hookwire(&[
+    let (ok, _, err) = run_hookwire(&[
         "runs",
         "rerun",
         &id,
@@ -527,7 +527,7 @@ fn an_admin_token_is_required_when_configured() {
 
 /// Final statuses of the runs in a state directory, read with the CLI (the server is gone).
 fn journal_statuses(state: &Path) -> BTreeMap<String, String> {
-    let (ok, json, err) = hookwire(&[
+    let (ok, json, err) = run_hookwire(&[
         "runs",
         "--json",
         "--limit",

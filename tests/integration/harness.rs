@@ -353,11 +353,8 @@ pub fn run_id(response: &Response) -> String {
 }
 
 /// Runs `hookwire ARGS` (a subcommand): success, stdout, stderr.
-pub fn hookwire(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_hookwire"))
-        .args(args)
-        .output()
-        .unwrap();
+pub fn run_hookwire(args: &[&str]) -> (bool, String, String) {
+    let output = hookwire().args(args).output().unwrap();
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
