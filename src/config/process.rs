@@ -349,20 +349,20 @@ mod tests {
 
     #[test]
     fn exit_code_status_maps_codes_and_a_default() {
-        let (options, warnings) = options(&format!(
+        let (read, warnings) = options(&format!(
             "- {{id: a, {WAITING}, exit-code-status: {{0: 200, 3: 409, default: 500}}}}"
         ));
         assert!(warnings.is_empty(), "{warnings:?}");
-        let mapping = options.exit_code_status.expect("set");
+        let mapping = read.exit_code_status.expect("set");
         assert_eq!(mapping.status(Some(0)), Some(200));
         assert_eq!(mapping.status(Some(3)), Some(409));
         assert_eq!(mapping.status(Some(7)), Some(500));
         assert_eq!(mapping.status(None), Some(500));
         assert_eq!(mapping.describe(), "{0: 200, 3: 409, default: 500}");
-        let (options, _) = options(&format!(
+        let (read, _) = options(&format!(
             "- {{id: a, {WAITING}, exit-code-status: {{3: 409}}}}"
         ));
-        assert_eq!(options.exit_code_status.expect("set").status(Some(1)), None);
+        assert_eq!(read.exit_code_status.expect("set").status(Some(1)), None);
     }
 
     #[test]
