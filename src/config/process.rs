@@ -120,7 +120,11 @@ fn compile_as(
     }
     if let Some(node) = object.present("run-as") {
         let path = object.path_of("run-as");
-        let written = reader.string_value(node, &path)?;
+        // As written: YAML 1.1 would read an unquoted `1000:1000` as a base-60 number.
+        let written = node
+            .as_scalar()
+            .map(|scalar| scalar.text.clone())
+            .ok_or_else(|| reader.type_error(node, &path, "a user name or UID:GID"))?;
         options.run_as = Some(run_as(&written, root).map_err(|(message, hint)| {
             Box::new(reader.diagnostic(node.pos, &path, message, Some(hint)))
         })?);
@@ -399,6 +403,14 @@ mod tests {
                 .any(|w| w.contains("no effect with `stream-output`")),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn run_as_is_read_as_written() {
+        let (read, _) = options("- {id: a, run-as: 0:0}");
+        let user = read.run_as.expect("set");
+        assert_eq!((user.uid, user.gid, user.written.as_str()), (0, 0, "0:0"));
+        assert!(error("- {id: a, run-as: [root]}").contains("a user name or UID:GID"));
     }
 
     #[test]

@@ -8,16 +8,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Request, Response, Server, send_unix, wait_until};
+use crate::harness::{Request, Server, run_id, send_unix, wait_until};
 
 const QUICK: &str = "- {id: quick, execute-command: /bin/true}\n";
-
-fn run_id(response: &Response) -> String {
-    response
-        .header("X-Hookwire-Run")
-        .unwrap_or_else(|| panic!("no run id in {response:?}"))
-        .to_owned()
-}
 
 /// Waits until run `id` has ended, reading it from the admin port; returns it.
 fn finished(s: &Server, id: &str) -> Value {

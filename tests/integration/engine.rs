@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{Response, Server, wait_until};
+use crate::harness::{Server, run_id, wait_until};
 
 const RUN: &str = "X-Hookwire-Run";
 
@@ -60,13 +60,6 @@ fn start(hooks: &str, extra: &[&str]) -> Server {
         .args(&["-state-dir", "{dir}/state", "-kill-grace", "300ms"])
         .args(extra)
         .start()
-}
-
-fn run_id(response: &Response) -> String {
-    response
-        .header(RUN)
-        .unwrap_or_else(|| panic!("no {RUN} in {response:?}"))
-        .to_owned()
 }
 
 /// Sends `GET /hooks/HOOK?label=LABEL&sleep=SECONDS` and expects it accepted.

@@ -639,3 +639,27 @@ pub const FIRED: &str = "fired";
 pub const NOT_SATISFIED: &str = "Hook rules were not satisfied.";
 /// adnanh's answer when the trigger rule fails with an error.
 pub const RULE_ERROR: &str = "Error occurred while evaluating hook rules.";
+
+/// The run id of an accepted request (`X-Hookwire-Run`).
+pub fn run_id(response: &Response) -> String {
+    response
+        .header("X-Hookwire-Run")
+        .unwrap_or_else(|| panic!("no run id in {response:?}"))
+        .to_owned()
+}
+
+/// `hookwire check` in `dir`: its exit code and stdout followed by stderr.
+pub fn check_in(dir: &Path, files: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hookwire"))
+        .arg("check")
+        .args(files)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}

@@ -18,6 +18,7 @@ mod nats;
 mod nats_cluster;
 mod ops;
 mod output;
+mod process;
 mod quirks;
 mod reload;
 mod responses;

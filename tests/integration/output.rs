@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Response, Server, wait_until};
+use crate::harness::{Server, run_id, wait_until};
 
 /// Prints `first`, waits until `$RECORD_DIR/go` exists, prints `second`, exits with the
 /// code in the query.
@@ -29,13 +29,6 @@ const STAGED: &str = r#"
     - {source: string, name: sh}
     - {source: url, name: code}
 "#;
-
-fn run_id(response: &Response) -> String {
-    response
-        .header("X-Hookwire-Run")
-        .unwrap_or_else(|| panic!("no run id in {response:?}"))
-        .to_owned()
-}
 
 fn release(s: &Server) {
     std::fs::write(s.dir.path().join("records/go"), "").unwrap();
