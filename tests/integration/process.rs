@@ -195,7 +195,7 @@ fn exit_code_status_chooses_the_answers_status_by_the_exit_code() {
 }
 
 #[test]
-fn check_shows_the_fields_and_warns_where_they_do_nothing() {
+fn check_and_explain_show_the_fields_and_check_warns_where_they_do_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let hooks = r#"
 - id: deploy
@@ -224,6 +224,27 @@ fn check_shows_the_fields_and_warns_where_they_do_nothing() {
     assert!(
         text.contains("the answer does not wait for the command"),
         "{text}"
+    );
+
+    // `explain` shows what the command would read.
+    std::fs::write(dir.path().join("body.json"), r#"{"ref": "main"}"#).unwrap();
+    let explained = Command::new(env!("CARGO_BIN_EXE_hookwire"))
+        .args([
+            "explain",
+            "deploy",
+            "--hooks",
+            "hooks.yaml",
+            "--body",
+            "body.json",
+        ])
+        .args(["--content-type", "application/json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let explained = String::from_utf8_lossy(&explained.stdout);
+    assert!(
+        explained.contains(r#"stdin:    14 bytes: "{\"ref\":\"main\"}""#),
+        "{explained}"
     );
 
     std::fs::write(
