@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use nix::unistd::{Gid, Uid, User};
 
@@ -92,7 +93,8 @@ pub struct ProcessOptions {
     /// `stdin`: `None` gives the command `/dev/null`, as webhook does.
     pub stdin: Option<StdinSource>,
     pub exit_code_status: Option<ExitCodeStatus>,
-    pub run_as: Option<RunAs>,
+    /// Shared with every plan of the hook.
+    pub run_as: Option<Arc<RunAs>>,
 }
 
 /// Reads the process extensions of one hook object. `run-as` needs hookwire to run as root.
@@ -125,9 +127,10 @@ fn compile_as(
             .as_scalar()
             .map(|scalar| scalar.text.clone())
             .ok_or_else(|| reader.type_error(node, &path, "a user name or UID:GID"))?;
-        options.run_as = Some(run_as(&written, root).map_err(|(message, hint)| {
+        let user = run_as(&written, root).map_err(|(message, hint)| {
             Box::new(reader.diagnostic(node.pos, &path, message, Some(hint)))
-        })?);
+        })?;
+        options.run_as = Some(Arc::new(user));
     }
     Ok(options)
 }

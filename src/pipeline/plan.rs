@@ -3,6 +3,7 @@
 //! `hookwire explain` can show it and `exec` can run it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -33,7 +34,7 @@ pub struct Plan {
     /// What the command reads on its standard input (`stdin`); `None` gives it `/dev/null`.
     pub stdin: Option<Bytes>,
     /// The user the command runs as (`run-as`); `None` is hookwire's own.
-    pub run_as: Option<RunAs>,
+    pub run_as: Option<Arc<RunAs>>,
     /// Arguments that could not be resolved, for the log.
     pub problems: Vec<String>,
 }
