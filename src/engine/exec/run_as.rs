@@ -109,3 +109,54 @@ fn switch_and_exec(args: &[OsString]) -> Result<std::convert::Infallible, String
         program.to_string_lossy()
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn the_wrapped_command_line_names_ids_groups_program_and_argv() {
+        let user = RunAs {
+            uid: 1001,
+            gid: 1002,
+            groups: vec![1002, 27],
+            name: Some("deploy".to_owned()),
+            home: PathBuf::from("/home/deploy"),
+            written: "deploy".to_owned(),
+        };
+        let (program, args) = wrap(
+            &user,
+            OsStr::new("/srv/deploy.sh"),
+            "deploy.sh",
+            &["x".into()],
+        );
+        assert_eq!(program, "/proc/self/exe");
+        assert_eq!(
+            args,
+            [
+                SUBCOMMAND,
+                "1001",
+                "1002",
+                "1002,27",
+                "/srv/deploy.sh",
+                "deploy.sh",
+                "x"
+            ]
+            .map(OsString::from)
+        );
+        let env = user_env(&user);
+        assert_eq!(env[0], ("HOME", Some(OsString::from("/home/deploy"))));
+        assert_eq!(env[1], ("USER", Some(OsString::from("deploy"))));
+    }
+
+    #[test]
+    fn a_bad_helper_command_line_is_refused_before_any_switch() {
+        let error = switch_and_exec(&[OsString::from("1")]).expect_err("too short");
+        assert!(error.contains("usage"), "{error}");
+        let args = ["x", "0", "", "/bin/true", "true"].map(OsString::from);
+        let error = switch_and_exec(&args).expect_err("not a number");
+        assert!(error.contains("\"x\" is not a numeric id"), "{error}");
+    }
+}
