@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::config::process::{ProcessOptions, RunAs, StdinSource};
 use crate::config::{Diagnostic, Hook, LoadError};
 use crate::pipeline::plan::Plan;
 use crate::pipeline::request::{Argument, Source};
@@ -248,10 +249,42 @@ pub fn hook(hook: &Hook, urlprefix: &str) -> String {
         format!("at once, {}", quote(&hook.response_message))
     };
     let _ = writeln!(out, "  response:   {response}");
+    process_summary(&mut out, &hook.process);
     for extension in extensions(hook) {
         let _ = writeln!(out, "  extension:  {extension}");
     }
     out
+}
+
+/// The lines of `stdin`, `exit-code-status` and `run-as`, when set.
+fn process_summary(out: &mut String, process: &ProcessOptions) {
+    match process.stdin {
+        Some(StdinSource::Body) => {
+            let _ = writeln!(out, "  stdin:      the request body, as received");
+        }
+        Some(StdinSource::Payload) => {
+            let _ = writeln!(out, "  stdin:      the parsed payload, as JSON");
+        }
+        None => {}
+    }
+    if let Some(mapping) = &process.exit_code_status {
+        let _ = writeln!(out, "  status:     by exit code {}", mapping.describe());
+    }
+    if let Some(user) = &process.run_as {
+        let _ = writeln!(out, "  run as:     {}", run_as(user));
+    }
+}
+
+/// `deploy (uid 1001, gid 1001, groups 1001,27)`.
+fn run_as(user: &RunAs) -> String {
+    let groups: Vec<String> = user.groups.iter().map(u32::to_string).collect();
+    format!(
+        "{} (uid {}, gid {}, groups {})",
+        user.written,
+        user.uid,
+        user.gid,
+        groups.join(",")
+    )
 }
 
 /// hookwire's extension settings of a hook that differ from the defaults, as their debug
@@ -286,7 +319,23 @@ pub fn plan(plan: &Plan, resolved: &Result<std::path::PathBuf, String>) -> Strin
         .as_deref()
         .map_or_else(|| "hookwire's own".to_owned(), |d| d.display().to_string());
     let _ = writeln!(out, "  cwd:      {cwd}");
-    let _ = writeln!(out, "  stdin:    /dev/null");
+    match &plan.stdin {
+        Some(bytes) => {
+            let preview = String::from_utf8_lossy(bytes);
+            let _ = writeln!(
+                out,
+                "  stdin:    {} bytes: {}",
+                bytes.len(),
+                quote(&preview)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  stdin:    /dev/null");
+        }
+    }
+    if let Some(user) = &plan.run_as {
+        let _ = writeln!(out, "  user:     {}", run_as(user));
+    }
     if plan.env.is_empty() {
         let _ = writeln!(out, "  env:      hookwire's own, nothing added");
     } else {

@@ -6,6 +6,7 @@
 
 pub mod compile;
 pub mod format;
+pub mod process;
 pub mod scheduling;
 pub mod schema;
 pub mod secret;
@@ -55,6 +56,8 @@ pub struct Hook {
     pub scheduling: scheduling::Scheduling,
     /// hookwire's security extensions (`signature`, `dedupe`, `rate-limit`, ...).
     pub security: security::SecurityOptions,
+    /// hookwire's process extensions (`stdin`, `exit-code-status`, `run-as`).
+    pub process: process::ProcessOptions,
     /// The file this hook was loaded from.
     pub source: Arc<Path>,
     /// The top-level payload keys the hook reads (computed at load, see [`Hook::arguments`]).
@@ -80,13 +83,16 @@ impl Hook {
         arguments
     }
 
-    /// The payload keys worth parsing: all of them when the hook reads `entire-payload` or has
-    /// a `template` value (whose names are only known when it runs).
+    /// The payload keys worth parsing: all of them when the hook reads `entire-payload`, has
+    /// a `template` value (whose names are only known when it runs), or gives the payload on
+    /// standard input.
     pub fn payload_selection(&self) -> Selection {
         let arguments = self.arguments();
-        if arguments
-            .iter()
-            .any(|a| matches!(a.source, Source::EntirePayload | Source::Template))
+        let whole_on_stdin = self.process.stdin == Some(process::StdinSource::Payload);
+        if whole_on_stdin
+            || arguments
+                .iter()
+                .any(|a| matches!(a.source, Source::EntirePayload | Source::Template))
         {
             return Selection::All;
         }

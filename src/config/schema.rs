@@ -60,6 +60,9 @@ pub const HOOK: ObjectKind = ObjectKind {
         "rate-limit",
         "kill-leftovers",
         "stream-output",
+        "stdin",
+        "exit-code-status",
+        "run-as",
     ],
 };
 

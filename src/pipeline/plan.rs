@@ -1,12 +1,15 @@
 //! The plan stage: a hook plus a request turned into the exact process invocation (argv, the
-//! hook's environment variables, the files to write), built once and without side effects, so
+//! hook's environment variables, the files to write, standard input, the user), built once and without side effects, so
 //! `hookwire explain` can show it and `exec` can run it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use base64::Engine as _;
+use bytes::Bytes;
 
 use crate::config::Hook;
+use crate::config::process::{RunAs, StdinSource};
 use crate::pipeline::request::{Argument, Request};
 
 /// adnanh's prefix for variables named after the argument (`HOOK_head_commit.id`).
@@ -28,6 +31,10 @@ pub struct Plan {
     /// The sender's id of this delivery (the hook's `delivery-id`, else its signature preset's),
     /// passed as `HOOKWIRE_DELIVERY_ID`; set by the pipeline, which knows the preset.
     pub delivery_id: Option<String>,
+    /// What the command reads on its standard input (`stdin`); `None` gives it `/dev/null`.
+    pub stdin: Option<Bytes>,
+    /// The user the command runs as (`run-as`); `None` is hookwire's own.
+    pub run_as: Option<Arc<RunAs>>,
     /// Arguments that could not be resolved, for the log.
     pub problems: Vec<String>,
 }
@@ -110,7 +117,22 @@ pub fn build(hook: &Hook, request: &Request) -> Plan {
         env,
         files,
         delivery_id: None,
+        stdin: hook.process.stdin.map(|source| stdin(source, request)),
+        run_as: hook.process.run_as.clone(),
         problems,
+    }
+}
+
+/// The bytes of `stdin`: the body as received, or the payload as `entire-payload` renders it.
+fn stdin(source: StdinSource, request: &Request) -> Bytes {
+    match source {
+        StdinSource::Body => request.body.clone(),
+        StdinSource::Payload => Bytes::from(
+            request
+                .payload
+                .as_ref()
+                .map_or_else(|| "null".to_owned(), super::request::value::map_to_go_json),
+        ),
     }
 }
 

@@ -5,7 +5,9 @@
 //! A client waiting for its run's output gets, when the run did not complete normally:
 //! 409 Conflict when a newer request superseded it before it started (`latest`, `cancel`) or
 //! cancelled it while it ran (`cancel`); 503 with `Retry-After` when hookwire shut down first;
-//! a timed-out run is a failed run (500, as adnanh answers a failed command).
+//! a timed-out run is a failed run (500, as adnanh answers a failed command). The hook's
+//! `exit-code-status` replaces the status of a run that ended (succeeded, failed, timed out),
+//! by its exit code; the body stays.
 
 use http::StatusCode;
 
@@ -106,9 +108,19 @@ fn streamed(
 
 fn completed(hook: &Hook, result: RunResult, mut headers: Vec<(&str, &str)>) -> HttpResponse {
     let reason = result.reason.clone().unwrap_or_default();
+    // Valid by the load's checks (100-599).
+    let by_exit_code = hook
+        .process
+        .exit_code_status
+        .as_ref()
+        .and_then(|mapping| mapping.status(result.exit_code))
+        .and_then(|code| StatusCode::from_u16(code).ok());
+    let failed = by_exit_code.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match result.status {
         Status::Succeeded => {
-            let status = respond::configured_status(hook.success_http_response_code, &hook.id);
+            let status = by_exit_code.unwrap_or_else(|| {
+                respond::configured_status(hook.success_http_response_code, &hook.id)
+            });
             respond::build(status, headers, result.output)
         }
         Status::Superseded | Status::Cancelled => respond::build(
@@ -125,14 +137,10 @@ fn completed(hook: &Hook, result: RunResult, mut headers: Vec<(&str, &str)>) -> 
             )
         }
         _ if hook.include_command_output_in_response_on_error => {
-            respond::build(StatusCode::INTERNAL_SERVER_ERROR, headers, result.output)
+            respond::build(failed, headers, result.output)
         }
         // adnanh sets text/plain after writing the status, where it has no effect: a hook's own
         // Content-Type stays, and without one the message is sniffed as text/plain anyway.
-        _ => respond::build(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            headers,
-            respond::COMMAND_ERROR,
-        ),
+        _ => respond::build(failed, headers, respond::COMMAND_ERROR),
     }
 }

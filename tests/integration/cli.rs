@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{Response, Server, hookwire, wait_until};
+use crate::harness::{Response, Server, check_in, hookwire, wait_until};
 
 const HOOKS: &str = r#"
 - id: whoami
@@ -275,22 +275,6 @@ fn logfile_and_request_ids() {
         let l = read_log();
         l.contains("abcdefgh") && !l.contains("abcdefghi")
     }));
-}
-
-/// `hookwire check` in `dir`: its exit code and stdout followed by stderr.
-fn check_in(dir: &std::path::Path, files: &[&str]) -> (Option<i32>, String) {
-    let out = hookwire()
-        .arg("check")
-        .args(files)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
 }
 
 /// A file name that leaves the working directory fails the load with its place; a request

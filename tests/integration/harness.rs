@@ -678,3 +678,19 @@ pub fn run_in(dir: &Path, args: &[&str]) -> (String, String, Option<i32>) {
         status.code(),
     )
 }
+
+/// `hookwire check` in `dir`: its exit code and stdout followed by stderr.
+pub fn check_in(dir: &Path, files: &[&str]) -> (Option<i32>, String) {
+    let out = hookwire()
+        .arg("check")
+        .args(files)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}

@@ -19,6 +19,7 @@ mod nats_cluster;
 mod ops;
 mod output;
 mod paths;
+mod process;
 mod quirks;
 mod reload;
 mod responses;

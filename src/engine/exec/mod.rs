@@ -10,6 +10,10 @@
 //! after the grace period. hookwire is the subreaper of its commands' orphans
 //! ([`become_subreaper`]) and reaps them in [`reap_orphans`], without ever reaping a child
 //! Tokio waits for.
+//!
+//! A hook's `stdin` is written to the command's standard input by a task of its own, so a large
+//! body never waits on the output pipe; a command that does not read it is not held up by it.
+//! `run-as` starts the command as another user through [`run_as`].
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -32,6 +36,9 @@ use crate::engine::output::LiveOutput;
 use crate::pipeline::plan::Plan;
 
 mod cgroup;
+mod run_as;
+
+pub use run_as::{SUBCOMMAND as EXEC_AS_SUBCOMMAND, exec_as};
 
 /// Variables of hookwire's own supervisor that a hook command must not inherit: those set in
 /// hookwire's environment (which it never changes), looked up once.
@@ -245,13 +252,33 @@ async fn spawn_and_wait(
     let reader = tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(reader)?;
     let stderr = stdout.try_clone()?;
 
-    let mut command = tokio::process::Command::new(program);
+    let mut command = match &plan.run_as {
+        Some(user) => {
+            let (helper, args) = run_as::wrap(user, program.as_os_str(), &plan.command, &plan.args);
+            let mut command = tokio::process::Command::new(helper);
+            command.arg0("hookwire").args(args);
+            for (name, value) in run_as::user_env(user) {
+                match value {
+                    Some(value) => command.env(name, value),
+                    None => command.env_remove(name),
+                };
+            }
+            command
+        }
+        None => {
+            let mut command = tokio::process::Command::new(program);
+            command.arg0(&plan.command).args(&plan.args);
+            command
+        }
+    };
     command
-        .arg0(&plan.command)
-        .args(&plan.args)
         .envs(plan.env.iter().cloned())
         .envs(file_env)
-        .stdin(Stdio::null())
+        .stdin(if plan.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::from(stderr))
         // Its own group, so a whole tree can be signalled at once, and a Ctrl-C meant for
@@ -292,7 +319,18 @@ async fn spawn_and_wait(
     if let Some(cgroup) = &cgroup {
         cgroup.adopt(Pid::from_raw(leader.0));
     }
-    let processes = RunProcesses::new(Pid::from_raw(leader.0), &identity.run_id, cgroup);
+    let processes = RunProcesses::new(
+        Pid::from_raw(leader.0),
+        &identity.run_id,
+        plan.run_as.as_ref().map(|user| user.uid),
+        cgroup,
+    );
+    // Aborted once the run is over: a background process may hold the pipe without reading.
+    let feeding = child
+        .stdin
+        .take()
+        .zip(plan.stdin.clone())
+        .map(|(stdin, bytes)| tokio::spawn(feed_stdin(stdin, bytes)));
 
     // The output is read alongside, in this same task: a task of its own would cost every run
     // a spawn and a cross-thread wake-up.
@@ -332,6 +370,9 @@ async fn spawn_and_wait(
         if cut.is_some() || options.kill_leftovers {
             processes.end(options.kill_grace, terminated_at).await;
         }
+        if let Some(feeding) = &feeding {
+            feeding.abort();
+        }
         (status, cut)
     };
     tokio::pin!(reading, lifetime);
@@ -368,6 +409,17 @@ async fn spawn_and_wait(
         output,
         truncated,
     })
+}
+
+/// Writes `bytes` to the command's standard input and closes it. A command that exits or closes
+/// its input without reading it all is no error (EPIPE): it only did not want the rest.
+async fn feed_stdin(mut stdin: tokio::process::ChildStdin, bytes: bytes::Bytes) {
+    use tokio::io::AsyncWriteExt as _;
+    if let Err(error) = stdin.write_all(&bytes).await
+        && error.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        tracing::warn!("cannot write the command's standard input: {error}");
+    }
 }
 
 /// The pids of running leaders, which Tokio reaps itself: [`reap_orphans`] leaves them alone.
@@ -418,14 +470,24 @@ struct RunProcesses {
     group: Pid,
     /// `HOOKWIRE_RUN_ID=<run id>`, as it appears in `/proc/<pid>/environ`.
     marker: Vec<u8>,
+    /// The users whose processes may carry the marker: hookwire's, and the `run-as` user's.
+    uids: Vec<u32>,
     cgroup: Option<cgroup::RunCgroup>,
 }
 
 impl RunProcesses {
-    fn new(group: Pid, run_id: &str, cgroup: Option<cgroup::RunCgroup>) -> Self {
+    fn new(
+        group: Pid,
+        run_id: &str,
+        run_as: Option<u32>,
+        cgroup: Option<cgroup::RunCgroup>,
+    ) -> Self {
         Self {
             group,
             marker: format!("{RUN_ID_VARIABLE}={run_id}").into_bytes(),
+            uids: std::iter::once(nix::unistd::geteuid().as_raw())
+                .chain(run_as)
+                .collect(),
             cgroup,
         }
     }
@@ -439,7 +501,9 @@ impl RunProcesses {
         {
             cgroup.kill();
         }
-        let mut strays: BTreeSet<Pid> = marked_processes(&self.marker).into_iter().collect();
+        let mut strays: BTreeSet<Pid> = marked_processes(&self.marker, &self.uids)
+            .into_iter()
+            .collect();
         strays.extend(self.cgroup.iter().flat_map(cgroup::RunCgroup::processes));
         for pid in strays {
             if nix::unistd::getpgid(Some(pid)) == Ok(self.group) {
@@ -460,7 +524,7 @@ impl RunProcesses {
                 .cgroup
                 .as_ref()
                 .is_none_or(|cgroup| cgroup.processes().is_empty())
-            && marked_processes(&self.marker).is_empty()
+            && marked_processes(&self.marker, &self.uids).is_empty()
     }
 
     /// Ends every process of the run: SIGTERM (unless it was sent at `terminated_at`), then
@@ -502,20 +566,20 @@ impl RunProcesses {
     }
 }
 
-/// The live processes of hookwire's own user, other than itself, whose environment holds
-/// `marker` as one entry. Zombies have no environment left, so they are not found.
-fn marked_processes(marker: &[u8]) -> Vec<Pid> {
+/// The live processes of `uids` (hookwire's own user, and a `run-as` user), other than
+/// hookwire itself, whose environment holds `marker` as one entry. Zombies have no environment
+/// left, so they are not found.
+fn marked_processes(marker: &[u8], uids: &[u32]) -> Vec<Pid> {
     use std::os::unix::fs::MetadataExt as _;
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let own_uid = nix::unistd::geteuid().as_raw();
     let own_pid = std::process::id();
     entries
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            (pid != own_pid && entry.metadata().ok()?.uid() == own_uid).then_some(pid)
+            (pid != own_pid && uids.contains(&entry.metadata().ok()?.uid())).then_some(pid)
         })
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
@@ -632,7 +696,7 @@ const FIRST_READ: usize = 1024;
 
 /// Writes the plan's files (mode 0600) in the working directory, else the temp directory, and
 /// returns them with the variables naming their paths. A file that cannot be written is logged
-/// and left out, as adnanh does.
+/// and left out, as adnanh does. With `run-as`, the files belong to that user.
 fn write_files(plan: &Plan) -> (Vec<tempfile::NamedTempFile>, Vec<(String, String)>) {
     if plan.files.is_empty() {
         return (Vec::new(), Vec::new());
@@ -648,6 +712,13 @@ fn write_files(plan: &Plan) -> (Vec<tempfile::NamedTempFile>, Vec<(String, Strin
             .prefix(&planned.envname)
             .tempfile_in(&directory)
             .and_then(|mut file| {
+                if let Some(user) = &plan.run_as {
+                    nix::unistd::fchown(
+                        file.as_file(),
+                        Some(nix::unistd::Uid::from_raw(user.uid)),
+                        Some(nix::unistd::Gid::from_raw(user.gid)),
+                    )?;
+                }
                 file.write_all(&planned.contents)?;
                 file.flush()?;
                 Ok(file)
@@ -729,6 +800,8 @@ mod tests {
             env: vec![],
             files: vec![],
             delivery_id: None,
+            stdin: None,
+            run_as: None,
             problems: vec![],
         }
     }
