@@ -215,6 +215,7 @@ fn compile_hook(
         trigger_signature_soft_failures: reader.bool(&object, "trigger-signature-soft-failures")?,
         scheduling: super::scheduling::compile(reader, &object)?,
         security: super::security::compile(reader, &object)?,
+        notify: super::notify::compile(reader, &object)?,
         source: Arc::clone(source),
         payload_selection: Selection::All,
         id,

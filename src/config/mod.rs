@@ -6,6 +6,7 @@
 
 pub mod compile;
 pub mod format;
+pub mod notify;
 pub mod scheduling;
 pub mod schema;
 pub mod secret;
@@ -54,6 +55,8 @@ pub struct Hook {
     pub scheduling: scheduling::Scheduling,
     /// hookwire's security extensions (`signature`, `dedupe`, `rate-limit`, ...).
     pub security: security::SecurityOptions,
+    /// `notify`: what to tell, and whom, when a run ends.
+    pub notify: Vec<notify::Notification>,
     /// The file this hook was loaded from.
     pub source: Arc<Path>,
     /// The top-level payload keys the hook reads (computed at load, see [`Hook::arguments`]).

@@ -60,6 +60,7 @@ pub const HOOK: ObjectKind = ObjectKind {
         "rate-limit",
         "kill-leftovers",
         "stream-output",
+        "notify",
     ],
 };
 
