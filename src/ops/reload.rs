@@ -1,5 +1,6 @@
 //! Hot reload: the shared [`HookStore`] snapshot, reloading from the hooks files (on SIGHUP,
-//! SIGUSR1, or file changes with `-hotreload`), and the directory watcher.
+//! SIGUSR1, or file changes with `-hotreload`), the `-secure` certificate (at the same
+//! moments), and the directory watcher.
 //!
 //! adnanh watches each file, which loses the watch on atomic saves (rename over) and briefly
 //! serves no hooks on truncating saves. We watch the parent directories, debounce, re-read by
@@ -16,6 +17,7 @@ use notify::Watcher as _;
 use crate::config::{self, HookSet, LoadOptions, LoadedFile};
 use crate::ops::metrics::Metrics;
 use crate::ops::systemd;
+use crate::server::tls::Certificate;
 
 /// The hook set being served. A request takes the current snapshot once and keeps it, so a
 /// reload never changes the hooks under a request in flight.
@@ -315,9 +317,50 @@ fn watched_directories(paths: &[PathBuf]) -> Vec<PathBuf> {
 /// Quiet period after the last change before the files are re-read.
 const DEBOUNCE: Duration = Duration::from_millis(40);
 
+/// Re-reads the `-secure` certificate and key, logging the outcome; a pair that fails to load
+/// leaves the served one in place.
+pub fn reload_certificate(certificate: &Certificate) {
+    match certificate.reload() {
+        Ok(true) => tracing::info!(
+            "reloaded the TLS certificate {}",
+            certificate.cert_path().display()
+        ),
+        Ok(false) => tracing::debug!("the TLS certificate is unchanged"),
+        Err(error) => tracing::error!(
+            "cannot reload the TLS certificate: {error}; still serving the previous one"
+        ),
+    }
+}
+
+/// Watches the certificate's and key's directories and reloads the pair after changes.
+pub fn watch_certificate(certificate: Arc<Certificate>) -> Result<(), String> {
+    let paths = certificate.paths();
+    watch_paths(
+        move || paths.clone(),
+        move || reload_certificate(&certificate),
+    )
+}
+
 /// Watches the hooks files' directories and reloads after changes. The watches are in place
 /// when this returns; the reloading runs on a task until the runtime stops.
 pub fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
+    let watched = reloader.clone();
+    watch_paths(
+        move || watched.paths().to_vec(),
+        move || {
+            let _ = reloader.reload(Trigger::Watch);
+        },
+    )
+}
+
+/// Watches the directories of `paths()` and calls `changed` (on a blocking thread) after each
+/// debounced burst of changes, then watches the directories `paths()` gives now (a symlink may
+/// point into a new one).
+fn watch_paths(
+    paths: impl Fn() -> Vec<PathBuf> + Send + 'static,
+    changed: impl Fn() + Send + Sync + 'static,
+) -> Result<(), String> {
+    let changed = Arc::new(changed);
     let (events, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         // Our own reads show up as Access events; reacting to them would loop forever.
@@ -329,7 +372,7 @@ pub fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
     })
     .map_err(|error| format!("cannot start the file watcher: {error}"))?;
     let mut watching = Vec::new();
-    add_watches(&mut watcher, &mut watching, reloader.paths());
+    add_watches(&mut watcher, &mut watching, &paths());
     tokio::spawn(async move {
         while changes.recv().await.is_some() {
             // Debounce: wait until the directories have been quiet for a moment.
@@ -340,10 +383,10 @@ pub fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
                     Err(_) => break,
                 }
             }
-            let task = reloader.clone();
-            let _ = tokio::task::spawn_blocking(move || task.reload(Trigger::Watch)).await;
+            let task = changed.clone();
+            let _ = tokio::task::spawn_blocking(move || task()).await;
             // A symlink may now point into a new directory.
-            add_watches(&mut watcher, &mut watching, reloader.paths());
+            add_watches(&mut watcher, &mut watching, &paths());
         }
     });
     Ok(())
