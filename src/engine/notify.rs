@@ -212,6 +212,10 @@ impl Notifier {
     }
 
     fn start_worker(&self) {
+        // Runs end inside the runtime; outside one (a unit test) nothing can be sent.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let Some(mut receiver) = self
             .receiver
             .lock()
@@ -221,7 +225,7 @@ impl Notifier {
             return;
         };
         let metrics = self.metrics.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let client = http_client();
             let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
             while let Some(delivery) = receiver.recv().await {
