@@ -641,17 +641,15 @@ impl Dispatcher {
     fn end(&self, mut job: Job, result: RunResult) {
         let answer = job.waiter.as_ref().map(|_| result.clone());
         let finished_at = SystemTime::now();
-        self.notifier.notify(
-            &job.hook,
-            RunReport {
+        self.notifier
+            .notify(&job.hook, result.status, || RunReport {
                 run_id: job.id.clone(),
                 hook_id: job.hook.id.clone(),
                 attempt: job.attempts,
                 result: result.clone(),
                 started_at: job.started_at,
                 finished_at,
-            },
-        );
+            });
         let live_end = live_end(&result, false);
         let ended = Event::Ended {
             id: job.id.clone(),

@@ -24,7 +24,7 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::config::Hook;
 use crate::config::notify::{Format, Notification, NotifyUrl, Target};
 use crate::ops::metrics::{Metrics, NotificationOutcome};
-use crate::store::RunResult;
+use crate::store::{RunResult, Status};
 
 /// Notifications waiting to be sent; more are dropped (and counted).
 pub const QUEUE_BOUND: usize = 1024;
@@ -180,9 +180,9 @@ impl Notifier {
         }
     }
 
-    /// Queues the hook's notifications whose `on` names the run's final status. Never waits.
-    pub fn notify(&self, hook: &Arc<Hook>, report: RunReport) {
-        let status = report.result.status;
+    /// Queues the hook's notifications whose `on` names the run's final `status`; `report` is
+    /// made only when one does (it copies the output). Never waits.
+    pub fn notify(&self, hook: &Arc<Hook>, status: Status, report: impl FnOnce() -> RunReport) {
         let wanted: Vec<&Notification> = hook
             .notify
             .iter()
@@ -192,7 +192,7 @@ impl Notifier {
             return;
         }
         self.start_worker();
-        let report = Arc::new(report);
+        let report = Arc::new(report());
         for notification in wanted {
             let delivery = Delivery {
                 hook: hook.clone(),

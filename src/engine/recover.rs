@@ -89,9 +89,8 @@ impl Dispatcher {
                         tracing::warn!("run {} of {} was interrupted", stored.id, hook.id);
                         self.metrics
                             .run_ended(&hook.id, RunOutcome::Interrupted, None);
-                        self.notifier.notify(
-                            &hook,
-                            RunReport {
+                        self.notifier
+                            .notify(&hook, Status::Interrupted, || RunReport {
                                 run_id: stored.id.clone(),
                                 hook_id: hook.id.clone(),
                                 attempt: stored.attempts,
@@ -101,8 +100,7 @@ impl Dispatcher {
                                 ),
                                 started_at: None,
                                 finished_at: now,
-                            },
-                        );
+                            });
                         recorded.push(self.record_end(
                             &stored.id,
                             &hook.id,
