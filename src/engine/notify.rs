@@ -329,7 +329,7 @@ async fn post(
                     format!("answered {status}"),
                     status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS,
                 ),
-                Ok(Err(error)) => (error, true),
+                Ok(Err(failure)) => (failure.message, !failure.tls_refused),
                 Err(_) => (format!("no answer within {HTTP_TIMEOUT:?}"), true),
             };
         if !transient || attempt == HTTP_ATTEMPTS {
@@ -349,20 +349,49 @@ async fn post(
 async fn send(
     client: &HttpClient,
     request: http::Request<Full<Bytes>>,
-) -> Result<http::StatusCode, String> {
+) -> Result<http::StatusCode, SendFailure> {
     let response = client.request(request).await.map_err(|error| {
         // The error's sources say what failed (refused, certificate, ...); none holds the URL.
-        let mut message = error.to_string();
+        let mut failure = SendFailure {
+            message: error.to_string(),
+            tls_refused: false,
+        };
         let mut source = std::error::Error::source(&error);
         while let Some(cause) = source {
-            message.push_str(&format!(": {cause}"));
+            failure.message.push_str(&format!(": {cause}"));
+            failure.tls_refused |= is_tls_error(cause);
             source = cause.source();
         }
-        message
+        failure
     })?;
     let status = response.status();
     let _ = response.into_body().collect().await;
     Ok(status)
+}
+
+/// Why a POST got no answer.
+struct SendFailure {
+    message: String,
+    /// The TLS handshake failed (an untrusted certificate, say): trying again cannot help.
+    tls_refused: bool,
+}
+
+/// A rustls error, itself or inside the I/O errors that carry it (hyper-rustls wraps tokio-rustls's
+/// I/O error in another).
+fn is_tls_error(cause: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = cause;
+    loop {
+        if current.is::<rustls::Error>() {
+            return true;
+        }
+        match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => current = inner,
+            None => return false,
+        }
+    }
 }
 
 /// Runs a notification command: `HOOKWIRE_*` variables, the JSON document on standard input,

@@ -413,6 +413,8 @@ fn https_notifications_trust_ssl_cert_file_and_refuse_other_certificates() {
         )) && logs.contains("certificate"),
         "{logs}"
     );
+    // A refused certificate is not tried again: another attempt cannot change it.
+    assert!(logs.contains("(attempt 1 of 3)"), "{logs}");
     assert_eq!(
         receiver.received().len(),
         1,
