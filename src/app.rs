@@ -85,15 +85,16 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         return Err("no hooks loaded".into());
     }
 
-    let tls = if args.secure {
-        Some(server::tls::server_config(
+    let (tls, certificate) = if args.secure {
+        let (config, certificate) = server::tls::server_config(
             &args.cert,
             &args.key,
             &args.tls_min_version,
             &args.cipher_suites,
-        )?)
+        )?;
+        (Some(config), Some(certificate))
     } else {
-        None
+        (None, None)
     };
     let dispatcher = Dispatcher::new(
         store.clone(),
@@ -136,7 +137,7 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         // One shutdown: a stop signal starts the dispatcher's drain, and both listeners stop
         // when it starts.
-        let signal = signals(reloader.clone())?;
+        let signal = signals(reloader.clone(), certificate.clone())?;
         tokio::spawn({
             let dispatcher = dispatcher.clone();
             async move {
@@ -147,6 +148,9 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         });
         if args.hotreload {
             reload::watch(reloader.clone())?;
+            if let Some(certificate) = &certificate {
+                reload::watch_certificate(certificate.clone())?;
+            }
         }
         let prefix = if args.urlprefix.is_empty() {
             String::new()
@@ -316,9 +320,12 @@ fn dispatcher_settings(args: &ServeArgs) -> DispatcherSettings {
     }
 }
 
-/// Installs the signal handlers: SIGHUP and SIGUSR1 reload, SIGTERM and SIGINT stop. Returns
-/// the future that resolves on a stop signal.
-fn signals(reloader: Arc<Reloader>) -> Result<impl Future<Output = ()>, String> {
+/// Installs the signal handlers: SIGHUP and SIGUSR1 reload (the hooks, and the `-secure`
+/// certificate), SIGTERM and SIGINT stop. Returns the future that resolves on a stop signal.
+fn signals(
+    reloader: Arc<Reloader>,
+    certificate: Option<Arc<server::tls::Certificate>>,
+) -> Result<impl Future<Output = ()>, String> {
     use tokio::signal::unix::{SignalKind, signal};
     let install =
         |kind| signal(kind).map_err(|error| format!("cannot install a signal handler: {error}"));
@@ -333,7 +340,14 @@ fn signals(reloader: Arc<Reloader>) -> Result<impl Future<Output = ()>, String> 
                 _ = user1.recv() => tracing::info!("caught SIGUSR1; reloading hooks"),
             }
             let reloader = reloader.clone();
-            let _ = tokio::task::spawn_blocking(move || reloader.reload(Trigger::Signal)).await;
+            let certificate = certificate.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = reloader.reload(Trigger::Signal);
+                if let Some(certificate) = certificate {
+                    reload::reload_certificate(&certificate);
+                }
+            })
+            .await;
         }
     });
     Ok(async move {

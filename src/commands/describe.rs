@@ -250,6 +250,9 @@ pub fn hook(hook: &Hook, urlprefix: &str) -> String {
     };
     let _ = writeln!(out, "  response:   {response}");
     process_summary(&mut out, &hook.process);
+    for notification in &hook.notify {
+        let _ = writeln!(out, "  notify:     {}", notify(notification));
+    }
     for extension in extensions(hook) {
         let _ = writeln!(out, "  extension:  {extension}");
     }
@@ -285,6 +288,21 @@ fn run_as(user: &RunAs) -> String {
         user.gid,
         groups.join(",")
     )
+}
+
+/// A `notify` entry: when, and where to (a URL by its scheme and host only: it is a secret).
+fn notify(notification: &crate::config::notify::Notification) -> String {
+    use crate::config::notify::Target;
+    let on: Vec<&str> = notification
+        .on
+        .iter()
+        .map(|status| status.as_str())
+        .collect();
+    let target = match &notification.target {
+        Target::Command(command) => format!("run {}", quote(command)),
+        Target::Url { url, format } => format!("POST {} to {}/...", format.name(), url.origin()),
+    };
+    format!("on {}: {target}", on.join(", "))
 }
 
 /// hookwire's extension settings of a hook that differ from the defaults, as their debug

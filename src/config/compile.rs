@@ -217,6 +217,7 @@ fn compile_hook(
         scheduling: super::scheduling::compile(reader, &object)?,
         security: super::security::compile(reader, &object)?,
         process: super::process::compile(reader, &object)?,
+        notify: super::notify::compile(reader, &object)?,
         source: Arc::clone(source),
         payload_selection: Selection::All,
         id,

@@ -6,6 +6,7 @@
 
 pub mod compile;
 pub mod format;
+pub mod notify;
 pub mod process;
 pub mod scheduling;
 pub mod schema;
@@ -58,6 +59,8 @@ pub struct Hook {
     pub security: security::SecurityOptions,
     /// hookwire's process extensions (`stdin`, `exit-code-status`, `run-as`).
     pub process: process::ProcessOptions,
+    /// `notify`: what to tell, and whom, when a run ends.
+    pub notify: Vec<notify::Notification>,
     /// The file this hook was loaded from.
     pub source: Arc<Path>,
     /// The top-level payload keys the hook reads (computed at load, see [`Hook::arguments`]).

@@ -63,6 +63,7 @@ pub const HOOK: ObjectKind = ObjectKind {
         "stdin",
         "exit-code-status",
         "run-as",
+        "notify",
     ],
 };
 

@@ -21,6 +21,7 @@ use super::lane::{Busy, Decision, Lane, LaneJob, Origin};
 use crate::config::Hook;
 use crate::config::scheduling::Concurrency;
 use crate::engine::exec::{self, Cut, ExecOptions, Outcome, Termination};
+use crate::engine::notify::{Notifier, RunReport};
 use crate::engine::output::LiveRuns;
 use crate::ops::metrics::{Metrics, RunOutcome};
 use crate::ops::reload::HookStore;
@@ -198,6 +199,8 @@ pub(super) struct Job {
     /// The waiting client, answered after the first attempt (or when the run is dropped).
     pub(super) waiter: Option<oneshot::Sender<RunResult>>,
     pub(super) stop: Arc<StopSignal>,
+    /// When the last attempt started, for notifications.
+    pub(super) started_at: Option<SystemTime>,
     /// The log span of the request that brought the run, so its lines carry the request id.
     pub(super) span: tracing::Span,
 }
@@ -247,6 +250,8 @@ pub struct Dispatcher {
     phase: watch::Sender<Phase>,
     /// The output of the attempts running now, for followers.
     live: LiveRuns,
+    /// Sends the hooks' `notify` entries when runs end.
+    pub(super) notifier: Notifier,
 }
 
 impl Dispatcher {
@@ -260,7 +265,6 @@ impl Dispatcher {
             hooks,
             journal,
             settings,
-            metrics,
             lanes: Mutex::default(),
             stalled: Mutex::default(),
             permits: (settings.max_concurrent_runs > 0)
@@ -268,6 +272,8 @@ impl Dispatcher {
             runs: RunTracker::default(),
             phase: watch::channel(Phase::Serving).0,
             live: LiveRuns::default(),
+            notifier: Notifier::new(metrics.clone()),
+            metrics,
         })
     }
 
@@ -321,6 +327,7 @@ impl Dispatcher {
             background,
             waiter,
             stop: Arc::default(),
+            started_at: None,
             span: tracing::Span::current(),
         };
         let lane = LaneKey {
@@ -471,6 +478,7 @@ impl Dispatcher {
             hook_id: job.hook.id.clone(),
             attempt: job.attempts,
         };
+        job.started_at = Some(SystemTime::now());
         let output = self.live.start(&job.id, options.output_limit);
         let outcome = exec::run_until(plan, &identity, options, &output, stop).await;
         let cancelled = matches!(job.stop.reason(), Some(Stop::Cancelled { .. }));
@@ -628,15 +636,26 @@ impl Dispatcher {
         }
     }
 
-    /// Journals the final result of a run and answers its waiting client.
+    /// Journals the final result of a run, answers its waiting client and queues its
+    /// notifications.
     fn end(&self, mut job: Job, result: RunResult) {
         let answer = job.waiter.as_ref().map(|_| result.clone());
+        let finished_at = SystemTime::now();
+        self.notifier
+            .notify(&job.hook, result.status, || RunReport {
+                run_id: job.id.clone(),
+                hook_id: job.hook.id.clone(),
+                attempt: job.attempts,
+                result: result.clone(),
+                started_at: job.started_at,
+                finished_at,
+            });
         let live_end = live_end(&result, false);
         let ended = Event::Ended {
             id: job.id.clone(),
             hook: job.hook.id.clone(),
             result,
-            at: SystemTime::now(),
+            at: finished_at,
             retry_at: None,
         };
         if job.background {

@@ -6,6 +6,7 @@
 mod dispatcher;
 pub mod exec;
 mod lane;
+pub mod notify;
 pub mod output;
 mod recover;
 

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use super::dispatcher::{Dispatcher, Job, Refusal, Submission};
 use super::lane::Origin;
+use super::notify::RunReport;
 use crate::config::Hook;
 use crate::ops::metrics::RunOutcome;
 use crate::pipeline::plan::Plan;
@@ -88,6 +89,18 @@ impl Dispatcher {
                         tracing::warn!("run {} of {} was interrupted", stored.id, hook.id);
                         self.metrics
                             .run_ended(&hook.id, RunOutcome::Interrupted, None);
+                        self.notifier
+                            .notify(&hook, Status::Interrupted, || RunReport {
+                                run_id: stored.id.clone(),
+                                hook_id: hook.id.clone(),
+                                attempt: stored.attempts,
+                                result: RunResult::without_process(
+                                    Status::Interrupted,
+                                    reason.clone(),
+                                ),
+                                started_at: None,
+                                finished_at: now,
+                            });
                         recorded.push(self.record_end(
                             &stored.id,
                             &hook.id,
@@ -121,6 +134,7 @@ impl Dispatcher {
                 background: stored.background,
                 waiter: None,
                 stop: Arc::default(),
+                started_at: None,
                 span,
             };
             if delay == Duration::ZERO {

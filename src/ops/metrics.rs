@@ -51,6 +51,33 @@ struct RunLabels {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    hook: String,
+    outcome: &'static str,
+}
+
+/// How a notification ended, as the `outcome` label of `hookwire_notifications_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationOutcome {
+    /// Delivered: a 2xx answer, or a command that exited 0.
+    Sent,
+    /// Every attempt failed.
+    Failed,
+    /// Not sent: the notification queue was full.
+    Dropped,
+}
+
+impl NotificationOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationOutcome::Sent => "sent",
+            NotificationOutcome::Failed => "failed",
+            NotificationOutcome::Dropped => "dropped",
+        }
+    }
+}
+
 type HistogramFamily = Family<HookLabel, Histogram, fn() -> Histogram>;
 
 /// How a run ended, as the `outcome` label of `hookwire_runs_total`.
@@ -107,6 +134,7 @@ pub struct Metrics {
     rule_mismatches: Family<HookLabel, Counter>,
     duplicates: Family<HookLabel, Counter>,
     runs: Family<RunLabels, Counter>,
+    notifications: Family<NotificationLabels, Counter>,
     run_duration: HistogramFamily,
     queue_depth: Family<HookLabel, Gauge>,
     runs_in_flight: Gauge,
@@ -138,6 +166,7 @@ impl Metrics {
             rule_mismatches: Family::default(),
             duplicates: Family::default(),
             runs: Family::default(),
+            notifications: Family::default(),
             run_duration: Family::new_with_constructor(|| {
                 Histogram::new(RUN_DURATION_BUCKETS.iter().copied())
             }),
@@ -173,6 +202,11 @@ impl Metrics {
             "runs",
             "Runs finished, by hook and outcome",
             metrics.runs.clone(),
+        );
+        registry.register(
+            "notifications",
+            "Notifications of ended runs, by hook and outcome (sent, failed, dropped)",
+            metrics.notifications.clone(),
         );
         registry.register_with_unit(
             "run_duration",
@@ -223,6 +257,16 @@ impl Metrics {
             registry,
             ..metrics
         }
+    }
+
+    /// A notification of a run of `hook` ended.
+    pub fn notification(&self, hook: &str, outcome: NotificationOutcome) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                hook: hook.to_owned(),
+                outcome: outcome.as_str(),
+            })
+            .inc();
     }
 
     /// A hook request was answered with `status`. `hook` is `None` for an unknown id.

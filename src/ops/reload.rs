@@ -1,5 +1,6 @@
 //! Hot reload: the shared [`HookStore`] snapshot, reloading from the hooks files (on SIGHUP,
-//! SIGUSR1, or file changes with `-hotreload`), and the directory watcher.
+//! SIGUSR1, or file changes with `-hotreload`), the `-secure` certificate (at the same
+//! moments), and the directory watcher.
 //!
 //! adnanh watches each file, which loses the watch on atomic saves (rename over) and briefly
 //! serves no hooks on truncating saves. We watch the parent directories, debounce, re-read by
@@ -19,6 +20,7 @@ use crate::config::sources::HooksSource;
 use crate::config::{self, HookSet, LoadError, LoadOptions, LoadedFile};
 use crate::ops::metrics::Metrics;
 use crate::ops::systemd;
+use crate::server::tls::Certificate;
 
 /// The hook set being served. A request takes the current snapshot once and keeps it, so a
 /// reload never changes the hooks under a request in flight.
@@ -382,16 +384,8 @@ impl Reloader {
             .paths
             .iter()
             .filter(|value| !matches!(HooksSource::of(value), Ok(HooksSource::Pattern(_))));
-        for path in files.chain(&listed) {
-            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-            if let Some(parent) = absolute.parent() {
-                add(parent.to_path_buf());
-            }
-            if let Ok(resolved) = std::fs::canonicalize(&absolute)
-                && let Some(parent) = resolved.parent()
-            {
-                add(parent.to_path_buf());
-            }
+        for directory in parent_directories(files.chain(&listed)) {
+            add(directory);
         }
         directories
     }
@@ -400,9 +394,71 @@ impl Reloader {
 /// Quiet period after the last change before the files are re-read.
 const DEBOUNCE: Duration = Duration::from_millis(40);
 
+/// The directories of `files`, and of their resolved targets when they are symlinks.
+fn parent_directories<'p>(files: impl IntoIterator<Item = &'p PathBuf>) -> Vec<PathBuf> {
+    let mut directories = Vec::new();
+    for path in files {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        let resolved = std::fs::canonicalize(&absolute).ok();
+        for parent in [
+            absolute.parent(),
+            resolved.as_deref().and_then(std::path::Path::parent),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !directories.iter().any(|known: &PathBuf| known == parent) {
+                directories.push(parent.to_path_buf());
+            }
+        }
+    }
+    directories
+}
+
+/// Re-reads the `-secure` certificate and key, logging the outcome; a pair that fails to load
+/// leaves the served one in place.
+pub fn reload_certificate(certificate: &Certificate) {
+    match certificate.reload() {
+        Ok(true) => tracing::info!(
+            "reloaded the TLS certificate {}",
+            certificate.cert_path().display()
+        ),
+        Ok(false) => tracing::debug!("the TLS certificate is unchanged"),
+        Err(error) => tracing::error!(
+            "cannot reload the TLS certificate: {error}; still serving the previous one"
+        ),
+    }
+}
+
+/// Watches the certificate's and key's directories and reloads the pair after changes.
+pub fn watch_certificate(certificate: Arc<Certificate>) -> Result<(), String> {
+    let paths = certificate.paths();
+    watch_directories(
+        move || parent_directories(&paths),
+        move || reload_certificate(&certificate),
+    )
+}
+
 /// Watches the hooks files' directories and reloads after changes. The watches are in place
 /// when this returns; the reloading runs on a task until the runtime stops.
 pub fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
+    let watched = reloader.clone();
+    watch_directories(
+        move || watched.watched_directories(),
+        move || {
+            let _ = reloader.reload(Trigger::Watch);
+        },
+    )
+}
+
+/// Watches `directories()` and calls `changed` (on a blocking thread) after each debounced
+/// burst of changes, then watches the directories `directories()` gives now (a symlink may
+/// point into a new one, a pattern may match in a new one).
+fn watch_directories(
+    directories: impl Fn() -> Vec<PathBuf> + Send + 'static,
+    changed: impl Fn() + Send + Sync + 'static,
+) -> Result<(), String> {
+    let changed = Arc::new(changed);
     let (events, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         // Our own reads show up as Access events; reacting to them would loop forever.
@@ -414,7 +470,7 @@ pub fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
     })
     .map_err(|error| format!("cannot start the file watcher: {error}"))?;
     let mut watching = Vec::new();
-    add_watches(&mut watcher, &mut watching, &reloader);
+    add_watches(&mut watcher, &mut watching, directories());
     tokio::spawn(async move {
         while changes.recv().await.is_some() {
             // Debounce: wait until the directories have been quiet for a moment.
@@ -425,10 +481,10 @@ pub fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
                     Err(_) => break,
                 }
             }
-            let task = reloader.clone();
-            let _ = tokio::task::spawn_blocking(move || task.reload(Trigger::Watch)).await;
+            let task = changed.clone();
+            let _ = tokio::task::spawn_blocking(move || task()).await;
             // A symlink may now point into a new directory.
-            add_watches(&mut watcher, &mut watching, &reloader);
+            add_watches(&mut watcher, &mut watching, directories());
         }
     });
     Ok(())
@@ -437,9 +493,9 @@ pub fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
 fn add_watches(
     watcher: &mut notify::RecommendedWatcher,
     watching: &mut Vec<PathBuf>,
-    reloader: &Reloader,
+    directories: Vec<PathBuf>,
 ) {
-    for directory in reloader.watched_directories() {
+    for directory in directories {
         if watching.contains(&directory) {
             continue;
         }

@@ -12,16 +12,21 @@
 //! - Key exchange groups are rustls's (X25519, P-256, P-384) rather than Go's P-521/P-384/P-256
 //!   preference; every client that speaks TLS 1.2+ supports one of them.
 //!
-//! As in adnanh, only HTTP/1.1 is offered over ALPN, and the certificate is read once at start.
+//! As in adnanh, only HTTP/1.1 is offered over ALPN. Unlike adnanh, which reads the
+//! certificate once, the [`Certificate`] is re-read on SIGHUP and, with `-hotreload`, when its
+//! files change (a renewed Let's Encrypt certificate needs no restart); a pair that fails to
+//! load leaves the one being served in place.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use rustls::crypto::CryptoProvider;
 use rustls::crypto::ring::cipher_suite as suite;
 use rustls::pki_types::pem;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
 
 /// Why `-secure` or `-list-cipher-suites` cannot go ahead; each says which flag or file to fix.
@@ -185,6 +190,77 @@ fn parse_suites(list: &str) -> Result<Vec<SupportedCipherSuite>, TlsError> {
     Ok(chosen)
 }
 
+/// The certificate and key being served, from `-cert` and `-key`; [`Certificate::reload`]
+/// swaps in the files' current pair, and handshakes after it see the new one.
+#[derive(Debug)]
+pub struct Certificate {
+    cert: PathBuf,
+    key: PathBuf,
+    provider: Arc<CryptoProvider>,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl Certificate {
+    fn load(cert: &Path, key: &Path, provider: Arc<CryptoProvider>) -> Result<Self, TlsError> {
+        let current = RwLock::new(Arc::new(certified_key(cert, key, &provider)?));
+        Ok(Self {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            provider,
+            current,
+        })
+    }
+
+    /// Re-reads the pair: whether it differs from the one served. On an error the current one
+    /// stays in place.
+    pub fn reload(&self) -> Result<bool, TlsError> {
+        let fresh = certified_key(&self.cert, &self.key, &self.provider)?;
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        let changed = current.cert != fresh.cert;
+        *current = Arc::new(fresh);
+        Ok(changed)
+    }
+
+    /// The `-cert` file, for messages.
+    pub fn cert_path(&self) -> &Path {
+        &self.cert
+    }
+
+    /// The `-cert` and `-key` files, for the watcher.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        vec![self.cert.clone(), self.key.clone()]
+    }
+}
+
+impl ResolvesServerCert for Certificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        )
+    }
+}
+
+/// Reads a certificate chain and its key, checking that they belong together.
+fn certified_key(
+    cert: &Path,
+    key: &Path,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
+    CertifiedKey::from_der(load_certs(cert)?, load_key(key)?, provider).map_err(|err| match err {
+        rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch {
+            key: key.to_path_buf(),
+            cert: cert.to_path_buf(),
+        },
+        source => TlsError::Unusable {
+            cert: cert.to_path_buf(),
+            source,
+        },
+    })
+}
+
 /// Builds the server configuration for `-secure`. Warns (via `tracing`) when `min_version` is
 /// 1.0 or 1.1, which rustls does not speak. Errors name the flag or file at fault and say what
 /// to do; the app exits 1 on them.
@@ -193,7 +269,7 @@ pub fn server_config(
     key: &Path,
     min_version: &str,
     cipher_suites: &str,
-) -> Result<Arc<ServerConfig>, TlsError> {
+) -> Result<(Arc<ServerConfig>, Arc<Certificate>), TlsError> {
     if matches!(min_version, "1.0" | "1.1") {
         tracing::warn!(
             "-tls-min-version {min_version}: hookwire supports TLS 1.2 and 1.3 only, so the minimum is TLS 1.2"
@@ -233,27 +309,16 @@ pub fn server_config(
         ..rustls::crypto::ring::default_provider()
     };
 
-    let certs = load_certs(cert)?;
-    let key_path = key;
-    let key = load_key(key_path)?;
-    let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
+    let provider = Arc::new(provider);
+    let certificate = Arc::new(Certificate::load(cert, key, provider.clone())?);
+    let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(TlsError::Settings)?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|err| match err {
-            rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch {
-                key: key_path.to_path_buf(),
-                cert: cert.to_path_buf(),
-            },
-            source => TlsError::Unusable {
-                cert: cert.to_path_buf(),
-                source,
-            },
-        })?;
+        .with_cert_resolver(certificate.clone());
     // adnanh disables HTTP/2; hookwire's server speaks HTTP/1.1 only.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), certificate))
 }
 
 fn read_pem_file(path: &Path, what: &'static str) -> Result<Vec<u8>, TlsError> {
@@ -324,6 +389,7 @@ mod tests {
             min_version,
             suites,
         )
+        .map(|(config, _)| config)
     }
 
     fn versions_of(config: &ServerConfig) -> Vec<rustls::ProtocolVersion> {
@@ -543,5 +609,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("does not belong to the certificate"), "{err}");
+    }
+
+    #[test]
+    fn reload_swaps_the_pair_and_keeps_it_when_the_new_one_is_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::copy(fixture("cert.pem"), &cert).unwrap();
+        std::fs::copy(fixture("key.pem"), &key).unwrap();
+        let (_, certificate) = server_config(&cert, &key, "1.2", "").unwrap();
+        let served = || certificate.current.read().unwrap().cert[0].clone();
+        let a = served();
+        std::fs::copy(fixture("cert-b.pem"), &cert).unwrap();
+        std::fs::copy(fixture("key-b.pem"), &key).unwrap();
+        assert!(certificate.reload().unwrap());
+        let b = served();
+        assert!(
+            !certificate.reload().unwrap(),
+            "the same pair again is no change"
+        );
+        assert_ne!(a, b);
+        // A key that belongs to another certificate: refused, B stays.
+        std::fs::copy(fixture("key.pem"), &key).unwrap();
+        let error = certificate.reload().unwrap_err().to_string();
+        assert!(
+            error.contains("does not belong to the certificate"),
+            "{error}"
+        );
+        assert_eq!(served(), b);
     }
 }

@@ -16,6 +16,7 @@ mod hostile;
 mod limits;
 mod nats;
 mod nats_cluster;
+mod notify;
 mod ops;
 mod output;
 mod paths;

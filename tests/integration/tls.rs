@@ -12,7 +12,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned, SupportedCipherSuite};
 
-use crate::harness::{Response, Server, fixtures};
+use crate::harness::{Response, Server, fixtures, wait_until};
 
 const HOOKS: &str = r#"
 - id: ping
@@ -257,4 +257,119 @@ fn list_cipher_suites_follows_the_min_version() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "an unknown version is fatal");
+}
+
+/// A server whose `-cert` and `-key` are copies of the fixture pair `A` in its directory.
+fn secure_with_copied_pair(extra: &[&str]) -> Server {
+    Server::builder(HOOKS)
+        .before_start(|dir| install_pair(dir, "cert.pem", "key.pem"))
+        .args(&[
+            "-secure",
+            "-cert",
+            "{dir}/cert.pem",
+            "-key",
+            "{dir}/key.pem",
+        ])
+        .args(extra)
+        .start()
+}
+
+/// Puts the fixtures `cert` and `key` in place as `dir`'s pair, each by a rename (whole files).
+fn install_pair(dir: &std::path::Path, cert: &str, key: &str) {
+    for (fixture, target) in [(key, "key.pem"), (cert, "cert.pem")] {
+        let temporary = dir.join(format!(".{target}.new"));
+        std::fs::copy(fixtures().join("tls").join(fixture), &temporary).unwrap();
+        std::fs::rename(&temporary, dir.join(target)).unwrap();
+    }
+}
+
+/// The certificate the server shows a new client (which trusts both fixture certificates).
+fn served_certificate(addr: SocketAddr) -> Result<CertificateDer<'static>, String> {
+    let mut roots = RootCertStore::empty();
+    for name in ["cert.pem", "cert-b.pem"] {
+        let path = fixtures().join("tls").join(name);
+        roots
+            .add(CertificateDer::from_pem_file(path).unwrap())
+            .unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from("localhost").unwrap();
+    let connection = ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    let tcp = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut stream = StreamOwned::new(connection, tcp);
+    stream.write_all(&get("/")).map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let certificates = stream.conn.peer_certificates().ok_or("no certificate")?;
+    Ok(certificates[0].clone().into_owned())
+}
+
+fn fixture_certificate(name: &str) -> CertificateDer<'static> {
+    CertificateDer::from_pem_file(fixtures().join("tls").join(name)).unwrap()
+}
+
+/// SIGHUP re-reads `-cert` and `-key`; a pair that does not load keeps the served one.
+#[test]
+fn sighup_reloads_the_certificate_and_keeps_it_when_the_new_pair_is_broken() {
+    let (a, b) = (
+        fixture_certificate("cert.pem"),
+        fixture_certificate("cert-b.pem"),
+    );
+    let s = secure_with_copied_pair(&[]);
+    assert_eq!(served_certificate(s.addr()), Ok(a));
+    install_pair(s.dir.path(), "cert-b.pem", "key-b.pem");
+    s.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(10), || served_certificate(s.addr())
+            .as_ref()
+            == Ok(&b)),
+        "{}",
+        s.logs()
+    );
+    assert!(
+        s.logs().contains("reloaded the TLS certificate"),
+        "{}",
+        s.logs()
+    );
+    // A key of another certificate: refused with the reason, B stays.
+    install_pair(s.dir.path(), "cert-b.pem", "key.pem");
+    s.signal("HUP");
+    assert!(
+        s.wait_for_log(
+            "cannot reload the TLS certificate: the private key",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        s.logs()
+    );
+    assert!(s.logs().contains("still serving the previous one"));
+    assert_eq!(served_certificate(s.addr()), Ok(b));
+    // Only B is served: a client trusting only A is refused.
+    let exchange = https(s.addr(), client(ALL, None, &[]), &get("/hooks/ping"));
+    assert!(exchange.is_err(), "a client trusting only A still got in");
+}
+
+/// With `-hotreload`, replacing the files is enough.
+#[test]
+fn hotreload_switches_the_certificate_when_its_files_change() {
+    let b = fixture_certificate("cert-b.pem");
+    let s = secure_with_copied_pair(&["-hotreload"]);
+    assert_eq!(
+        served_certificate(s.addr()),
+        Ok(fixture_certificate("cert.pem"))
+    );
+    install_pair(s.dir.path(), "cert-b.pem", "key-b.pem");
+    assert!(
+        wait_until(Duration::from_secs(10), || served_certificate(s.addr())
+            .as_ref()
+            == Ok(&b)),
+        "{}",
+        s.logs()
+    );
 }
