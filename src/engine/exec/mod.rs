@@ -892,8 +892,11 @@ mod tests {
         let outcome = run(&plan("/nonexistent/cmd", &[]), ExecOptions::default()).await;
         assert!(matches!(outcome.termination, Termination::NotStarted(_)));
     }
+    /// Whether `pid` still runs. A killed stray may linger as a zombie of this test process,
+    /// which has no reaper running as the server has: that one has ended.
     fn alive(pid: &str) -> bool {
-        Path::new(&format!("/proc/{}", pid.trim())).exists()
+        let pid = pid.trim();
+        Path::new(&format!("/proc/{pid}")).exists() && !pid.parse().is_ok_and(is_zombie)
     }
 
     fn quick(timeout_ms: u64) -> ExecOptions {
