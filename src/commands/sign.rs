@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cli::ops::SignArgs;
-use crate::config::Secret;
 use crate::pipeline::signature::preset::{self, Provider};
+use crate::secret::Secret;
 
 /// Prints one `Name: value` line per header; exits 1 with a message on a bad provider,
 /// secret or body.

@@ -8,7 +8,7 @@ pub mod compile;
 pub mod format;
 pub mod scheduling;
 pub mod schema;
-pub mod secret;
+mod secret;
 pub mod security;
 pub mod template;
 pub mod yaml11;
@@ -17,8 +17,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-pub use secret::Secret;
 
 use crate::pipeline::request::json::Selection;
 use crate::pipeline::request::{Argument, Source};

@@ -10,7 +10,7 @@ use hmac::digest::block_api::EagerHash;
 use hmac::{Hmac, KeyInit, Mac};
 use subtle::ConstantTimeEq;
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 pub mod preset;
 /// The hash behind an HMAC check.
