@@ -12,6 +12,8 @@ use subtle::ConstantTimeEq;
 
 use crate::secret::Secret;
 
+pub use scalr_date::ScalrDateError;
+
 pub mod preset;
 /// The hash behind an HMAC check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +63,10 @@ pub enum SignatureError {
     ScalrOutdated,
     /// Scalr: the `Date` header is not in `Mon 02 Jan 2006 15:04:05 MST` form.
     #[error("parsing time {value:?}: {reason}")]
-    ScalrDate { value: String, reason: String },
+    ScalrDate {
+        value: String,
+        reason: scalr_date::ScalrDateError,
+    },
 }
 
 impl SignatureError {
