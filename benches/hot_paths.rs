@@ -9,12 +9,13 @@ use std::path::Path;
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use hookwire::config::{LoadOptions, Secret, compile::compile_file};
+use hookwire::config::{LoadOptions, compile::compile_file};
 use hookwire::pipeline::request::json::{self, Selection};
 use hookwire::pipeline::request::{Map, Request, Value, form, value, xml};
 use hookwire::pipeline::rules;
 use hookwire::pipeline::signature::preset::{self, PresetConfig, Provider};
 use hookwire::pipeline::signature::{self, HmacAlgorithm};
+use hookwire::secret::Secret;
 
 const SECRET: &str = "bench-secret-7f3a";
 

@@ -15,6 +15,8 @@
 //!   [`pipeline::request`] (headers, query, raw body, parsed payload), [`pipeline::rules`]
 //!   (trigger rules with adnanh's error semantics) and [`pipeline::plan`] (the exact process
 //!   invocation).
+//! - [`secret`]: a secret value (never printed, compared in constant time) and where it is read
+//!   from (inline, environment, file, systemd credential); used by config, rules and signature.
 //! - [`engine`]: the dispatcher (concurrency policies, retries, recovery and shutdown of runs),
 //!   [`engine::exec`] (a plan in its own process group, timeouts, output capture) and
 //!   [`engine::output`], which followers read while the run runs.
@@ -36,5 +38,6 @@ pub mod console;
 pub mod engine;
 pub mod ops;
 pub mod pipeline;
+pub mod secret;
 pub mod server;
 pub mod store;

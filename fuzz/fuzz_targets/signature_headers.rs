@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use arbitrary::Arbitrary;
-use hookwire::config::Secret;
+use hookwire::secret::Secret;
 use hookwire::pipeline::signature::HmacAlgorithm;
 use hookwire::pipeline::signature::preset::{
     self, Encoding, GenericScheme, PresetConfig, Provider,

@@ -45,11 +45,11 @@ pub struct ExecutionArgs {
 }
 
 /// `0`, or a duration with a unit (`500ms`, `30s`, `15m`).
-fn parse_flag_duration(value: &str) -> Result<Duration, String> {
+fn parse_flag_duration(value: &str) -> Result<Duration, goflags::FlagError> {
     if value.trim() == "0" {
         return Ok(Duration::ZERO);
     }
-    crate::config::scheduling::parse_duration(value)
+    crate::config::scheduling::parse_duration(value).map_err(goflags::FlagError::Duration)
 }
 
 /// Lists the run history, shows one run, or runs one again.

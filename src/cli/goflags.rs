@@ -67,6 +67,40 @@ fn unexpected_message(arg: &str, after_bool: Option<&str>) -> String {
     }
 }
 
+/// Why a flag's value is refused, as clap prints it after "invalid value ... for ...".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlagError {
+    #[error("expected true or false (Go also accepts 1, t, T, TRUE, True, 0, f, F, FALSE, False)")]
+    NotBool,
+    #[error("invalid integer '{0}'")]
+    NotInteger(String),
+    /// The text is an integer beyond 64 bits.
+    #[error("'{0}' is out of range")]
+    Overflow(String),
+    /// An integer outside what the flag takes.
+    #[error("{value} is out of range ({range})")]
+    OutOfRange { value: i64, range: String },
+    #[error("expected name=value, e.g. -header X-Served-By=hookwire")]
+    HeaderNotPair,
+    #[error("'{0}' is not a valid HTTP header name")]
+    HeaderName(String),
+    #[error("the value of header '{0}' contains characters HTTP cannot carry")]
+    HeaderValue(String),
+    /// `explain --header` without a colon.
+    #[error("expected NAME:VALUE, e.g. X-GitHub-Event:push")]
+    ExplainHeaderNotPair,
+    #[error("{0:?} is not a valid HTTP header name")]
+    ExplainHeaderName(String),
+    #[error("a header value cannot carry control characters")]
+    ExplainHeaderValue,
+    /// `explain --query` without `=`.
+    #[error("expected NAME=VALUE, e.g. token=abc")]
+    QueryNotPair,
+    /// A duration flag; the reason comes from the hooks file's duration parser.
+    #[error("{0}")]
+    Duration(String),
+}
+
 /// How a flag takes its value, read from clap's definition of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -215,22 +249,19 @@ fn positional(
 }
 
 /// Go's `strconv.ParseBool`, the only spellings Go accepts for `-flag=value`.
-pub fn parse_bool(value: &str) -> Result<bool, String> {
+pub fn parse_bool(value: &str) -> Result<bool, FlagError> {
     match value {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(
-            "expected true or false (Go also accepts 1, t, T, TRUE, True, 0, f, F, FALSE, False)"
-                .into(),
-        ),
+        _ => Err(FlagError::NotBool),
     }
 }
 
 /// Go's `strconv.ParseInt(value, 0, 64)`, which Go's `flag.Int` uses: an optional sign, then
 /// decimal, `0x`/`0X` hex, `0o`/`0O` or leading-`0` octal, `0b`/`0B` binary, with `_` allowed
 /// between digits. So `-port 0x2328` is 9000 and `-port 010` is 8, exactly as in adnanh.
-pub fn parse_go_int(value: &str) -> Result<i64, String> {
-    let invalid = || format!("invalid integer '{value}'");
+pub fn parse_go_int(value: &str) -> Result<i64, FlagError> {
+    let invalid = || FlagError::NotInteger(value.to_string());
     let (negative, unsigned) = match value.as_bytes().first() {
         Some(b'-') => (true, &value[1..]),
         Some(b'+') => (false, &value[1..]),
@@ -262,7 +293,7 @@ pub fn parse_go_int(value: &str) -> Result<i64, String> {
     }
     let digits: String = digits.chars().filter(|&c| c != '_').collect();
     let magnitude = u64::from_str_radix(&digits, radix).map_err(|e| match e.kind() {
-        std::num::IntErrorKind::PosOverflow => format!("'{value}' is out of range"),
+        std::num::IntErrorKind::PosOverflow => FlagError::Overflow(value.to_string()),
         _ => invalid(),
     })?;
     let signed = if negative {
@@ -270,42 +301,45 @@ pub fn parse_go_int(value: &str) -> Result<i64, String> {
     } else {
         i64::try_from(magnitude).ok()
     };
-    signed.ok_or_else(|| format!("'{value}' is out of range"))
+    signed.ok_or_else(|| FlagError::Overflow(value.to_string()))
 }
 
 /// A TCP port: a Go integer from 0 to 65535 (0 lets the kernel pick a free port).
-pub fn parse_port(value: &str) -> Result<u16, String> {
+pub fn parse_port(value: &str) -> Result<u16, FlagError> {
     in_range(value, "0 to 65535")
 }
 
 /// A user or group id (`-setuid`, `-setgid`).
-pub fn parse_id(value: &str) -> Result<u32, String> {
+pub fn parse_id(value: &str) -> Result<u32, FlagError> {
     in_range(value, "0 to 4294967295")
 }
 
 /// A non-negative count or size.
-pub fn parse_u64(value: &str) -> Result<u64, String> {
+pub fn parse_u64(value: &str) -> Result<u64, FlagError> {
     in_range(value, "0 or more")
 }
 
 /// A non-negative count or size.
-pub fn parse_usize(value: &str) -> Result<usize, String> {
+pub fn parse_usize(value: &str) -> Result<usize, FlagError> {
     in_range(value, "0 or more")
 }
 
 /// Any Go `int` (64-bit).
-pub fn parse_i64(value: &str) -> Result<i64, String> {
+pub fn parse_i64(value: &str) -> Result<i64, FlagError> {
     parse_go_int(value)
 }
 
-fn in_range<T: TryFrom<i64>>(value: &str, range: &str) -> Result<T, String> {
+fn in_range<T: TryFrom<i64>>(value: &str, range: &str) -> Result<T, FlagError> {
     let n = parse_go_int(value)?;
-    T::try_from(n).map_err(|_| format!("{n} is out of range ({range})"))
+    T::try_from(n).map_err(|_| FlagError::OutOfRange {
+        value: n,
+        range: range.to_string(),
+    })
 }
 
 /// A Go integer where any value up to 0 means "no limit" and is read as 0, as adnanh's
 /// `-x-request-id-limit` does (it only truncates when the limit is positive).
-pub fn parse_limit(value: &str) -> Result<usize, String> {
+pub fn parse_limit(value: &str) -> Result<usize, FlagError> {
     let n = parse_go_int(value)?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
@@ -313,15 +347,14 @@ pub fn parse_limit(value: &str) -> Result<usize, String> {
 /// A `-header` value: `name=value`, split at the first `=` (so values may contain `=`).
 /// adnanh rejects a value without `=` while parsing flags (exit 2); hookwire also rejects
 /// names and values that HTTP cannot carry, which adnanh would send broken.
-pub fn parse_header(value: &str) -> Result<String, String> {
+pub fn parse_header(value: &str) -> Result<String, FlagError> {
     let Some((name, header_value)) = value.split_once('=') else {
-        return Err("expected name=value, e.g. -header X-Served-By=hookwire".into());
+        return Err(FlagError::HeaderNotPair);
     };
     http::HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| format!("'{name}' is not a valid HTTP header name"))?;
-    http::HeaderValue::from_str(header_value).map_err(|_| {
-        format!("the value of header '{name}' contains characters HTTP cannot carry")
-    })?;
+        .map_err(|_| FlagError::HeaderName(name.to_string()))?;
+    http::HeaderValue::from_str(header_value)
+        .map_err(|_| FlagError::HeaderValue(name.to_string()))?;
     Ok(value.to_string())
 }
 
@@ -522,6 +555,7 @@ mod tests {
         assert!(
             parse_go_int("9223372036854775808")
                 .unwrap_err()
+                .to_string()
                 .contains("out of range")
         );
     }
@@ -530,7 +564,7 @@ mod tests {
     fn ranged_integers() {
         assert_eq!(parse_port("65535"), Ok(65535));
         assert_eq!(
-            parse_port("65536").unwrap_err(),
+            parse_port("65536").unwrap_err().to_string(),
             "65536 is out of range (0 to 65535)"
         );
         assert_eq!(parse_id("4294967295"), Ok(u32::MAX));

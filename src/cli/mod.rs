@@ -253,15 +253,16 @@ pub struct ServeArgs {
 }
 
 /// `-max-json-depth`: at least 1, at most what serde_json itself parses.
-fn parse_json_depth(value: &str) -> Result<usize, String> {
+fn parse_json_depth(value: &str) -> Result<usize, goflags::FlagError> {
     let depth = goflags::parse_usize(value)?;
     let max = crate::pipeline::request::json::MAX_DEPTH;
     if (1..=max).contains(&depth) {
         Ok(depth)
     } else {
-        Err(format!(
-            "{depth} is out of range (1 to {max}, the JSON parser's own limit)"
-        ))
+        Err(goflags::FlagError::OutOfRange {
+            value: i64::try_from(depth).unwrap_or(i64::MAX),
+            range: format!("1 to {max}, the JSON parser's own limit"),
+        })
     }
 }
 
@@ -328,25 +329,40 @@ pub fn try_parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(args)
 }
 
+/// Flags that parse one by one but not together (see [`validate`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CliError {
+    #[error("setuid and setgid options must be used together")]
+    SetuidWithoutSetgid,
+    #[error(
+        "-setuid and -setgid cannot be used with -socket (adnanh/webhook 2.8.2 \
+         refuses this too): to serve a Unix socket as an unprivileged user, start \
+         hookwire as that user, or let systemd create the socket (socket activation)"
+    )]
+    SetuidWithSocket,
+    #[error("invalid -header '{header}': {reason}")]
+    Header {
+        header: String,
+        reason: goflags::FlagError,
+    },
+}
+
 /// Checks the rules between flags that parsing cannot, in adnanh's words where it has them.
 /// Returns the message to print (without an `error: ` prefix); the app exits 1 on it, as
 /// adnanh does.
-pub fn validate(args: &ServeArgs) -> Result<(), String> {
+pub fn validate(args: &ServeArgs) -> Result<(), CliError> {
     // adnanh treats 0 as "not given", so `-setuid 0 -setgid 100` is also refused.
     if (args.setuid == 0) != (args.setgid == 0) {
-        return Err("setuid and setgid options must be used together".into());
+        return Err(CliError::SetuidWithoutSetgid);
     }
     if args.setuid != 0 && args.socket.is_some() {
-        return Err(
-            "-setuid and -setgid cannot be used with -socket (adnanh/webhook 2.8.2 \
-                    refuses this too): to serve a Unix socket as an unprivileged user, start \
-                    hookwire as that user, or let systemd create the socket (socket activation)"
-                .into(),
-        );
+        return Err(CliError::SetuidWithSocket);
     }
     for header in &args.header {
-        goflags::parse_header(header)
-            .map_err(|reason| format!("invalid -header '{header}': {reason}"))?;
+        goflags::parse_header(header).map_err(|reason| CliError::Header {
+            header: header.clone(),
+            reason,
+        })?;
     }
     Ok(())
 }
@@ -746,7 +762,7 @@ mod tests {
             &["-setuid", "0", "-setgid", "5"],
         ] {
             assert_eq!(
-                validate(&parse_ok(alone)),
+                validate(&parse_ok(alone)).map_err(|e| e.to_string()),
                 Err("setuid and setgid options must be used together".to_string())
             );
         }
@@ -754,6 +770,7 @@ mod tests {
         assert!(
             validate(&with_socket)
                 .unwrap_err()
+                .to_string()
                 .contains("cannot be used with -socket")
         );
         assert!(err_text(&["-setuid", "-1"]).contains("out of range"));

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use super::goflags::FlagError;
+
 /// `hookwire check FILE...`
 #[derive(Debug, Clone, Args)]
 #[command(
@@ -169,23 +171,22 @@ pub enum Shell {
 
 /// `NAME:VALUE` for `explain --header`, split at the first colon, the value trimmed as HTTP
 /// does.
-fn parse_header(text: &str) -> Result<(String, String), String> {
+fn parse_header(text: &str) -> Result<(String, String), FlagError> {
     let (name, value) = text
         .split_once(':')
-        .ok_or_else(|| "expected NAME:VALUE, e.g. X-GitHub-Event:push".to_string())?;
+        .ok_or(FlagError::ExplainHeaderNotPair)?;
     let name = name.trim();
     http::HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| format!("{name:?} is not a valid HTTP header name"))?;
-    http::HeaderValue::from_str(value.trim())
-        .map_err(|_| "a header value cannot carry control characters".to_string())?;
+        .map_err(|_| FlagError::ExplainHeaderName(name.to_string()))?;
+    http::HeaderValue::from_str(value.trim()).map_err(|_| FlagError::ExplainHeaderValue)?;
     Ok((name.to_string(), value.trim().to_string()))
 }
 
 /// `NAME=VALUE` for `explain --query`, split at the first `=`.
-fn parse_query(text: &str) -> Result<(String, String), String> {
+fn parse_query(text: &str) -> Result<(String, String), FlagError> {
     text.split_once('=')
         .map(|(name, value)| (name.to_string(), value.to_string()))
-        .ok_or_else(|| "expected NAME=VALUE, e.g. token=abc".to_string())
+        .ok_or(FlagError::QueryNotPair)
 }
 
 #[cfg(test)]
@@ -198,10 +199,16 @@ mod tests {
             parse_header("X-Time: 12:30").unwrap(),
             ("X-Time".into(), "12:30".into())
         );
-        assert!(parse_header("novalue").unwrap_err().contains("NAME:VALUE"));
+        assert!(
+            parse_header("novalue")
+                .unwrap_err()
+                .to_string()
+                .contains("NAME:VALUE")
+        );
         assert!(
             parse_header("bad name:1")
                 .unwrap_err()
+                .to_string()
                 .contains("not a valid")
         );
     }

@@ -320,8 +320,8 @@ fn extensions(hook: &Hook) -> Vec<String> {
 }
 
 /// The process a plan would start: program, argv, working directory, environment, files.
-/// `resolved` is where the program was found (or why not).
-pub fn plan(plan: &Plan, resolved: &Result<std::path::PathBuf, String>) -> String {
+/// `resolved` is where the program was found (or why not, in the executor's words).
+pub fn plan(plan: &Plan, resolved: &Result<std::path::PathBuf, impl std::fmt::Display>) -> String {
     let mut out = String::new();
     let found = match resolved {
         Ok(path) => format!("found at {}", path.display()),

@@ -39,6 +39,37 @@ impl From<Conclusion> for ExitCode {
     }
 }
 
+/// Why `explain` cannot explain, as printed to stderr: whole lines, each with its `error: `.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    /// No hooks file merged; the report lists each file's errors.
+    #[error("{0}")]
+    Load(String),
+    /// The hook is in none of the files; `problems` lists the files that failed.
+    #[error(
+        "{problems}error: no hook `{hook}` in {files}\n  = hint: the hooks loaded are: {known}\n"
+    )]
+    UnknownHook {
+        problems: String,
+        hook: String,
+        files: String,
+        known: String,
+    },
+    #[error("error: {0:?} is not a valid header name\n")]
+    HeaderName(String),
+    #[error("error: the value of header {0} is not valid\n")]
+    HeaderValue(HeaderName),
+    #[error("error: cannot start the runtime: {0}\n")]
+    Runtime(std::io::Error),
+    #[error("error: cannot read the body from stdin: {0}\n")]
+    Stdin(std::io::Error),
+    #[error("error: cannot read the body from {}: {error}\n", path.display())]
+    BodyFile {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+}
+
 /// Prints the explanation to stdout (problems reading the input to stderr).
 pub fn run(args: &ExplainArgs) -> ExitCode {
     match explain(args) {
@@ -55,7 +86,7 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
 
 /// The explanation and its conclusion, or the reason it cannot be given (load errors, an
 /// unknown hook, an unreadable body).
-pub fn explain(args: &ExplainArgs) -> Result<(String, Conclusion), String> {
+pub fn explain(args: &ExplainArgs) -> Result<(String, Conclusion), ExplainError> {
     let options = LoadOptions {
         template: args.template,
     };
@@ -65,27 +96,26 @@ pub fn explain(args: &ExplainArgs) -> Result<(String, Conclusion), String> {
         problems.push_str(&describe::load_error(error));
     }
     let Some(hooks) = &loaded.hooks else {
-        return Err(problems);
+        return Err(ExplainError::Load(problems));
     };
     let Some(hook) = hooks.get(&args.hook) else {
         let mut known: Vec<&str> = hooks.sorted().iter().map(|h| h.id.as_str()).collect();
         known.truncate(20);
-        let _ = writeln!(
+        return Err(ExplainError::UnknownHook {
             problems,
-            "error: no hook `{}` in {}\n  = hint: the hooks loaded are: {}",
-            args.hook,
-            args.hooks
+            hook: args.hook.clone(),
+            files: args
+                .hooks
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            if known.is_empty() {
+            known: if known.is_empty() {
                 "(none)".to_owned()
             } else {
                 known.join(", ")
-            }
-        );
-        return Err(problems);
+            },
+        });
     };
     // A file that failed is skipped by the server too; say so, and explain with the rest.
     eprint!("{problems}");
@@ -117,7 +147,7 @@ pub fn explain(args: &ExplainArgs) -> Result<(String, Conclusion), String> {
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
-        .map_err(|error| format!("error: cannot start the runtime: {error}\n"))?;
+        .map_err(ExplainError::Runtime)?;
     let prepared = runtime.block_on(pipeline::prepare(hook, &received, true));
     let conclusion = write_prepared(&mut out, hook, &prepared);
     out.push_str("nothing was run.\n");
@@ -291,13 +321,13 @@ fn compared(m: &crate::pipeline::rules::MatchRule, request: &Request) -> Option<
 }
 
 /// The request the flags describe.
-fn received(args: &ExplainArgs) -> Result<Received, String> {
+fn received(args: &ExplainArgs) -> Result<Received, ExplainError> {
     let mut headers = HeaderMap::new();
-    let mut add = |name: &str, value: &str| -> Result<(), String> {
+    let mut add = |name: &str, value: &str| -> Result<(), ExplainError> {
         let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("error: {name:?} is not a valid header name\n"))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| format!("error: the value of header {name} is not valid\n"))?;
+            .map_err(|_| ExplainError::HeaderName(name.to_owned()))?;
+        let value =
+            HeaderValue::from_str(value).map_err(|_| ExplainError::HeaderValue(name.clone()))?;
         headers.append(name, value);
         Ok(())
     };
@@ -316,14 +346,12 @@ fn received(args: &ExplainArgs) -> Result<Received, String> {
             let mut body = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut body)
-                .map_err(|error| format!("error: cannot read the body from stdin: {error}\n"))?;
+                .map_err(ExplainError::Stdin)?;
             body
         }
-        Some(path) => std::fs::read(path).map_err(|error| {
-            format!(
-                "error: cannot read the body from {}: {error}\n",
-                path.display()
-            )
+        Some(path) => std::fs::read(path).map_err(|error| ExplainError::BodyFile {
+            path: path.clone(),
+            error,
         })?,
     };
     Ok(Received {

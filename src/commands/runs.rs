@@ -11,8 +11,65 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::cli::execution::{AdminClient, RunsAction, RunsArgs, StateLocation};
+use crate::server::admin::AdminTokenError;
 use crate::server::listener::ADMIN_SOCKET;
-use crate::store::{Filter, History, RunRecord, Status};
+use crate::store::{Filter, History, JournalError, RunRecord, Status};
+
+/// Why `hookwire runs` failed; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RunsError {
+    #[error("unknown status {name:?}: use one of {known}")]
+    UnknownStatus { name: String, known: String },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("no run {0} in the journal (list them with `hookwire runs`)")]
+    NoSuchRun(String),
+    #[error("{0:?} is not a run id (see `hookwire runs`)")]
+    BadRunId(String),
+    #[error(transparent)]
+    AdminToken(#[from] AdminTokenError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(
+        "cannot reach the server at {server}: {error} (is it running? give its --state-dir, \
+         or --url for an admin listener on TCP)"
+    )]
+    Unreachable {
+        server: String,
+        error: std::io::Error,
+    },
+    #[error("{0} did not answer with HTTP")]
+    NotHttp(String),
+    #[error("the server refused the admin request ({0}): give its --admin-token-file")]
+    Refused(u16),
+    #[error("the answer broke off: {0}")]
+    AnswerBroken(std::io::Error),
+    #[error("rerun refused ({status}): {message}")]
+    RerunRefused { status: u16, message: String },
+    #[error("unexpected answer: {0}")]
+    UnexpectedAnswer(serde_json::Error),
+    #[error("cannot follow run {id} ({status}): {message}")]
+    FollowRefused {
+        id: String,
+        status: u16,
+        message: String,
+    },
+    #[error("the stream broke off: {0}")]
+    StreamBroken(std::io::Error),
+    /// The followed run ended other than succeeded.
+    #[error("run {id} {status}{exit}")]
+    RunFailed {
+        id: String,
+        status: String,
+        exit: String,
+    },
+    #[error("the stream of run {0} ended before the run did")]
+    StreamEnded(String),
+    #[error("--url {0:?} must start with http:// (the admin listener serves plain HTTP)")]
+    UrlNotHttp(String),
+    #[error("--url {0:?} has no host")]
+    UrlNoHost(String),
+}
 
 /// Runs `hookwire runs ...`.
 pub fn run(args: &RunsArgs) -> ExitCode {
@@ -25,7 +82,7 @@ pub fn run(args: &RunsArgs) -> ExitCode {
     }
 }
 
-fn runs(args: &RunsArgs) -> Result<(), String> {
+fn runs(args: &RunsArgs) -> Result<(), RunsError> {
     match &args.action {
         None => list(args),
         Some(RunsAction::Show {
@@ -45,7 +102,7 @@ fn runs(args: &RunsArgs) -> Result<(), String> {
     }
 }
 
-fn list(args: &RunsArgs) -> Result<(), String> {
+fn list(args: &RunsArgs) -> Result<(), RunsError> {
     let statuses = args
         .status
         .iter()
@@ -53,19 +110,20 @@ fn list(args: &RunsArgs) -> Result<(), String> {
         .map(|name| {
             Status::parse(name).ok_or_else(|| {
                 let known: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
-                format!("unknown status {name:?}: use one of {}", known.join(", "))
+                RunsError::UnknownStatus {
+                    name: name.clone(),
+                    known: known.join(", "),
+                }
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let history = History::open(&args.location.directory()).map_err(|e| e.to_string())?;
-    let runs = history
-        .runs(&Filter {
-            hook: args.hook.clone(),
-            statuses,
-            limit: args.limit,
-            before: None,
-        })
-        .map_err(|e| e.to_string())?;
+    let history = History::open(&args.location.directory())?;
+    let runs = history.runs(&Filter {
+        hook: args.hook.clone(),
+        statuses,
+        limit: args.limit,
+        before: None,
+    })?;
     if args.json {
         return print_json(&runs);
     }
@@ -134,12 +192,11 @@ fn exit(run: &RunRecord) -> String {
     }
 }
 
-fn show(id: &str, json: bool, location: &StateLocation) -> Result<(), String> {
-    let history = History::open(&location.directory()).map_err(|e| e.to_string())?;
+fn show(id: &str, json: bool, location: &StateLocation) -> Result<(), RunsError> {
+    let history = History::open(&location.directory())?;
     let run = history
-        .run(id)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no run {id} in the journal (list them with `hookwire runs`)"))?;
+        .run(id)?
+        .ok_or_else(|| RunsError::NoSuchRun(id.to_owned()))?;
     if json {
         return print_json(&run);
     }
@@ -204,8 +261,8 @@ fn details(run: &RunRecord) -> String {
     out
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+fn print_json(value: &impl serde::Serialize) -> Result<(), RunsError> {
+    let text = serde_json::to_string_pretty(value)?;
     println!("{text}");
     Ok(())
 }
@@ -264,7 +321,7 @@ impl Write for Connection {
 impl Admin {
     /// The listener `server` names: `--url`, else the socket in the state directory (the
     /// subcommand's `--state-dir`, else the one given to `runs`).
-    fn of(server: &AdminClient, args: &RunsArgs) -> Result<Self, String> {
+    fn of(server: &AdminClient, args: &RunsArgs) -> Result<Self, RunsError> {
         let place = match &server.url {
             Some(url) => {
                 let (host, base) = split_url(url)?;
@@ -292,7 +349,7 @@ impl Admin {
 
     /// Sends `METHOD path` (with the token, if any) and returns the response's status, its
     /// head and the connection positioned at the body.
-    fn send(&self, method: &str, path: &str, accept: &str) -> Result<Response, String> {
+    fn send(&self, method: &str, path: &str, accept: &str) -> Result<Response, RunsError> {
         let (host, base) = match &self.place {
             Place::Socket(_) => ("localhost", ""),
             Place::Tcp { host, base } => (host.as_str(), base.as_str()),
@@ -321,11 +378,9 @@ impl Admin {
             connection.write_all(request.as_bytes())?;
             Ok(connection)
         };
-        let unreachable = |error: std::io::Error| {
-            format!(
-                "cannot reach the server at {self}: {error} (is it running? give its --state-dir, \
-                 or --url for an admin listener on TCP)"
-            )
+        let unreachable = |error: std::io::Error| RunsError::Unreachable {
+            server: self.to_string(),
+            error,
         };
         let mut reader = BufReader::new(connect().map_err(unreachable)?);
         let mut status_line = String::new();
@@ -334,7 +389,7 @@ impl Admin {
             .split_whitespace()
             .nth(1)
             .and_then(|code| code.parse().ok())
-            .ok_or_else(|| format!("{self} did not answer with HTTP"))?;
+            .ok_or_else(|| RunsError::NotHttp(self.to_string()))?;
         let mut chunked = false;
         loop {
             let mut line = String::new();
@@ -351,9 +406,7 @@ impl Admin {
             }
         }
         if status == 401 || status == 403 {
-            return Err(format!(
-                "the server refused the admin request ({status}): give its --admin-token-file"
-            ));
+            return Err(RunsError::Refused(status));
         }
         Ok(Response {
             status,
@@ -421,11 +474,11 @@ impl Read for Body {
 
 impl Response {
     /// The whole body, and the message of a JSON error answer.
-    fn into_text(mut self) -> Result<(u16, String), String> {
+    fn into_text(mut self) -> Result<(u16, String), RunsError> {
         let mut text = String::new();
         self.body
             .read_to_string(&mut text)
-            .map_err(|error| format!("the answer broke off: {error}"))?;
+            .map_err(RunsError::AnswerBroken)?;
         Ok((self.status, text))
     }
 }
@@ -438,46 +491,47 @@ fn error_message(text: &str) -> String {
         .unwrap_or_else(|| text.trim().to_owned())
 }
 
-fn check_run_id(id: &str) -> Result<(), String> {
+fn check_run_id(id: &str) -> Result<(), RunsError> {
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        return Err(format!("{id:?} is not a run id (see `hookwire runs`)"));
+        return Err(RunsError::BadRunId(id.to_owned()));
     }
     Ok(())
 }
 
 /// Asks the running server to rerun `id`, and prints the new run's id.
-fn rerun(id: &str, server: &Admin) -> Result<(), String> {
+fn rerun(id: &str, server: &Admin) -> Result<(), RunsError> {
     check_run_id(id)?;
     let (status, text) = server
         .send("POST", &format!("/-/runs/{id}/rerun"), "application/json")?
         .into_text()?;
     if status != 202 {
-        return Err(format!(
-            "rerun refused ({status}): {}",
-            error_message(&text)
-        ));
+        return Err(RunsError::RerunRefused {
+            status,
+            message: error_message(&text),
+        });
     }
     let answer: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("unexpected answer: {e}"))?;
+        serde_json::from_str(&text).map_err(RunsError::UnexpectedAnswer)?;
     println!("{}", answer["id"].as_str().unwrap_or_default());
     Ok(())
 }
 
 /// Prints the output of run `id` as it comes, until the run ends; fails unless it succeeded.
-fn follow(id: &str, server: &Admin) -> Result<(), String> {
+fn follow(id: &str, server: &Admin) -> Result<(), RunsError> {
     check_run_id(id)?;
     let response = server.send("GET", &format!("/-/runs/{id}/output"), "text/event-stream")?;
     if response.status != 200 {
         let (status, text) = response.into_text()?;
-        return Err(format!(
-            "cannot follow run {id} ({status}): {}",
-            error_message(&text)
-        ));
+        return Err(RunsError::FollowRefused {
+            id: id.to_owned(),
+            status,
+            message: error_message(&text),
+        });
     }
     let mut stdout = std::io::stdout().lock();
     let mut event = String::new();
     for line in BufReader::new(response.body).lines() {
-        let line = line.map_err(|error| format!("the stream broke off: {error}"))?;
+        let line = line.map_err(RunsError::StreamBroken)?;
         if let Some(name) = line.strip_prefix("event: ") {
             name.clone_into(&mut event);
             continue;
@@ -505,22 +559,26 @@ fn follow(id: &str, server: &Admin) -> Result<(), String> {
                     (None, Some(signal)) => format!(", signal {signal}"),
                     _ => String::new(),
                 };
-                return Err(format!("run {id} {status}{exit}"));
+                return Err(RunsError::RunFailed {
+                    id: id.to_owned(),
+                    status: status.to_owned(),
+                    exit,
+                });
             }
             _ => {}
         }
     }
-    Err(format!("the stream of run {id} ended before the run did"))
+    Err(RunsError::StreamEnded(id.to_owned()))
 }
 
 /// `http://host:port/base` → (`host:port`, `/base` without a trailing slash).
-fn split_url(url: &str) -> Result<(String, String), String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        format!("--url {url:?} must start with http:// (the admin listener serves plain HTTP)")
-    })?;
+fn split_url(url: &str) -> Result<(String, String), RunsError> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| RunsError::UrlNotHttp(url.to_owned()))?;
     let (host, base) = rest.split_once('/').unwrap_or((rest, ""));
     if host.is_empty() {
-        return Err(format!("--url {url:?} has no host"));
+        return Err(RunsError::UrlNoHost(url.to_owned()));
     }
     let host = if host.contains(':') && !host.ends_with(']') {
         host.to_owned()
@@ -552,12 +610,22 @@ mod tests {
             split_url("http://example.org/hooks/").unwrap(),
             ("example.org:80".into(), "/hooks".into())
         );
-        assert!(split_url("https://x").unwrap_err().contains("http://"));
+        assert!(
+            split_url("https://x")
+                .unwrap_err()
+                .to_string()
+                .contains("http://")
+        );
     }
 
     #[test]
     fn run_ids_are_checked_before_they_reach_a_path() {
-        assert!(check_run_id("../x").unwrap_err().contains("not a run id"));
+        assert!(
+            check_run_id("../x")
+                .unwrap_err()
+                .to_string()
+                .contains("not a run id")
+        );
         assert!(check_run_id("").is_err());
         assert!(check_run_id("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b").is_ok());
     }

@@ -7,8 +7,39 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cli::ops::SignArgs;
-use crate::config::Secret;
 use crate::pipeline::signature::preset::{self, Provider};
+use crate::secret::Secret;
+
+/// Why `hookwire sign` cannot sign.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error(
+        "unknown provider {0:?}; use one of github, gitlab, gitea, forgejo, gogs, bitbucket, \
+         stripe, slack, standard-webhooks, svix, shopify, sentry, linear, discord"
+    )]
+    UnknownProvider(String),
+    #[error("cannot read the secret from {}: {error}", path.display())]
+    SecretFile {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error("no secret: give --secret-file FILE, set HOOKWIRE_SECRET, or --secret")]
+    NoSecret,
+    #[error("the secret is empty")]
+    EmptySecret,
+    #[error("cannot read the body from stdin: {0}")]
+    Stdin(std::io::Error),
+    #[error("cannot read the body from {}: {error}", path.display())]
+    BodyFile {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot sign for {provider}: {error}")]
+    Preset {
+        provider: String,
+        error: preset::PresetError,
+    },
+}
 
 /// Prints one `Name: value` line per header; exits 1 with a message on a bad provider,
 /// secret or body.
@@ -30,14 +61,9 @@ pub fn run(args: &SignArgs) -> ExitCode {
 }
 
 /// The headers for `args`.
-pub fn headers(args: &SignArgs) -> Result<Vec<(String, String)>, String> {
-    let provider = Provider::parse(&args.provider).ok_or_else(|| {
-        format!(
-            "unknown provider {:?}; use one of github, gitlab, gitea, forgejo, gogs, bitbucket, \
-             stripe, slack, standard-webhooks, svix, shopify, sentry, linear, discord",
-            args.provider
-        )
-    })?;
+pub fn headers(args: &SignArgs) -> Result<Vec<(String, String)>, SignError> {
+    let provider = Provider::parse(&args.provider)
+        .ok_or_else(|| SignError::UnknownProvider(args.provider.clone()))?;
     let secret = secret(args)?;
     let body = read_body(args)?;
     let now = match args.timestamp {
@@ -48,41 +74,44 @@ pub fn headers(args: &SignArgs) -> Result<Vec<(String, String)>, String> {
         .id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    preset::sign(&provider, &secret, &body, now, &id)
-        .map_err(|error| format!("cannot sign for {}: {error}", provider.name()))
+    preset::sign(&provider, &secret, &body, now, &id).map_err(|error| SignError::Preset {
+        provider: provider.name().to_string(),
+        error,
+    })
 }
 
-fn secret(args: &SignArgs) -> Result<Secret, String> {
+fn secret(args: &SignArgs) -> Result<Secret, SignError> {
     let text = match (&args.secret, &args.secret_file) {
         (Some(secret), _) => secret.clone(),
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|error| {
-                format!("cannot read the secret from {}: {error}", path.display())
+            let text = std::fs::read_to_string(path).map_err(|error| SignError::SecretFile {
+                path: path.clone(),
+                error,
             })?;
             // As `{file: PATH}` secrets are read: one trailing newline is not part of it.
             let trimmed = text.strip_suffix('\n').unwrap_or(&text);
             trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned()
         }
         (None, None) => {
-            return Err(
-                "no secret: give --secret-file FILE, set HOOKWIRE_SECRET, or --secret".into(),
-            );
+            return Err(SignError::NoSecret);
         }
     };
     if text.is_empty() {
-        return Err("the secret is empty".into());
+        return Err(SignError::EmptySecret);
     }
     Ok(Secret::new(text))
 }
 
-fn read_body(args: &SignArgs) -> Result<Vec<u8>, String> {
+fn read_body(args: &SignArgs) -> Result<Vec<u8>, SignError> {
     if args.body.as_os_str() == "-" {
         let mut body = Vec::new();
         std::io::stdin()
             .read_to_end(&mut body)
-            .map_err(|error| format!("cannot read the body from stdin: {error}"))?;
+            .map_err(SignError::Stdin)?;
         return Ok(body);
     }
-    std::fs::read(&args.body)
-        .map_err(|error| format!("cannot read the body from {}: {error}", args.body.display()))
+    std::fs::read(&args.body).map_err(|error| SignError::BodyFile {
+        path: args.body.clone(),
+        error,
+    })
 }

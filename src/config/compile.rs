@@ -16,13 +16,12 @@ use regex::RegexBuilder;
 
 use super::format::{self, Format, Kind, Node, Pos, Problem};
 use super::schema::{self, ARGUMENT, HEADER, HOOK, MATCH, Object, RULE, Reader};
-use super::{
-    Diagnostic, Hook, LoadError, LoadOptions, LoadedFile, ResponseHeader, Secret, template,
-};
+use super::{Diagnostic, Hook, LoadError, LoadOptions, LoadedFile, ResponseHeader, template};
 use crate::pipeline::request::json::Selection;
 use crate::pipeline::request::{Argument, Source};
 use crate::pipeline::rules::{MatchKind, MatchRule, Rule};
 use crate::pipeline::signature::HmacAlgorithm;
+use crate::secret::Secret;
 
 /// Compiled size limit for one `regex` rule: generous for real patterns, and a bound on the
 /// memory a hostile hooks file can make us spend.

@@ -10,7 +10,7 @@ pub mod notify;
 pub mod process;
 pub mod scheduling;
 pub mod schema;
-pub mod secret;
+mod secret;
 pub mod security;
 pub mod sources;
 pub mod template;
@@ -20,8 +20,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-pub use secret::Secret;
 
 use crate::pipeline::request::json::Selection;
 use crate::pipeline::request::{Argument, Source};

@@ -372,8 +372,8 @@ mod tests {
 
     use super::*;
     use crate::config::compile::compile_file;
-    use crate::config::secret::Origin;
     use crate::config::{Hook, LoadError, LoadOptions, LoadedFile};
+    use crate::secret::Origin;
 
     #[allow(clippy::result_large_err)] // `LoadError::Invalid` carries a whole `Diagnostic`.
     fn load_in(dir: &Path, hooks: &str) -> Result<LoadedFile, LoadError> {

@@ -72,10 +72,27 @@ impl LogSettings {
     }
 }
 
+/// Why logging cannot start; the app exits 1 on it.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    #[error(
+        "cannot open log file {}: {error}; check that its directory exists and is writable \
+         by the user hookwire runs as",
+        path.display()
+    )]
+    Logfile {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    /// A subscriber is already installed.
+    #[error("cannot set up logging: {0}")]
+    Subscriber(String),
+}
+
 /// Installs the global subscriber. Call once, early in `main` (a second call fails). Errors:
 /// the log file cannot be opened, or a subscriber is already installed; the message says what
 /// to do and the app exits 1 on it.
-pub fn init(settings: &LogSettings) -> Result<(), String> {
+pub fn init(settings: &LogSettings) -> Result<(), LoggingError> {
     let (writer, ansi) = match &settings.logfile {
         Some(path) => (BoxMakeWriter::new(open_logfile(path)?), false),
         None => (
@@ -102,7 +119,7 @@ pub fn init(settings: &LogSettings) -> Result<(), String> {
             .with_current_span(true)
             .try_init(),
     };
-    installed.map_err(|err| format!("cannot set up logging: {err}"))?;
+    installed.map_err(|err| LoggingError::Subscriber(err.to_string()))?;
     if let Some(warning) = warning {
         tracing::warn!("{warning}");
     }
@@ -217,19 +234,16 @@ impl VisitFmt for TextVisitor<'_> {
 
 /// Opens `path` for appending as adnanh does: created if missing with mode 0666 minus the
 /// umask, never truncated.
-pub fn open_logfile(path: &Path) -> Result<File, String> {
+pub fn open_logfile(path: &Path) -> Result<File, LoggingError> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o666)
         .open(path)
-        .map_err(|err| {
-            format!(
-                "cannot open log file {}: {err}; check that its directory exists and is writable \
-             by the user hookwire runs as",
-                path.display()
-            )
+        .map_err(|error| LoggingError::Logfile {
+            path: path.to_path_buf(),
+            error,
         })
 }
 
@@ -322,7 +336,9 @@ mod tests {
 
     #[test]
     fn logfile_error_says_what_to_do() {
-        let err = open_logfile(Path::new("/nonexistent-dir/h.log")).unwrap_err();
+        let err = open_logfile(Path::new("/nonexistent-dir/h.log"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent-dir/h.log"), "{err}");
         assert!(err.contains("No such file or directory"), "{err}");
         assert!(err.contains("check that its directory exists"), "{err}");

@@ -17,6 +17,11 @@ use std::net::{IpAddr, SocketAddr};
 use http::HeaderMap;
 use ipnet::IpNet;
 
+/// An entry of `--trusted-proxies` that is neither an address nor a network.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an IP address or CIDR (e.g. 10.0.0.0/8, ::1)")]
+pub struct NotAProxy(pub String);
+
 /// The networks whose `X-Forwarded-For` is believed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies(Vec<IpNet>);
@@ -24,7 +29,7 @@ pub struct TrustedProxies(Vec<IpNet>);
 impl TrustedProxies {
     /// Parses `--trusted-proxies`: CIDRs or single addresses, separated by commas or
     /// whitespace. An empty string trusts no one.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, NotAProxy> {
         text.split(|c: char| c == ',' || c.is_whitespace())
             .filter(|entry| !entry.is_empty())
             .map(|entry| {
@@ -33,9 +38,7 @@ impl TrustedProxies {
                     Err(_) => entry
                         .parse::<IpAddr>()
                         .map(|ip| IpNet::from(ip.to_canonical()))
-                        .map_err(|_| {
-                            format!("`{entry}` is not an IP address or CIDR (e.g. 10.0.0.0/8, ::1)")
-                        })?,
+                        .map_err(|_| NotAProxy(entry.to_owned()))?,
                 };
                 Ok(net)
             })
@@ -238,6 +241,6 @@ mod tests {
                 .contains("10.9.9.9".parse().unwrap())
         );
         let error = TrustedProxies::parse("10.0.0.0/8,localhost").unwrap_err();
-        assert!(error.contains("`localhost`"), "{error}");
+        assert!(error.to_string().contains("`localhost`"), "{error}");
     }
 }

@@ -9,12 +9,12 @@ use ipnet::IpNet;
 use regex::Regex;
 use subtle::ConstantTimeEq;
 
-use crate::config::Secret;
 use crate::pipeline::request::value::to_go_string;
 use crate::pipeline::request::{Argument, ParamError, Request};
 use crate::pipeline::signature::{
     HmacAlgorithm, SignatureError, check_payload_signature, check_scalr_signature,
 };
+use crate::secret::Secret;
 
 /// A compiled trigger rule.
 #[derive(Debug, Clone)]

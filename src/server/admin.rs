@@ -80,22 +80,42 @@ pub fn admin_path(raw_path: &str) -> Option<&str> {
     raw_path.strip_prefix("/-/")
 }
 
+/// Why `-admin-token-file` gives no token.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminTokenError {
+    #[error("cannot read -admin-token-file {}: {error}", path.display())]
+    Unreadable {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error(
+        "-admin-token-file {} is empty: put a long random token in it (e.g. `openssl rand -hex 32`)",
+        .0.display()
+    )]
+    Empty(std::path::PathBuf),
+}
+
+// The server's start-up settings still gather their errors as text.
+impl From<AdminTokenError> for String {
+    fn from(error: AdminTokenError) -> Self {
+        error.to_string()
+    }
+}
+
 /// The token of `-admin-token-file`. Never printed.
 #[derive(Clone)]
 pub struct AdminToken(String);
 
 impl AdminToken {
     /// Reads the token: the file's content without surrounding whitespace.
-    pub fn read(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|error| {
-            format!("cannot read -admin-token-file {}: {error}", path.display())
+    pub fn read(path: &Path) -> Result<Self, AdminTokenError> {
+        let text = std::fs::read_to_string(path).map_err(|error| AdminTokenError::Unreadable {
+            path: path.to_path_buf(),
+            error,
         })?;
         let token = text.trim();
         if token.is_empty() {
-            return Err(format!(
-                "-admin-token-file {} is empty: put a long random token in it (e.g. `openssl rand -hex 32`)",
-                path.display()
-            ));
+            return Err(AdminTokenError::Empty(path.to_path_buf()));
         }
         Ok(Self(token.to_owned()))
     }
@@ -327,7 +347,12 @@ mod tests {
         std::fs::write(&path, "abc\n").unwrap();
         assert_eq!(AdminToken::read(&path).unwrap().0, "abc");
         std::fs::write(&path, "\n").unwrap();
-        assert!(AdminToken::read(&path).unwrap_err().contains("is empty"));
+        assert!(
+            AdminToken::read(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("is empty")
+        );
         assert!(AdminToken::read(&dir.path().join("none")).is_err());
     }
 

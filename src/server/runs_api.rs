@@ -54,8 +54,17 @@ pub async fn handle(
     }
 }
 
+/// A query string `GET /-/runs` cannot filter by; answered 400 with this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum FilterError {
+    #[error("unknown status {name:?}; use one of {known}")]
+    UnknownStatus { name: String, known: String },
+    #[error("limit must be a number, not {0:?}")]
+    BadLimit(String),
+}
+
 /// Reads the filter from the query string.
-fn filter(query: &str) -> Result<Filter, String> {
+fn filter(query: &str) -> Result<Filter, FilterError> {
     let mut filter = Filter {
         limit: DEFAULT_LIMIT,
         ..Filter::default()
@@ -67,7 +76,10 @@ fn filter(query: &str) -> Result<Filter, String> {
                 for name in value.split(',').filter(|s| !s.trim().is_empty()) {
                     let status = Status::parse(name).ok_or_else(|| {
                         let known: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
-                        format!("unknown status {name:?}; use one of {}", known.join(", "))
+                        FilterError::UnknownStatus {
+                            name: name.to_owned(),
+                            known: known.join(", "),
+                        }
                     })?;
                     filter.statuses.push(status);
                 }
@@ -75,7 +87,7 @@ fn filter(query: &str) -> Result<Filter, String> {
             "limit" => {
                 filter.limit = value
                     .parse::<usize>()
-                    .map_err(|_| format!("limit must be a number, not {value:?}"))?
+                    .map_err(|_| FilterError::BadLimit(value.clone().into_owned()))?
                     .min(MAX_LIMIT);
             }
             _ => {}
@@ -87,7 +99,10 @@ fn filter(query: &str) -> Result<Filter, String> {
 async fn list(state: &State, query: &str) -> HttpResponse {
     let filter = match filter(query) {
         Ok(filter) => filter,
-        Err(message) => return json(StatusCode::BAD_REQUEST, &Problem { error: message }),
+        Err(error) => {
+            let error = error.to_string();
+            return json(StatusCode::BAD_REQUEST, &Problem { error });
+        }
     };
     let journal = state.dispatcher.journal().clone();
     match tokio::task::spawn_blocking(move || journal.runs(&filter)).await {
@@ -254,11 +269,13 @@ mod tests {
         assert!(
             filter("status=done")
                 .unwrap_err()
+                .to_string()
                 .contains("unknown status")
         );
         assert!(
             filter("limit=x")
                 .unwrap_err()
+                .to_string()
                 .contains("limit must be a number")
         );
     }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::SigningKey;
-use hookwire::config::Secret;
 use hookwire::pipeline::signature::preset::{self, Provider};
+use hookwire::secret::Secret;
 
 use crate::harness::{Request, Response, Server, wait_until};
 

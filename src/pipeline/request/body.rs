@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::value::Map;
-use super::{json, multipart, xml};
+use super::{form, json, multipart, xml};
 
 /// A body that does not parse as its content type.
 ///
@@ -14,9 +14,9 @@ use super::{json, multipart, xml};
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
     #[error("error parsing JSON payload: {0}")]
-    Json(String),
+    Json(json::JsonError),
     #[error("error parsing form payload: {0}")]
-    Form(String),
+    Form(form::FormError),
     #[error("error parsing XML payload: {0}")]
     Xml(String),
     #[error("error parsing multipart form: {0}")]

@@ -8,6 +8,16 @@
 use super::body::BodyError;
 use super::value::{Map, Value};
 
+/// Why a form body or a query pair does not decode, as Go's `url.ParseQuery` says it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    #[error("invalid semicolon separator in query")]
+    Semicolon,
+    /// A `%` without two hex digits; the bad escape as written.
+    #[error("invalid URL escape {0:?}")]
+    BadEscape(String),
+}
+
 /// Parses a form body: the first value of each key, `+` as a space, values as strings.
 ///
 /// A `;` in a pair or an invalid `%` escape fails the whole body, as `url.ParseQuery` reports
@@ -23,14 +33,16 @@ pub fn parse(body: &[u8]) -> Result<Map, BodyError> {
 
 /// Go's `parseQuery` loop: `&`-separated pairs, empty ones skipped, each split at its first
 /// `=` and unescaped. A bad pair yields its error and the iteration goes on.
-pub(crate) fn pairs(input: &[u8]) -> impl Iterator<Item = Result<(String, String), String>> + '_ {
+pub(crate) fn pairs(
+    input: &[u8],
+) -> impl Iterator<Item = Result<(String, String), FormError>> + '_ {
     input
         .split(|&b| b == b'&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             // Go 1.17+ refuses `;` as a separator rather than splitting on it.
             if pair.contains(&b';') {
-                return Err("invalid semicolon separator in query".to_owned());
+                return Err(FormError::Semicolon);
             }
             let (key, value) = match pair.iter().position(|&b| b == b'=') {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
@@ -41,7 +53,7 @@ pub(crate) fn pairs(input: &[u8]) -> impl Iterator<Item = Result<(String, String
 }
 
 /// Go's `url.QueryUnescape`: `+` is a space, `%` must be followed by two hex digits.
-fn unescape(input: &[u8]) -> Result<String, String> {
+fn unescape(input: &[u8]) -> Result<String, FormError> {
     if !input.iter().any(|&b| b == b'%' || b == b'+') {
         return Ok(String::from_utf8_lossy(input).into_owned());
     }
@@ -54,9 +66,8 @@ fn unescape(input: &[u8]) -> Result<String, String> {
                 let lo = input.get(i + 2).copied().and_then(hex_value);
                 let (Some(hi), Some(lo)) = (hi, lo) else {
                     let bad = &input[i..input.len().min(i + 3)];
-                    return Err(format!(
-                        "invalid URL escape {:?}",
-                        String::from_utf8_lossy(bad)
+                    return Err(FormError::BadEscape(
+                        String::from_utf8_lossy(bad).into_owned(),
                     ));
                 };
                 out.push(hi << 4 | lo);
@@ -118,7 +129,7 @@ mod tests {
         let Err(BodyError::Form(msg)) = parse(b"b=%zz") else {
             unreachable!()
         };
-        assert_eq!(msg, r#"invalid URL escape "%zz""#);
+        assert_eq!(msg.to_string(), r#"invalid URL escape "%zz""#);
     }
 
     #[test]

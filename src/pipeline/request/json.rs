@@ -182,11 +182,25 @@ pub fn parse_selected(body: &[u8], selection: &Selection) -> Result<Option<Map>,
     }
 }
 
+/// Why a JSON text does not decode, in the words of Go's `encoding/json`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonError {
+    /// Nothing but whitespace.
+    #[error("unexpected end of JSON input")]
+    Empty,
+    /// serde_json's description of the syntax error.
+    #[error("{0}")]
+    Syntax(String),
+    /// A value that Go cannot decode into a map: an array, string, number or bool.
+    #[error("json: cannot unmarshal {0} into Go value of type map[string]interface {{}}")]
+    NotAMap(&'static str),
+}
+
 /// Decodes the first JSON value of `text` as Go decodes into a `map[string]interface{}`: an
 /// object is `Some`, `null` is `None` (a nil map), anything else is an error message.
 ///
 /// Used by `parse-parameters-as-json` and by multipart JSON file parts.
-pub fn decode_object(text: &str) -> Result<Option<Map>, String> {
+pub fn decode_object(text: &str) -> Result<Option<Map>, JsonError> {
     match first_value(text, &Selection::All)? {
         Value::Object(map) => Ok(Some(map)),
         Value::Null => Ok(None),
@@ -195,7 +209,7 @@ pub fn decode_object(text: &str) -> Result<Option<Map>, String> {
 }
 
 /// The first JSON value of `text`; whatever follows it is not read (Go's `Decoder`).
-fn first_value(text: &str, selection: &Selection) -> Result<Value, String> {
+fn first_value(text: &str, selection: &Selection) -> Result<Value, JsonError> {
     let text = replace_invalid_surrogates(text);
     let first = text.bytes().find(|b| !b.is_ascii_whitespace());
     let mut deserializer = serde_json::Deserializer::from_str(&text);
@@ -212,9 +226,9 @@ fn first_value(text: &str, selection: &Selection) -> Result<Value, String> {
     };
     value.map_err(|error| {
         if error.is_eof() && text.trim().is_empty() {
-            "unexpected end of JSON input".to_owned()
+            JsonError::Empty
         } else {
-            error.to_string()
+            JsonError::Syntax(error.to_string())
         }
     })
 }
@@ -394,15 +408,14 @@ fn replace_invalid_surrogates(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-fn cannot_decode_into_map(value: &Value) -> String {
-    let kind = match value {
+fn cannot_decode_into_map(value: &Value) -> JsonError {
+    JsonError::NotAMap(match value {
         Value::Array(_) => "array",
         Value::String(_) => "string",
         Value::Number(_) => "number",
         Value::Bool(_) => "bool",
         Value::Null | Value::Object(_) => "value",
-    };
-    format!("json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}")
+    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ use hmac::digest::block_api::EagerHash;
 use hmac::{Hmac, KeyInit, Mac};
 use subtle::ConstantTimeEq;
 
-use crate::config::Secret;
+use crate::secret::Secret;
+
+pub use scalr_date::ScalrDateError;
 
 pub mod preset;
 /// The hash behind an HMAC check.
@@ -61,7 +63,10 @@ pub enum SignatureError {
     ScalrOutdated,
     /// Scalr: the `Date` header is not in `Mon 02 Jan 2006 15:04:05 MST` form.
     #[error("parsing time {value:?}: {reason}")]
-    ScalrDate { value: String, reason: String },
+    ScalrDate {
+        value: String,
+        reason: scalr_date::ScalrDateError,
+    },
 }
 
 impl SignatureError {

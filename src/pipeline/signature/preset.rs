@@ -27,7 +27,7 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 
 use super::HmacAlgorithm;
-use crate::config::Secret;
+use crate::secret::Secret;
 
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,25 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
+/// Why a Scalr `Date` header is not in its one layout (shown after `parsing time "...": `).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScalrDateError {
+    /// A field that is missing or malformed: `weekday`, `day`, `month`, `year`, `hour`,
+    /// `minute`, `second` or `zone`.
+    #[error("cannot parse {0}")]
+    Field(&'static str),
+    #[error("expected {0:?}")]
+    Expected(char),
+    #[error("expected a space")]
+    NoSpace,
+    #[error("extra text after the zone")]
+    ExtraText,
+    #[error("time out of range")]
+    TimeOutOfRange,
+    #[error("day out of range")]
+    DayOutOfRange,
+}
+
 /// Parses a Scalr date into Unix seconds.
 ///
 /// Go's rules for this layout: the weekday and month names are matched case-insensitively
@@ -15,7 +34,7 @@ const MONTHS: [&str; 12] = [
 /// abbreviation of 3 to 5 letters. Go gives an abbreviation it cannot resolve offset 0 (it
 /// consults only the server's local zone), and so does this parser for every name but
 /// `GMT±h`. Nothing may follow the zone.
-pub(super) fn parse(value: &str) -> Result<i64, String> {
+pub(super) fn parse(value: &str) -> Result<i64, ScalrDateError> {
     let mut p = Cursor(value.as_bytes());
     p.name(&DAYS, "weekday")?;
     p.space()?;
@@ -39,13 +58,13 @@ pub(super) fn parse(value: &str) -> Result<i64, String> {
     p.space()?;
     let offset = p.zone()?;
     if !p.0.is_empty() {
-        return Err("extra text after the zone".to_owned());
+        return Err(ScalrDateError::ExtraText);
     }
     if hour > 23 || minute > 59 || second > 59 {
-        return Err("time out of range".to_owned());
+        return Err(ScalrDateError::TimeOutOfRange);
     }
     if day < 1 || day > days_in_month(year, month) {
-        return Err("day out of range".to_owned());
+        return Err(ScalrDateError::DayOutOfRange);
     }
     let days = days_from_civil(year, month, day);
     Ok(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
@@ -54,20 +73,22 @@ pub(super) fn parse(value: &str) -> Result<i64, String> {
 struct Cursor<'a>(&'a [u8]);
 
 impl Cursor<'_> {
-    fn name(&mut self, names: &[&str], what: &str) -> Result<i64, String> {
-        let head = self
-            .0
-            .get(..3)
-            .ok_or_else(|| format!("cannot parse {what}"))?;
+    fn name(&mut self, names: &[&str], what: &'static str) -> Result<i64, ScalrDateError> {
+        let head = self.0.get(..3).ok_or(ScalrDateError::Field(what))?;
         let index = names
             .iter()
             .position(|n| n.as_bytes().eq_ignore_ascii_case(head))
-            .ok_or_else(|| format!("cannot parse {what}"))?;
+            .ok_or(ScalrDateError::Field(what))?;
         self.0 = &self.0[3..];
         Ok(i64::try_from(index).unwrap_or(0))
     }
 
-    fn digits(&mut self, min: usize, max: usize, what: &str) -> Result<i64, String> {
+    fn digits(
+        &mut self,
+        min: usize,
+        max: usize,
+        what: &'static str,
+    ) -> Result<i64, ScalrDateError> {
         let n = self
             .0
             .iter()
@@ -75,7 +96,7 @@ impl Cursor<'_> {
             .take_while(|b| b.is_ascii_digit())
             .count();
         if n < min {
-            return Err(format!("cannot parse {what}"));
+            return Err(ScalrDateError::Field(what));
         }
         let value = self.0[..n]
             .iter()
@@ -84,19 +105,19 @@ impl Cursor<'_> {
         Ok(value)
     }
 
-    fn literal(&mut self, c: u8) -> Result<(), String> {
+    fn literal(&mut self, c: u8) -> Result<(), ScalrDateError> {
         match self.0.split_first() {
             Some((&first, rest)) if first == c => {
                 self.0 = rest;
                 Ok(())
             }
-            _ => Err(format!("expected {:?}", char::from(c))),
+            _ => Err(ScalrDateError::Expected(char::from(c))),
         }
     }
 
-    fn space(&mut self) -> Result<(), String> {
+    fn space(&mut self) -> Result<(), ScalrDateError> {
         if self.0.first() != Some(&b' ') {
-            return Err("expected a space".to_owned());
+            return Err(ScalrDateError::NoSpace);
         }
         while self.0.first() == Some(&b' ') {
             self.0 = &self.0[1..];
@@ -105,7 +126,7 @@ impl Cursor<'_> {
     }
 
     /// Go's `parseTimeZone`, returning the offset in seconds east of UTC.
-    fn zone(&mut self) -> Result<i64, String> {
+    fn zone(&mut self) -> Result<i64, ScalrDateError> {
         let v = self.0;
         if v.starts_with(b"UTC") {
             self.0 = &v[3..];
@@ -121,7 +142,7 @@ impl Cursor<'_> {
             return Ok(hours * 3600);
         }
         if matches!(v.first(), Some(b'+' | b'-')) {
-            let (len, _) = signed_offset(v).ok_or("cannot parse zone")?;
+            let (len, _) = signed_offset(v).ok_or(ScalrDateError::Field("zone"))?;
             // A numeric zone name is not a known abbreviation: Go gives it offset 0.
             self.0 = &v[len..];
             return Ok(0);
@@ -135,7 +156,7 @@ impl Cursor<'_> {
             3 => 3,
             4 if v[3] == b'T' || v.starts_with(b"WITA") => 4,
             5 if v[4] == b'T' => 5,
-            _ => return Err("cannot parse zone".to_owned()),
+            _ => return Err(ScalrDateError::Field("zone")),
         };
         self.0 = &v[len..];
         Ok(0)
