@@ -15,7 +15,8 @@ use std::fmt;
 use super::Diagnostic;
 use super::format::{Kind, Node};
 use super::schema::{self, Object, ObjectKind, Reader};
-use super::secret::{self, Secret};
+use super::secret;
+use crate::secret::Secret;
 use crate::store::Status;
 
 /// One `notify:` entry.
