@@ -6,11 +6,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use arbitrary::Arbitrary;
-use hookwire::secret::Secret;
 use hookwire::pipeline::signature::HmacAlgorithm;
 use hookwire::pipeline::signature::preset::{
     self, Encoding, GenericScheme, PresetConfig, Provider,
 };
+use hookwire::secret::Secret;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
