@@ -1134,10 +1134,7 @@ fn parallel_runs_waiting_for_a_slot_are_held_to_max_queue() {
     - {source: url, name: label}
     - {source: url, name: sleep}
 "#;
-    let s = Server::builder(hooks)
-        .args(&["-state-dir", "{dir}/state", "-max-concurrent-runs", "1"])
-        .default_admin()
-        .start();
+    let s = start(hooks, &["-max-concurrent-runs", "1"]);
     let first = trigger(&s, "capped", "c1", 0.8);
     assert!(wait_until(Duration::from_secs(5), || started(&s, "c1")));
     let waiting: Vec<String> = ["c2", "c3"]
