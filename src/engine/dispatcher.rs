@@ -305,7 +305,7 @@ impl Dispatcher {
         };
         let background = !submission.wait;
         // Until this background run is answered, commands start one at a time (exec's stage).
-        let _answering = background.then(exec::AnswerPending::new);
+        let _answering = background.then(exec::AnswerPending::begin);
         let accepted = Event::Accepted(Box::new(NewRun {
             id: submission.id.clone(),
             hook: submission.hook.id.clone(),

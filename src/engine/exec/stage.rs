@@ -37,7 +37,7 @@ pub const MAX_WAITING_STARTS: usize = 10_000;
 pub struct AnswerPending(());
 
 impl AnswerPending {
-    pub fn new() -> Self {
+    pub fn begin() -> Self {
         ANSWERS_PENDING.fetch_add(1, Ordering::SeqCst);
         Self(())
     }
