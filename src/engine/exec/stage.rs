@@ -23,9 +23,9 @@ static SPAWNERS: LazyLock<usize> =
 /// Background runs whose answer waits (for the journal's commit) right now.
 static ANSWERS_PENDING: AtomicUsize = AtomicUsize::new(0);
 
-/// How often a spawner held back by a pending answer looks again: answers are not worth a
-/// wake-up of their own each, and a pending answer lasts about a commit (a millisecond or more).
-const HELD_BACK: Duration = Duration::from_micros(200);
+/// How often a spawner held back by a pending answer looks again, should it miss the wake-up
+/// of the last answer going out (it is sent without the stage's lock).
+const HELD_BACK: Duration = Duration::from_millis(2);
 
 /// Most commands waiting for a spawner: beyond it a client's new run is refused (`503`), so a
 /// lasting overload without `-max-concurrent-runs` cannot grow memory without limit. A burst of
@@ -45,7 +45,10 @@ impl AnswerPending {
 
 impl Drop for AnswerPending {
     fn drop(&mut self) {
-        ANSWERS_PENDING.fetch_sub(1, Ordering::SeqCst);
+        // The last answer out lets the held-back starts go.
+        if ANSWERS_PENDING.fetch_sub(1, Ordering::SeqCst) == 1 {
+            STAGE.changed.notify_all();
+        }
     }
 }
 
