@@ -4,7 +4,7 @@
 //! ```yaml
 //! concurrency: queue                             # parallel (default) | queue | latest | cancel | reject
 //! concurrency-key: {source: payload, name: ref}  # one policy per value (e.g. per branch)
-//! max-queue: 100                                 # waiting runs per key (queue); then 503
+//! max-queue: 100                                 # waiting runs (queue: per key); then 503
 //! timeout: 15m                                   # then SIGTERM to the group, SIGKILL after the grace
 //! retry: {attempts: 3, backoff: 30s}             # retries of a failed run, backoff doubling
 //! kill-leftovers: true                           # end the run's background processes at its exit
@@ -179,7 +179,11 @@ pub(crate) fn compile(
                     Some("to refuse every run that arrives while one runs, use `concurrency: reject`".to_owned()),
                 ))
             })?;
-        if options.concurrency != Concurrency::Queue {
+        // `parallel` runs waiting for a `-max-concurrent-runs` slot are held to it too.
+        if !matches!(
+            options.concurrency,
+            Concurrency::Queue | Concurrency::Parallel
+        ) {
             reader.warn(
                 pos,
                 &path,
@@ -468,12 +472,17 @@ mod tests {
         let (_, warnings) = options(
             "- {id: a, execute-command: /bin/true, concurrency-key: {source: payload, name: ref}, max-queue: 3, retry: {attempts: 0}}",
         );
-        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(
             warnings[0].contains("`concurrency-key`: has no effect with `concurrency: parallel`")
         );
-        assert!(warnings[1].contains("`max-queue`: has no effect"));
-        assert!(warnings[2].contains("never retries"));
+        assert!(warnings[1].contains("never retries"));
+        let (_, warnings) =
+            options("- {id: a, execute-command: /bin/true, concurrency: latest, max-queue: 3}");
+        assert!(
+            warnings[0].contains("`max-queue`: has no effect"),
+            "{warnings:?}"
+        );
         let (_, warnings) =
             options("- {id: a, execute-command: /bin/true, retry: {attempts: 1, backof: 1s}}");
         assert!(

@@ -243,7 +243,8 @@ pub struct Dispatcher {
     settings: DispatcherSettings,
     pub(super) metrics: Arc<Metrics>,
     lanes: Mutex<HashMap<LaneKey, Lane<Job>>>,
-    /// Runs per hook whose start waits for the journal to work again: they wait too.
+    /// Runs per hook waiting outside their lanes: for a `-max-concurrent-runs` slot (`parallel`
+    /// runs), or for the journal to work again. They count as waiting too.
     stalled: Mutex<HashMap<String, usize>>,
     permits: Option<Arc<Semaphore>>,
     runs: RunTracker,
@@ -309,6 +310,8 @@ impl Dispatcher {
             (None, None)
         };
         let background = !submission.wait;
+        // Until this background run is answered, commands start one at a time (exec's stage).
+        let _answering = background.then(exec::AnswerPending::begin);
         let accepted = Event::Accepted(Box::new(NewRun {
             id: submission.id.clone(),
             hook: submission.hook.id.clone(),
@@ -359,9 +362,38 @@ impl Dispatcher {
     ) -> Result<Option<crate::store::Ack>, Refusal> {
         let mode = job.hook.scheduling.concurrency;
         let durable = job.background;
+        if origin == Origin::Client && exec::waiting_starts() >= exec::MAX_WAITING_STARTS {
+            tracing::info!(
+                "refused a run of {}: {} commands already wait to start",
+                job.hook.id,
+                exec::MAX_WAITING_STARTS
+            );
+            return Err(Refusal::Busy(Busy::QueueFull));
+        }
         if mode == Concurrency::Parallel {
+            // Under `-max-concurrent-runs`, runs count as waiting until they have a slot, and
+            // no more than the hook's `max-queue` wait.
+            let counted = match (self.permits.is_some(), origin) {
+                (false, _) => false,
+                (true, Origin::Client) => {
+                    if !self.count_waiting_within(&job.hook.id, job.hook.scheduling.max_queue) {
+                        tracing::info!(
+                            "refused a run of {}: {}",
+                            job.hook.id,
+                            Refusal::Busy(Busy::QueueFull)
+                        );
+                        return Err(Refusal::Busy(Busy::QueueFull));
+                    }
+                    true
+                }
+                // System runs are never refused, but count while they wait.
+                (true, Origin::System) => {
+                    self.count_stalled(&job.hook.id, 1);
+                    true
+                }
+            };
             let ack = accepted.map(|event| self.record(event, durable));
-            self.spawn(job, None);
+            self.spawn(job, None, counted);
             return Ok(ack);
         }
         let key = LaneKey {
@@ -382,7 +414,7 @@ impl Dispatcher {
         }
         let ack = accepted.map(|event| self.record(event, durable));
         match decision {
-            Decision::Start(job) => self.spawn(job, Some(key.clone())),
+            Decision::Start(job) => self.spawn(job, Some(key.clone()), false),
             Decision::Wait { superseded } => {
                 for old in superseded {
                     self.supersede(old, &id);
@@ -422,22 +454,25 @@ impl Dispatcher {
         self.end(job, result);
     }
 
-    fn spawn(self: &Arc<Self>, job: Job, lane: Option<LaneKey>) {
+    /// `counted`: the run was counted as waiting for a slot ([`Self::count_waiting_within`]).
+    fn spawn(self: &Arc<Self>, job: Job, lane: Option<LaneKey>, counted: bool) {
         let span = job.span.clone();
-        tokio::spawn(self.clone().drive(job, lane).instrument(span));
+        tokio::spawn(self.clone().drive(job, lane, counted).instrument(span));
     }
 
     /// Drives one attempt of a run that holds its lane (or needs none), then frees the lane.
-    async fn drive(self: Arc<Self>, mut job: Job, lane: Option<LaneKey>) {
+    async fn drive(self: Arc<Self>, mut job: Job, lane: Option<LaneKey>, counted: bool) {
         let _driven = self.runs.start();
-        let attempt = self.attempt(&mut job).await;
+        let waiting = counted.then(|| Stalled::counted(&self, &job.hook.id));
+        let attempt = self.attempt(&mut job, waiting).await;
         self.conclude(job, attempt);
         if let Some(lane) = lane {
             self.release(&lane);
         }
     }
 
-    async fn attempt(&self, job: &mut Job) -> Attempt {
+    /// `waiting`: the run's count as waiting for a slot, dropped once it has one.
+    async fn attempt(&self, job: &mut Job, waiting: Option<Stalled<'_>>) -> Attempt {
         let _permit: Option<OwnedSemaphorePermit> = match &self.permits {
             None => None,
             Some(permits) => tokio::select! {
@@ -445,6 +480,7 @@ impl Dispatcher {
                 why = self.interrupted_before_start(&job.stop) => return Attempt::NotStarted(why),
             },
         };
+        drop(waiting);
         if *self.phase.borrow() != Phase::Serving {
             return Attempt::NotStarted(NotStarted::Draining);
         }
@@ -727,7 +763,7 @@ impl Dispatcher {
             return;
         };
         if let Some(next) = lane.release(holding) {
-            self.spawn(next, Some(key.clone()));
+            self.spawn(next, Some(key.clone()), false);
         } else if lane.is_idle() {
             lanes.remove(key);
         }
@@ -752,7 +788,22 @@ impl Dispatcher {
         self.metrics.set_queue_depth(hook, in_lanes + stalled);
     }
 
-    /// Adds `change` to the runs of `hook` whose start waits for the journal.
+    /// Counts one more run of `hook` waiting outside its lanes, unless `limit` already wait.
+    fn count_waiting_within(&self, hook: &str, limit: usize) -> bool {
+        let lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        {
+            let mut stalled = self.stalled.lock().unwrap_or_else(PoisonError::into_inner);
+            let count = stalled.entry(hook.to_owned()).or_default();
+            if *count >= limit {
+                return false;
+            }
+            *count += 1;
+        }
+        self.report_queue_depth(&lanes, hook);
+        true
+    }
+
+    /// Adds `change` to the runs of `hook` waiting outside its lanes.
     fn count_stalled(&self, hook: &str, change: isize) {
         let lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
         {
@@ -831,6 +882,11 @@ struct Stalled<'d> {
 impl<'d> Stalled<'d> {
     fn new(dispatcher: &'d Dispatcher, hook: &str) -> Self {
         dispatcher.count_stalled(hook, 1);
+        Self::counted(dispatcher, hook)
+    }
+
+    /// Takes over a count already made.
+    fn counted(dispatcher: &'d Dispatcher, hook: &str) -> Self {
         Self {
             dispatcher,
             hook: hook.to_owned(),

@@ -1101,3 +1101,45 @@ fn a_corrupt_journal_stops_the_start_and_says_how_to_recover() {
         assert!(!logs.contains("serving hooks"), "{logs}");
     }
 }
+
+/// Under `-max-concurrent-runs`, `parallel` runs waiting for a slot are held to the hook's
+/// `max-queue`: beyond it a delivery is refused with 503 and `Retry-After` (memory stays bounded
+/// under an overload that lasts), and the count comes down again as the runs start.
+#[test]
+fn parallel_runs_waiting_for_a_slot_are_held_to_max_queue() {
+    let hooks = r#"
+- id: capped
+  execute-command: {fixtures}/span.sh
+  max-queue: 2
+  pass-arguments-to-command:
+    - {source: url, name: label}
+    - {source: url, name: sleep}
+"#;
+    let s = start(hooks, &["-max-concurrent-runs", "1"]);
+    let first = trigger(&s, "capped", "c1", 0.8);
+    assert!(wait_until(Duration::from_secs(5), || started(&s, "c1")));
+    let waiting: Vec<String> = ["c2", "c3"]
+        .iter()
+        .map(|l| trigger(&s, "capped", l, 0.0))
+        .collect();
+    // Both slots of the wait are taken: every further delivery is refused, none is kept.
+    for label in ["c4", "c5", "c6"] {
+        let refused = s.get(&format!("/hooks/capped?label={label}&sleep=0"));
+        assert_eq!(refused.status, 503, "{label}: {}", refused.text());
+        assert_eq!(refused.header("Retry-After"), Some("5"));
+        assert!(refused.header(RUN).is_none(), "a refused run has no id");
+    }
+    assert_eq!(queue_depth(&s, "capped"), Some(2));
+    for id in std::iter::once(&first).chain(&waiting) {
+        assert_eq!(status(&s, id), "succeeded");
+    }
+    assert!(wait_until(Duration::from_secs(5), || queue_depth(
+        &s, "capped"
+    ) == Some(0)));
+    // The wait is free again.
+    let later = trigger(&s, "capped", "c7", 0.0);
+    assert_eq!(status(&s, &later), "succeeded");
+    for label in ["c4", "c5", "c6"] {
+        assert!(!started(&s, label), "{label} was refused but ran");
+    }
+}

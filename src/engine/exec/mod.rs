@@ -39,6 +39,9 @@ mod cgroup;
 mod run_as;
 
 pub use run_as::{SUBCOMMAND as EXEC_AS_SUBCOMMAND, exec_as};
+mod stage;
+
+pub use stage::{AnswerPending, MAX_WAITING_STARTS, waiting_starts};
 
 /// Variables of hookwire's own supervisor that a hook command must not inherit: those set in
 /// hookwire's environment (which it never changes), looked up once.
@@ -302,7 +305,8 @@ async fn spawn_and_wait(
     if let Some(directory) = &plan.working_directory {
         command.current_dir(directory);
     }
-    let (mut child, leader) = {
+    // Started on a spawner thread, not on this runtime worker, which answers requests.
+    let (mut child, leader) = stage::on_spawner(move || {
         // Spawned and registered while the orphan sweep is held off, so it never sees this
         // child unregistered; spawns do not wait for each other.
         let _spawning = SWEEP.read().unwrap_or_else(PoisonError::into_inner);
@@ -312,10 +316,11 @@ async fn spawn_and_wait(
             .and_then(|id| i32::try_from(id).ok())
             .ok_or_else(|| std::io::Error::other("the started process has no id"))?;
         leaders().insert(pid);
-        (child, Leader(pid))
-    };
-    // Close our copies of the pipe's write end, or reading would never see end-of-file.
-    drop(command);
+        // Close our copies of the pipe's write end, or reading would never see end-of-file.
+        drop(command);
+        Ok((child, Leader(pid)))
+    })
+    .await?;
     if let Some(cgroup) = &cgroup {
         cgroup.adopt(Pid::from_raw(leader.0));
     }
@@ -625,7 +630,7 @@ fn reap_zombie_children() {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return;
     };
-    let children: Vec<i32> = tasks
+    let zombies: Vec<i32> = tasks
         .filter_map(Result::ok)
         .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
         .flat_map(|list| {
@@ -633,11 +638,14 @@ fn reap_zombie_children() {
                 .filter_map(|pid| pid.parse().ok())
                 .collect::<Vec<i32>>()
         })
+        .filter(|pid| is_zombie(*pid))
         .collect();
+    // The reads of /proc above hold no lock, so starts go on meanwhile; a child started and
+    // already dead but not yet registered is a leader by the time the lock is ours.
     let _sweeping = SWEEP.write().unwrap_or_else(PoisonError::into_inner);
     let leaders = leaders();
-    for pid in children {
-        if leaders.contains(&pid) || !is_zombie(pid) {
+    for pid in zombies {
+        if leaders.contains(&pid) {
             continue;
         }
         let _ = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
