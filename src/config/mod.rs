@@ -293,3 +293,36 @@ mod selection_tests {
         assert_eq!(file.hooks[3].payload_selection, Selection::All);
     }
 }
+
+/// Loading hooks files from text, for the unit tests of the config modules.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::path::Path;
+
+    use super::{Hook, LoadError, LoadOptions, LoadedFile, compile};
+
+    /// The text compiled as `hooks.yaml`.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn load(text: &str) -> Result<LoadedFile, LoadError> {
+        compile::compile_file(
+            Path::new("hooks.yaml"),
+            text.as_bytes(),
+            &LoadOptions::default(),
+        )
+    }
+
+    /// The first hook of the text, and the load's warnings.
+    pub(crate) fn first_hook(text: &str) -> (Hook, Vec<String>) {
+        let file = load(text).unwrap_or_else(|e| panic!("loads: {e}"));
+        let warnings = file.warnings.iter().map(ToString::to_string).collect();
+        (file.hooks[0].clone(), warnings)
+    }
+
+    /// The load error of the text.
+    pub(crate) fn load_error(text: &str) -> String {
+        match load(text) {
+            Err(error) => error.to_string(),
+            Ok(file) => panic!("expected an error, got {:?}", file.hooks[0]),
+        }
+    }
+}

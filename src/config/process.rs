@@ -298,31 +298,12 @@ fn run_as(written: &str, root: bool) -> Result<RunAs, (String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::config::{LoadError, LoadOptions, LoadedFile, compile};
-
-    #[allow(clippy::result_large_err)]
-    fn load(text: &str) -> Result<LoadedFile, LoadError> {
-        compile::compile_file(
-            Path::new("hooks.yaml"),
-            text.as_bytes(),
-            &LoadOptions::default(),
-        )
-    }
+    use crate::config::test_support::{first_hook, load_error as error};
 
     fn options(text: &str) -> (ProcessOptions, Vec<String>) {
-        let file = load(text).unwrap_or_else(|e| panic!("loads: {e}"));
-        let warnings = file.warnings.iter().map(ToString::to_string).collect();
-        (file.hooks[0].process.clone(), warnings)
-    }
-
-    fn error(text: &str) -> String {
-        match load(text) {
-            Err(error) => error.to_string(),
-            Ok(file) => panic!("expected an error, got {:?}", file.hooks[0].process),
-        }
+        let (hook, warnings) = first_hook(text);
+        (hook.process, warnings)
     }
 
     const WAITING: &str = "execute-command: /bin/true, include-command-output-in-response: true";

@@ -318,31 +318,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::config::{LoadError, LoadOptions, LoadedFile, compile};
-
-    #[allow(clippy::result_large_err)]
-    fn load(text: &str) -> Result<LoadedFile, LoadError> {
-        compile::compile_file(
-            Path::new("hooks.yaml"),
-            text.as_bytes(),
-            &LoadOptions::default(),
-        )
-    }
+    use crate::config::test_support::{first_hook, load_error as error};
 
     fn options(text: &str) -> (Scheduling, Vec<String>) {
-        let file = load(text).unwrap_or_else(|e| panic!("loads: {e}"));
-        let warnings = file.warnings.iter().map(ToString::to_string).collect();
-        (file.hooks[0].scheduling.clone(), warnings)
-    }
-
-    fn error(text: &str) -> String {
-        match load(text) {
-            Err(error) => error.to_string(),
-            Ok(file) => panic!("expected an error, got {:?}", file.hooks[0].scheduling),
-        }
+        let (hook, warnings) = first_hook(text);
+        (hook.scheduling, warnings)
     }
 
     #[test]
@@ -389,10 +370,10 @@ mod tests {
     #[test]
     fn toml_reads_the_same() {
         let text = "[[hooks]]\nid = \"a\"\nconcurrency = \"latest\"\ntimeout = \"2s\"\nretry = {attempts = 1}\n";
-        let file = compile::compile_file(
-            Path::new("h.toml"),
+        let file = crate::config::compile::compile_file(
+            std::path::Path::new("h.toml"),
             text.as_bytes(),
-            &LoadOptions::default(),
+            &crate::config::LoadOptions::default(),
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let scheduling = &file.hooks[0].scheduling;
