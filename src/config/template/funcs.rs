@@ -96,10 +96,8 @@ pub(super) enum Func {
     Request,
 }
 
-pub(super) const FUNCS: &[(&str, Func)] = &[
-    ("getenv", Func::Getenv),
-    ("cat", Func::Cat),
-    ("credential", Func::Credential),
+/// The functions every template may call: Go's pure built-ins.
+const BUILTINS: &[(&str, Func)] = &[
     ("js", Func::Js),
     ("html", Func::Html),
     ("urlquery", Func::Urlquery),
@@ -118,53 +116,53 @@ pub(super) const FUNCS: &[(&str, Func)] = &[
     ("ge", Func::Ge),
 ];
 
-/// The functions of a `{source: template}` value: the request's values and the pure built-ins,
-/// but nothing that reads the machine (`getenv`, `cat`, `credential`) at request time.
-pub(super) const VALUE_FUNCS: &[(&str, Func)] = &[
-    ("payload", Func::Payload),
-    ("header", Func::Header),
-    ("query", Func::Query),
-    ("request", Func::Request),
-    ("js", Func::Js),
-    ("html", Func::Html),
-    ("urlquery", Func::Urlquery),
-    ("print", Func::Print),
-    ("printf", Func::Printf),
-    ("println", Func::Println),
-    ("and", Func::And),
-    ("or", Func::Or),
-    ("not", Func::Not),
-    ("len", Func::Len),
-    ("eq", Func::Eq),
-    ("ne", Func::Ne),
-    ("lt", Func::Lt),
-    ("le", Func::Le),
-    ("gt", Func::Gt),
-    ("ge", Func::Ge),
-];
-
-/// The functions one kind of template may call, and how its errors name that kind.
+/// The functions one kind of template may call besides the built-ins, and how its errors name
+/// that kind.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Functions {
-    pub(super) list: &'static [(&'static str, Func)],
+    own: &'static [(&'static str, Func)],
     pub(super) what: &'static str,
 }
 
+/// A hooks file rendered with `-template`: it may read the machine.
 pub(super) const FILE: Functions = Functions {
-    list: FUNCS,
+    own: &[
+        ("getenv", Func::Getenv),
+        ("cat", Func::Cat),
+        ("credential", Func::Credential),
+    ],
     what: "hookwire's -template",
 };
 
+/// A `{source: template}` value: the request's values, but nothing that reads the machine
+/// (`getenv`, `cat`, `credential`) at request time.
 pub(super) const VALUE: Functions = Functions {
-    list: VALUE_FUNCS,
+    own: &[
+        ("payload", Func::Payload),
+        ("header", Func::Header),
+        ("query", Func::Query),
+        ("request", Func::Request),
+    ],
     what: "a `template` source",
 };
 
+impl Functions {
+    /// Its functions by name: its own first, then the built-ins.
+    pub(super) fn all(&self) -> impl Iterator<Item = &'static (&'static str, Func)> {
+        self.own.iter().chain(BUILTINS)
+    }
+
+    pub(super) fn find(&self, name: &str) -> Option<Func> {
+        self.all()
+            .find(|(known, _)| *known == name)
+            .map(|(_, func)| *func)
+    }
+}
+
 impl Func {
     pub(super) fn name(self) -> &'static str {
-        FUNCS
-            .iter()
-            .chain(VALUE_FUNCS)
+        FILE.all()
+            .chain(VALUE.own)
             .find(|(_, f)| *f == self)
             .map_or("?", |(name, _)| name)
     }

@@ -588,8 +588,8 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn identifier(&self, word: &str) -> Result<Operand, TemplateError> {
-        if let Some((_, func)) = self.funcs.list.iter().find(|(name, _)| *name == word) {
-            return Ok(Operand::Function(*func));
+        if let Some(func) = self.funcs.find(word) {
+            return Ok(Operand::Function(func));
         }
         match word {
             "true" => Ok(Operand::Literal(Value::Bool(true))),
@@ -600,7 +600,7 @@ impl<'a> Parser<'a, '_> {
                 "unexpected `{word}` in a command (a control word must start its action)"
             ))),
             _ => {
-                let names: Vec<&str> = self.funcs.list.iter().map(|(name, _)| *name).collect();
+                let names: Vec<&str> = self.funcs.all().map(|(name, _)| *name).collect();
                 Err(self.error(format!(
                     "function `{word}` is not supported by {} (it has {})",
                     self.funcs.what,
