@@ -7,21 +7,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Request, Server, run_hookwire, run_id, send_unix, wait_until};
+use crate::harness::{Request, Server, finished, run_hookwire, run_id, send_unix, wait_until};
 
 const QUICK: &str = "- {id: quick, execute-command: /bin/true}\n";
-
-/// Waits until run `id` has ended, reading it from the admin port; returns it.
-fn finished(s: &Server, id: &str) -> Value {
-    let mut last = Value::Null;
-    let ended = wait_until(Duration::from_secs(15), || {
-        let response = s.admin_get(&format!("/-/runs/{id}"));
-        last = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-        !matches!(last["status"].as_str(), None | Some("queued" | "running"))
-    });
-    assert!(ended, "run {id} did not end: {last}");
-    last
-}
 
 #[test]
 fn the_hooks_listener_never_serves_admin_routes() {

@@ -352,6 +352,18 @@ pub fn run_id(response: &Response) -> String {
         .to_owned()
 }
 
+/// Waits until run `id` has ended, reading it from the admin listener; returns it.
+pub fn finished(s: &Server, id: &str) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    let ended = wait_until(Duration::from_secs(30), || {
+        let response = s.admin_get(&format!("/-/runs/{id}"));
+        last = serde_json::from_slice(&response.body).unwrap_or(serde_json::Value::Null);
+        !matches!(last["status"].as_str(), None | Some("queued" | "running"))
+    });
+    assert!(ended, "run {id} did not end: {last}");
+    last
+}
+
 /// Runs `hookwire ARGS` (a subcommand): success, stdout, stderr.
 pub fn run_hookwire(args: &[&str]) -> (bool, String, String) {
     let output = hookwire().args(args).output().unwrap();

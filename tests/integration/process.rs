@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{Server, check_in, run_id, wait_until};
+use crate::harness::{Server, check_in, finished, run_id, wait_until};
 
 /// `stdin: body` into a file, and `stdin: payload` echoed as the answer.
 const STDIN_HOOKS: &str = r#"
@@ -44,18 +44,6 @@ const STDIN_HOOKS: &str = r#"
 /// A body of `len` bytes that is not one repeated byte (every position is checked).
 fn big_body(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
-}
-
-/// Waits until run `id` has ended, reading it from the admin port; returns it.
-fn finished(s: &Server, id: &str) -> Value {
-    let mut last = Value::Null;
-    let ended = wait_until(Duration::from_secs(30), || {
-        let response = s.admin_get(&format!("/-/runs/{id}"));
-        last = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-        !matches!(last["status"].as_str(), None | Some("queued" | "running"))
-    });
-    assert!(ended, "run {id} did not end: {last}");
-    last
 }
 
 #[test]
