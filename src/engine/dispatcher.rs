@@ -283,6 +283,11 @@ impl Dispatcher {
         self.live.get(id)
     }
 
+    /// Resolves when an attempt of some run starts after this is called.
+    pub fn attempt_started(&self) -> tokio::sync::futures::Notified<'_> {
+        self.live.started()
+    }
+
     /// The run journal, for the history routes.
     pub fn journal(&self) -> &Arc<dyn Journal> {
         &self.journal

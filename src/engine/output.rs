@@ -166,14 +166,24 @@ impl Follower {
 
 /// The outputs of the attempts running now, by run id.
 #[derive(Debug, Default)]
-pub struct LiveRuns(Mutex<HashMap<String, Arc<LiveOutput>>>);
+pub struct LiveRuns {
+    runs: Mutex<HashMap<String, Arc<LiveOutput>>>,
+    /// Wakes those waiting for a run's attempt to start.
+    started: tokio::sync::Notify,
+}
 
 impl LiveRuns {
     /// Registers a new attempt of run `id`.
     pub fn start(&self, id: &str, limit: usize) -> Arc<LiveOutput> {
         let output = Arc::new(LiveOutput::new(limit));
         self.lock().insert(id.to_owned(), output.clone());
+        self.started.notify_waiters();
         output
+    }
+
+    /// Resolves when an attempt starts after this is called (of any run: check which).
+    pub fn started(&self) -> tokio::sync::futures::Notified<'_> {
+        self.started.notified()
     }
 
     /// The output of run `id`, while its attempt runs.
@@ -187,7 +197,7 @@ impl LiveRuns {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<LiveOutput>>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.runs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -13,9 +13,6 @@ use crate::engine::Dispatcher;
 use crate::engine::output::{End, Follower, Update};
 use crate::store::{RunRecord, Status};
 
-/// How often a waiting run is looked for among the running ones.
-const POLL: Duration = Duration::from_millis(50);
-
 /// How often the journal is read while a run waits (it may end without running: superseded).
 const RECHECK: Duration = Duration::from_secs(1);
 
@@ -204,6 +201,8 @@ async fn advance(step: Step, dispatcher: &Dispatcher, id: &str) -> Option<(Piece
         Step::Wait { mut checked } => {
             let deadline = Instant::now() + KEEP_ALIVE;
             loop {
+                // Registered before the look, so a start in between is not missed.
+                let started = dispatcher.attempt_started();
                 if let Some(live) = dispatcher.live_output(id) {
                     let follower = Step::Follow(Box::new(live.follow()));
                     return Box::pin(advance(follower, dispatcher, id)).await;
@@ -224,7 +223,8 @@ async fn advance(step: Step, dispatcher: &Dispatcher, id: &str) -> Option<(Piece
                 if Instant::now() >= deadline {
                     return Some((Piece::KeepAlive, Step::Wait { checked }));
                 }
-                tokio::time::sleep(POLL).await;
+                // The journal is read again now and then: a run may end without starting.
+                let _ = tokio::time::timeout(RECHECK, started).await;
             }
         }
     }
