@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{self, Cli, ServeArgs};
+use crate::cluster::{Cluster, ClusterJournal};
 use crate::config::LoadOptions;
 use crate::engine::exec;
 use crate::engine::{Dispatcher, DispatcherSettings};
@@ -96,12 +97,33 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         (None, None)
     };
-    let dispatcher = Dispatcher::new(
-        store.clone(),
-        open_journal(&args)?,
-        metrics.clone(),
-        dispatcher_settings(&args),
-    );
+    // Orphans of commands that leave their process group come to us, not to init.
+    exec::become_subreaper();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hookwire")
+        .build()
+        .map_err(|error| format!("cannot start the runtime: {error}"))?;
+    let (journal, cluster) = open_store(&args, &runtime)?;
+    let dispatcher = match &cluster {
+        None => Dispatcher::new(
+            store.clone(),
+            journal,
+            metrics.clone(),
+            dispatcher_settings(&args),
+        ),
+        Some(cluster) => {
+            let dispatcher = Dispatcher::with_node(
+                store.clone(),
+                journal,
+                metrics.clone(),
+                dispatcher_settings(&args),
+                cluster.node().to_owned(),
+            );
+            dispatcher.set_cluster(cluster.clone());
+            dispatcher
+        }
+    };
     let state = Arc::new(State {
         settings: settings(&args)?,
         hooks: store,
@@ -112,13 +134,6 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         admin_failures: server::admin::FailedAttempts::default(),
         sessions: crate::console::Sessions::default(),
     });
-    // Orphans of commands that leave their process group come to us, not to init.
-    exec::become_subreaper();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("hookwire")
-        .build()
-        .map_err(|error| format!("cannot start the runtime: {error}"))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let result = runtime.block_on(async {
         tokio::spawn(exec::reap_orphans());
@@ -134,6 +149,9 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
                 recovered.interrupted,
                 recovered.skipped
             );
+        }
+        if let Some(cluster) = dispatcher.cluster() {
+            cluster.start_work(dispatcher.clone());
         }
         // One shutdown: a stop signal starts the dispatcher's drain, and both listeners stop
         // when it starts.
@@ -304,6 +322,23 @@ fn open_journal(args: &ServeArgs) -> Result<Arc<dyn Journal>, String> {
         }
         Err(error) => Err(error.to_string()),
     }
+}
+
+/// The run journal: the embedded SQLite one, or with `-nats-url` the NATS store, whose history
+/// is projected into the SQLite journal of the state directory.
+fn open_store(
+    args: &ServeArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(Arc<dyn Journal>, Option<Arc<Cluster>>), Box<dyn std::error::Error>> {
+    if args.cluster.nats_url.is_none() {
+        return Ok((open_journal(args)?, None));
+    }
+    let node = (args.cluster.node_name.clone()).unwrap_or_else(crate::cluster::host_name);
+    let cluster = runtime.block_on(crate::cluster::connect(&args.cluster, node))?;
+    let local = SqliteJournal::open(&args.state_directory(), args.execution.keep_runs)?;
+    let _runtime = runtime.enter();
+    let journal = ClusterJournal::new(&cluster, Arc::new(local));
+    Ok((Arc::new(journal), Some(cluster)))
 }
 
 fn dispatcher_settings(args: &ServeArgs) -> DispatcherSettings {

@@ -22,6 +22,8 @@
 //!   [`engine::output`], which followers read while the run runs.
 //! - [`store`]: the state directory and its SQLite database: the run journal behind the
 //!   [`store::Journal`] trait, and the dedupe table of delivery ids seen recently.
+//! - [`cluster`]: the NATS JetStream store (`-nats-url`), shared by several nodes: acceptance,
+//!   the work each node pulls, leases for the policies, and the history projected into SQLite.
 //! - [`server`]: sockets, TLS, hyper, routing and adnanh's responses; the admin listener.
 //! - [`console`]: the admin listener's web pages (runs, hooks, health, login).
 //! - [`ops`]: what an operator sees and controls: logging and one log line per request and per
@@ -32,6 +34,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod console;

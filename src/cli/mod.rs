@@ -16,6 +16,7 @@
 //! `hookwire check x` does not. [`goflags::normalize`] continues into a subcommand's own flags
 //! when it meets a subcommand name. The operating subcommands' flags live in [`ops`].
 
+pub mod cluster;
 pub mod execution;
 pub mod goflags;
 pub mod ops;
@@ -250,6 +251,10 @@ pub struct ServeArgs {
     /// How commands are run: concurrency cap, timeouts, output cap, journal.
     #[command(flatten)]
     pub execution: execution::ExecutionArgs,
+
+    /// Where the shared store lives when several nodes run together (NATS JetStream).
+    #[command(flatten)]
+    pub cluster: cluster::ClusterArgs,
 }
 
 /// `-max-json-depth`: at least 1, at most what serde_json itself parses.

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
@@ -18,6 +18,7 @@ use tracing::Instrument as _;
 
 use super::lane::{Busy, Decision, Lane, LaneJob, Origin};
 
+use crate::cluster::Cluster;
 use crate::config::Hook;
 use crate::config::scheduling::Concurrency;
 use crate::engine::exec::{self, Cut, ExecOptions, Outcome, Termination};
@@ -83,6 +84,8 @@ pub enum Refusal {
 pub enum Stop {
     /// A newer run of the same lane arrived (`concurrency: cancel`).
     Cancelled { by: String },
+    /// Another node took over the run's lane lease (NATS store): it may run the lane now.
+    LeaseLost,
 }
 
 /// A one-way "please stop" flag for one run, set by its lane.
@@ -253,6 +256,39 @@ pub struct Dispatcher {
     live: LiveRuns,
     /// Sends the hooks' `notify` entries when runs end.
     pub(super) notifier: Notifier,
+    /// This node's name in the history, when several share a NATS store.
+    node: Option<String>,
+    /// The NATS store, which takes over acceptance when set.
+    cluster: OnceLock<Arc<Cluster>>,
+}
+
+/// A run the NATS store handed to this node: one attempt of it runs here.
+#[derive(Debug)]
+pub struct Claimed {
+    pub id: String,
+    pub hook: Arc<Hook>,
+    pub plan: Plan,
+    pub key: Option<String>,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    pub background: bool,
+    /// Set by the cluster to stop the run (cancelled, lease lost).
+    pub stop: Arc<StopSignal>,
+}
+
+/// How a claimed run's attempt went.
+#[derive(Debug)]
+pub enum ClaimedAttempt {
+    /// Attempt number `attempt` ran.
+    Ran {
+        result: RunResult,
+        attempt: u32,
+        started_at: SystemTime,
+    },
+    /// A newer run took its place before it started.
+    Superseded { by: String },
+    /// It did not start (shutting down, or its start could not be recorded): hand it back.
+    NotStarted(String),
 }
 
 impl Dispatcher {
@@ -261,6 +297,27 @@ impl Dispatcher {
         journal: Arc<dyn Journal>,
         metrics: Arc<Metrics>,
         settings: DispatcherSettings,
+    ) -> Arc<Self> {
+        Self::build(hooks, journal, metrics, settings, None)
+    }
+
+    /// Like [`Self::new`], for a node sharing a NATS store under the name `node`.
+    pub fn with_node(
+        hooks: Arc<HookStore>,
+        journal: Arc<dyn Journal>,
+        metrics: Arc<Metrics>,
+        settings: DispatcherSettings,
+        node: String,
+    ) -> Arc<Self> {
+        Self::build(hooks, journal, metrics, settings, Some(node))
+    }
+
+    fn build(
+        hooks: Arc<HookStore>,
+        journal: Arc<dyn Journal>,
+        metrics: Arc<Metrics>,
+        settings: DispatcherSettings,
+        node: Option<String>,
     ) -> Arc<Self> {
         Arc::new(Self {
             hooks,
@@ -275,7 +332,110 @@ impl Dispatcher {
             live: LiveRuns::default(),
             notifier: Notifier::new(metrics.clone()),
             metrics,
+            node,
+            cluster: OnceLock::new(),
         })
+    }
+
+    /// Hands acceptance over to the NATS store; set once at start.
+    pub fn set_cluster(&self, cluster: Arc<Cluster>) {
+        let _ = self.cluster.set(cluster);
+    }
+
+    /// The NATS store, when hookwire runs on one.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.get()
+    }
+
+    /// The hooks as loaded now.
+    pub fn hooks(&self) -> &Arc<HookStore> {
+        &self.hooks
+    }
+
+    /// This node's name, when several share a NATS store.
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
+    /// How many more commands may start now under `-max-concurrent-runs` (`None`: no cap).
+    pub fn free_slots(&self) -> Option<usize> {
+        self.permits
+            .as_ref()
+            .map(|permits| permits.available_permits())
+    }
+
+    /// Resolves when a `-max-concurrent-runs` slot is free (at once without a cap).
+    pub async fn slot_free(&self) {
+        if let Some(permits) = &self.permits {
+            let _ = permits.acquire().await;
+        }
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        *self.phase.borrow() != Phase::Serving
+    }
+
+    /// Runs one attempt of a run the NATS store handed to this node. The cluster records its
+    /// end and decides on a retry; then [`Self::claimed_ended`].
+    pub async fn run_claimed(&self, claimed: Claimed) -> ClaimedAttempt {
+        let _driven = self.runs.start();
+        let mut job = Job {
+            span: tracing::info_span!("run", id = %claimed.id),
+            id: claimed.id,
+            hook: claimed.hook,
+            plan: claimed.plan,
+            key: claimed.key,
+            attempts: claimed.attempts,
+            background: claimed.background,
+            waiter: None,
+            stop: claimed.stop,
+            started_at: None,
+        };
+        let span = job.span.clone();
+        match self.attempt(&mut job, None).instrument(span).await {
+            Attempt::Ran(outcome, stop) => ClaimedAttempt::Ran {
+                result: result_of(outcome, stop),
+                attempt: job.attempts,
+                started_at: job.started_at.unwrap_or_else(SystemTime::now),
+            },
+            Attempt::NotStarted(NotStarted::Stopped(Stop::Cancelled { by })) => {
+                ClaimedAttempt::Superseded { by }
+            }
+            Attempt::NotStarted(NotStarted::Stopped(Stop::LeaseLost)) => {
+                ClaimedAttempt::NotStarted("its lane's lease was lost".to_owned())
+            }
+            Attempt::NotStarted(NotStarted::Draining) => {
+                ClaimedAttempt::NotStarted("hookwire is shutting down".to_owned())
+            }
+            Attempt::NotStarted(NotStarted::Journal(error)) => {
+                ClaimedAttempt::NotStarted(error.to_string())
+            }
+        }
+    }
+
+    /// A claimed run's attempt is recorded: tells its followers, and when it is final (no
+    /// retry), sends the hook's notifications.
+    pub fn claimed_ended(
+        &self,
+        hook: &Arc<Hook>,
+        id: &str,
+        attempt: u32,
+        result: &RunResult,
+        started_at: Option<SystemTime>,
+        retried: bool,
+    ) {
+        if !retried {
+            self.notifier.notify(hook, result.status, || RunReport {
+                run_id: id.to_owned(),
+                hook_id: hook.id.clone(),
+                attempt,
+                result: result.clone(),
+                started_at,
+                finished_at: SystemTime::now(),
+            });
+        }
+        self.finish_live(id, live_end(result, retried));
     }
 
     /// The output of run `id` while an attempt of it runs.
@@ -307,6 +467,9 @@ impl Dispatcher {
     ) -> Result<Option<oneshot::Receiver<RunResult>>, Refusal> {
         if *self.phase.borrow() != Phase::Serving {
             return Err(Refusal::ShuttingDown);
+        }
+        if let Some(cluster) = self.cluster.get() {
+            return cluster.accept(submission).await;
         }
         let (waiter, answer) = if submission.wait {
             let (sender, receiver) = oneshot::channel();
@@ -548,6 +711,7 @@ impl Dispatcher {
             id: job.id.clone(),
             attempt: job.attempts,
             at: SystemTime::now(),
+            node: self.node.clone(),
         };
         if !job.background {
             self.journal.record_volatile(started());
@@ -601,6 +765,8 @@ impl Dispatcher {
             Attempt::NotStarted(NotStarted::Stopped(Stop::Cancelled { by })) => {
                 return self.supersede(job, &by);
             }
+            // Leases exist only on a NATS store, whose runs are concluded by the cluster.
+            Attempt::NotStarted(NotStarted::Stopped(Stop::LeaseLost)) => return,
             Attempt::NotStarted(NotStarted::Draining) => {
                 if job.waiter.is_some() {
                     let reason = "hookwire shut down before the run started";
@@ -912,6 +1078,10 @@ fn result_of(outcome: Outcome, stop: Option<Stop>) -> RunResult {
         (Some(Cut::Stopped), _, Some(Stop::Cancelled { by })) => {
             (Status::Cancelled, Some(format!("cancelled by run {by}")))
         }
+        (Some(Cut::Stopped), _, Some(Stop::LeaseLost)) => (
+            Status::Interrupted,
+            Some("another node took over its lane's lease".to_owned()),
+        ),
         (Some(Cut::Stopped), _, None) => (
             Status::Interrupted,
             Some("terminated at shutdown".to_owned()),

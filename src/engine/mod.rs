@@ -11,8 +11,8 @@ pub mod output;
 mod recover;
 
 pub use dispatcher::{
-    Dispatcher, DispatcherSettings, Refusal, RunGuard, RunTracker, Stop, StopSignal, Submission,
-    concurrency_key,
+    Claimed, ClaimedAttempt, Dispatcher, DispatcherSettings, Refusal, RunGuard, RunTracker, Stop,
+    StopSignal, Submission, concurrency_key,
 };
 pub use lane::Busy;
 pub use recover::{Recovered, RerunError};

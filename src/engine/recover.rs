@@ -192,7 +192,7 @@ impl Dispatcher {
 
     /// Plans a stored request with the current hooks: the hook, its plan and concurrency key,
     /// or why it cannot run.
-    async fn replan(
+    pub(crate) async fn replan(
         &self,
         hook_id: &str,
         request: &Received,

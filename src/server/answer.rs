@@ -39,11 +39,8 @@ pub async fn answer(
         Err(refusal) => {
             if let Some(delivery) = delivery
                 && hook.security.dedupe.is_some()
-                && let Err(error) = state.dedupe.forget(&hook.id, delivery, &run_id).await
             {
-                tracing::warn!(
-                    "cannot release delivery {delivery:?} of refused run {run_id}: {error}"
-                );
+                super::security::forget_delivery(state, hook, delivery, &run_id).await;
             }
             let body = match &refusal {
                 Refusal::Busy(Busy::QueueFull) => {

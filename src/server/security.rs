@@ -56,7 +56,18 @@ pub async fn seen_before(
     run_id: &str,
 ) -> Option<String> {
     let window = hook.security.dedupe?;
-    match state.dedupe.claim(&hook.id, delivery, run_id, window).await {
+    let claimed = match state.dispatcher.cluster() {
+        Some(cluster) => cluster
+            .claim(&hook.id, delivery, run_id, window)
+            .await
+            .map_err(|error| error.to_string()),
+        None => state
+            .dedupe
+            .claim(&hook.id, delivery, run_id, window)
+            .await
+            .map_err(|error| error.to_string()),
+    };
+    match claimed {
         Ok(Claim::Fresh) => None,
         Ok(Claim::Duplicate(first)) => {
             tracing::info!(
@@ -72,5 +83,24 @@ pub async fn seen_before(
             );
             None
         }
+    }
+}
+
+/// Releases the delivery id a refused run claimed, so the sender's retry is not taken for a
+/// duplicate.
+pub async fn forget_delivery(state: &State, hook: &Hook, delivery: &str, run_id: &str) {
+    let forgotten = match state.dispatcher.cluster() {
+        Some(cluster) => cluster
+            .forget(&hook.id, delivery, run_id)
+            .await
+            .map_err(|error| error.to_string()),
+        None => state
+            .dedupe
+            .forget(&hook.id, delivery, run_id)
+            .await
+            .map_err(|error| error.to_string()),
+    };
+    if let Err(error) = forgotten {
+        tracing::warn!("cannot release delivery {delivery:?} of refused run {run_id}: {error}");
     }
 }

@@ -3,7 +3,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Headers as `Name: value` lines: exact (values are bytes) and readable in the `sqlite3` shell.
-pub(super) fn encode_headers(headers: &HeaderMap) -> Vec<u8> {
+pub(crate) fn encode_headers(headers: &HeaderMap) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, value) in headers {
         out.extend_from_slice(name.as_str().as_bytes());
@@ -14,7 +14,7 @@ pub(super) fn encode_headers(headers: &HeaderMap) -> Vec<u8> {
     out
 }
 
-pub(super) fn decode_headers(bytes: &[u8]) -> HeaderMap {
+pub(crate) fn decode_headers(bytes: &[u8]) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for line in bytes.split(|b| *b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);

@@ -20,7 +20,7 @@
 //! - [`dedupe`]: delivery ids seen recently.
 
 pub mod dedupe;
-mod headers;
+pub(crate) mod headers;
 mod queries;
 pub mod redact;
 mod schema;
@@ -57,7 +57,7 @@ pub struct Received {
 }
 
 /// Where a run stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// Accepted, waiting to start (or to be retried).
@@ -200,6 +200,8 @@ pub enum Event {
         id: String,
         attempt: u32,
         at: SystemTime,
+        /// The node running it (`-node-name`), when several share a NATS store.
+        node: Option<String>,
     },
     /// An attempt ended (or the run ended without one). With `retry_at`, the run waits again
     /// (status queued) until then; otherwise `result.status` is final.
@@ -220,6 +222,12 @@ impl Ack {
     /// An event that needs no waiting (the journal is off).
     pub fn done() -> Self {
         Ack(None)
+    }
+
+    /// An event whose commit is reported through the returned sender.
+    pub fn pending() -> (oneshot::Sender<Result<(), JournalError>>, Self) {
+        let (sender, receiver) = oneshot::channel();
+        (sender, Ack(Some(receiver)))
     }
 
     /// Waits for the commit.
@@ -296,6 +304,9 @@ pub struct RunRecord {
     pub duration_ms: Option<u64>,
     /// Bytes of output dropped from the front.
     pub output_truncated: u64,
+    /// The node that ran the last attempt, when several share a NATS store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// Only for a single run: the captured output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,

@@ -10,8 +10,14 @@ use super::headers::decode_headers;
 use super::{Filter, HookStats, RequestView, RunRecord, Status, StoredRun, from_millis, timestamp};
 use crate::store::redact;
 
-const SUMMARY_COLUMNS: &str = "id, hook, status, concurrency_key, background, rerun_of, attempts,
-    exit_code, signal, reason, accepted_at, started_at, finished_at, next_attempt_at, truncated";
+pub(super) const SUMMARY_COLUMNS: &str = "id, hook, status, concurrency_key, background, rerun_of,
+    attempts, exit_code, signal, reason, accepted_at, started_at, finished_at, next_attempt_at,
+    truncated, node";
+
+/// The same, from a file older than schema 4 that no server has upgraded yet.
+pub(super) const SUMMARY_COLUMNS_V3: &str = "id, hook, status, concurrency_key, background,
+    rerun_of, attempts, exit_code, signal, reason, accepted_at, started_at, finished_at,
+    next_attempt_at, truncated, NULL AS node";
 
 pub(super) const STORED_COLUMNS: &str = "id, hook, status, attempts, background, next_attempt_at,
     request_id, method, remote_addr, headers, query, body, body_lost";
@@ -32,6 +38,7 @@ pub(super) const STORED_COLUMNS_V2: &str =
 pub(super) fn query_runs(
     connection: &Connection,
     filter: &Filter,
+    summary_columns: &str,
 ) -> rusqlite::Result<Vec<RunRecord>> {
     let mut conditions = Vec::new();
     let mut values: Vec<String> = Vec::new();
@@ -61,7 +68,7 @@ pub(super) fn query_runs(
     };
     let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
     let mut statement = connection.prepare(&format!(
-        "SELECT {SUMMARY_COLUMNS} FROM runs {condition} ORDER BY id DESC LIMIT {limit}"
+        "SELECT {summary_columns} FROM runs {condition} ORDER BY id DESC LIMIT {limit}"
     ))?;
     statement
         .query_map(params_from_iter(values), summary)?
@@ -103,11 +110,12 @@ pub(super) fn query_hook_stats(connection: &Connection) -> rusqlite::Result<Vec<
 pub(super) fn query_run(
     connection: &Connection,
     id: &str,
+    summary_columns: &str,
     stored_columns: &str,
 ) -> rusqlite::Result<Option<RunRecord>> {
     connection
         .query_row(
-            &format!("SELECT {SUMMARY_COLUMNS}, output, {stored_columns} FROM runs WHERE id = ?1"),
+            &format!("SELECT {summary_columns}, output, {stored_columns} FROM runs WHERE id = ?1"),
             [id],
             |row| {
                 let mut record = summary(row)?;
@@ -166,6 +174,7 @@ fn summary(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
             .zip(finished_at)
             .and_then(|(start, end)| u64::try_from(end - start).ok()),
         output_truncated: u64::try_from(truncated).unwrap_or(0),
+        node: row.get("node")?,
         output: None,
         request: None,
     })

@@ -8,7 +8,7 @@ use rusqlite::{Connection, params};
 use super::state_dir::FILE_NAME;
 
 /// The schema version kept in `PRAGMA user_version`.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS runs (
     headers         BLOB NOT NULL,      -- 'Name: value' lines, as on the wire
     query           TEXT NOT NULL,
     body            BLOB NOT NULL,
-    body_lost       TEXT                -- why `body` is empty: lost before schema 3
+    body_lost       TEXT,               -- why `body` is empty: lost before schema 3
+    node            TEXT                -- the node that ran the last attempt (-nats-url)
 );
 CREATE INDEX IF NOT EXISTS runs_by_hook ON runs (hook, id);
 CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (status) WHERE status IN ('queued', 'running');
@@ -60,7 +61,11 @@ pub(super) fn migrate(connection: &mut Connection, state_dir: &Path) -> rusqlite
     match version {
         0 => transaction.execute_batch(SCHEMA)?,
         1 => transaction.execute_batch("ALTER TABLE runs ADD COLUMN body_lost TEXT;")?,
-        _ => move_segment_bodies_into_rows(&transaction, state_dir)?,
+        2 => move_segment_bodies_into_rows(&transaction, state_dir)?,
+        _ => {}
+    }
+    if (1..=3).contains(&version) {
+        transaction.execute_batch("ALTER TABLE runs ADD COLUMN node TEXT;")?;
     }
     transaction.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
     transaction.commit()?;

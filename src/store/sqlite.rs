@@ -12,8 +12,8 @@ use tokio::sync::oneshot;
 
 use super::headers::encode_headers;
 use super::queries::{
-    STORED_COLUMNS, STORED_COLUMNS_V1, STORED_COLUMNS_V2, query_hook_stats, query_run, query_runs,
-    stored_run,
+    STORED_COLUMNS, STORED_COLUMNS_V1, STORED_COLUMNS_V2, SUMMARY_COLUMNS, SUMMARY_COLUMNS_V3,
+    query_hook_stats, query_run, query_runs, stored_run,
 };
 use super::schema::migrate;
 use super::state_dir::{FILE_NAME, prepare_database};
@@ -191,11 +191,11 @@ impl Journal for SqliteJournal {
     }
 
     fn runs(&self, filter: &Filter) -> Result<Vec<RunRecord>, JournalError> {
-        self.read(|c| query_runs(c, filter))
+        self.read(|c| query_runs(c, filter, SUMMARY_COLUMNS))
     }
 
     fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
-        self.read(|c| query_run(c, id, STORED_COLUMNS))
+        self.read(|c| query_run(c, id, SUMMARY_COLUMNS, STORED_COLUMNS))
     }
 
     fn hook_stats(&self) -> Result<Vec<HookStats>, JournalError> {
@@ -233,7 +233,8 @@ impl Drop for SqliteJournal {
 #[derive(Debug)]
 pub struct History {
     connection: Connection,
-    /// The request columns this file has (it is not migrated by a reader).
+    /// The summary and request columns this file has (it is not migrated by a reader).
+    summary_columns: &'static str,
     stored_columns: &'static str,
 }
 
@@ -266,20 +267,31 @@ impl History {
             2 => STORED_COLUMNS_V2,
             _ => STORED_COLUMNS,
         };
+        let summary_columns = if version < 4 {
+            SUMMARY_COLUMNS_V3
+        } else {
+            SUMMARY_COLUMNS
+        };
         Ok(Self {
             connection,
+            summary_columns,
             stored_columns,
         })
     }
 
     /// The history, newest first.
     pub fn runs(&self, filter: &Filter) -> Result<Vec<RunRecord>, JournalError> {
-        Ok(query_runs(&self.connection, filter)?)
+        Ok(query_runs(&self.connection, filter, self.summary_columns)?)
     }
 
     /// One run with its output and request.
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
-        Ok(query_run(&self.connection, id, self.stored_columns)?)
+        Ok(query_run(
+            &self.connection,
+            id,
+            self.summary_columns,
+            self.stored_columns,
+        )?)
     }
 }
 
@@ -422,7 +434,7 @@ pub(super) fn write(
             let request = &run.request;
             transaction
                 .prepare_cached(
-                    "INSERT INTO runs (id, hook, status, concurrency_key, background, rerun_of,
+                    "INSERT OR IGNORE INTO runs (id, hook, status, concurrency_key, background, rerun_of,
                      accepted_at, request_id, method, remote_addr, headers, query, body)
                      VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )?
@@ -441,13 +453,18 @@ pub(super) fn write(
                     &request.body[..],
                 ])?;
         }
-        Event::Started { id, attempt, at } => {
+        Event::Started {
+            id,
+            attempt,
+            at,
+            node,
+        } => {
             let changed = transaction
                 .prepare_cached(
                     "UPDATE runs SET status = 'running', attempts = ?2, started_at = ?3,
-                     finished_at = NULL, next_attempt_at = NULL WHERE id = ?1",
+                     finished_at = NULL, next_attempt_at = NULL, node = ?4 WHERE id = ?1",
                 )?
-                .execute(params![id, attempt, millis(*at)])?;
+                .execute(params![id, attempt, millis(*at), node])?;
             if changed == 0 {
                 return Err(JournalError::Missing(id.clone()));
             }

@@ -67,6 +67,7 @@ async fn runs_survive_a_reopen_with_their_request() {
                 id: "r1".into(),
                 attempt: 1,
                 at: SystemTime::now(),
+                node: None,
             })
             .committed()
             .await
@@ -134,12 +135,14 @@ fn retried_run(id: &str) -> Vec<Event> {
             id: id.into(),
             attempt: 1,
             at: at(5),
+            node: None,
         },
         first_end,
         Event::Started {
             id: id.into(),
             attempt: 2,
             at: at(1001),
+            node: None,
         },
         last_end,
     ]
@@ -198,6 +201,7 @@ fn a_failed_write_fails_its_whole_batch() {
         id: "unknown".into(),
         attempt: 1,
         at: SystemTime::now(),
+        node: None,
     };
     let batch = [&other, &start_of_unknown, &first];
     let results = commit(&mut connection, &batch, &mut retention);
@@ -253,6 +257,7 @@ async fn a_start_of_an_unrecorded_run_fails() {
             id: "nope".into(),
             attempt: 1,
             at: SystemTime::now(),
+            node: None,
         })
         .committed()
         .await;

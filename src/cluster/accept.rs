@@ -1,0 +1,127 @@
+//! Accepting a run on the NATS store: its `accepted` event on the history stream, then the run
+//! on the work stream, each acknowledged before the client is answered. `reject` takes its
+//! lane's lease here; `latest` and `cancel` mark the run as their lane's newest once it is
+//! stored. A client that waits for the outcome follows the run's events.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures_util::StreamExt as _;
+use tokio::sync::oneshot;
+
+use super::journal::publish;
+use super::names::{events_subject, lane_key, partition, work_subject};
+use super::{Cluster, ClusterError, wire};
+use crate::config::scheduling::Concurrency;
+use crate::engine::{Busy, Refusal, Submission};
+use crate::store::{Event, JournalError, NewRun, RunResult};
+
+impl Cluster {
+    /// Stores a run so that some node runs it. With `wait`, the receiver gets the result of
+    /// its first attempt, wherever it ran.
+    pub async fn accept(
+        self: &Arc<Self>,
+        submission: Submission,
+    ) -> Result<Option<oneshot::Receiver<RunResult>>, Refusal> {
+        let hook = &submission.hook;
+        let mode = hook.scheduling.concurrency;
+        let key = submission.key.as_deref();
+        let run = NewRun {
+            id: submission.id.clone(),
+            hook: hook.id.clone(),
+            concurrency_key: submission.key.clone(),
+            background: !submission.wait,
+            rerun_of: submission.rerun_of,
+            accepted_at: SystemTime::now(),
+            request: submission.request,
+        };
+        let payload = wire::encode_run(&run);
+        let limit = self.max_payload();
+        if payload.len() * 2 + 4096 > limit {
+            // The run goes out twice (history and work), each in one message.
+            return Err(refused(ClusterError::TooLarge {
+                size: payload.len(),
+                limit,
+            }));
+        }
+        let lease = if mode == Concurrency::Reject {
+            match self
+                .take_lease(&lane_key("lease", &hook.id, key), &run.id)
+                .await
+            {
+                Ok(Some(lease)) => Some(lease),
+                Ok(None) => {
+                    tracing::info!(
+                        "refused a run of {}: {}",
+                        hook.id,
+                        Refusal::Busy(Busy::Running)
+                    );
+                    return Err(Refusal::Busy(Busy::Running));
+                }
+                Err(error) => return Err(refused(error)),
+            }
+        } else {
+            None
+        };
+        let outcome = if submission.wait {
+            match self.client.subscribe(events_subject(&run.id)).await {
+                Ok(events) => Some(events),
+                Err(error) => return Err(refused(ClusterError::request("subscribe", error))),
+            }
+        } else {
+            None
+        };
+        let accepted = wire::encode_event(&Event::Accepted(Box::new(run.clone())));
+        let stored = async {
+            publish(&self.js, events_subject(&run.id), accepted, None).await?;
+            let subject = work_subject(&hook.id, partition(key));
+            publish(&self.js, subject, payload, Some(&run.id)).await
+        };
+        if let Err(error) = stored.await {
+            if let Some(lease) = lease {
+                self.release(lease).await;
+            }
+            tracing::error!("run {} of {} not accepted: {error}", run.id, hook.id);
+            return Err(refused(error));
+        }
+        if matches!(mode, Concurrency::Latest | Concurrency::Cancel)
+            && let Err(error) = self
+                .mark_newest(&lane_key("latest", &hook.id, key), &run.id)
+                .await
+        {
+            // Stored, so it runs; older waiting runs of the lane may run too.
+            tracing::warn!("run {} of {}: {error}", run.id, hook.id);
+        }
+        Ok(outcome.map(|events| first_result(events, run.id)))
+    }
+}
+
+fn refused(error: ClusterError) -> Refusal {
+    Refusal::Journal(JournalError::Store(error.to_string()))
+}
+
+/// The result of the run's first attempt, from its events.
+fn first_result(mut events: async_nats::Subscriber, id: String) -> oneshot::Receiver<RunResult> {
+    let (mut sender, receiver) = oneshot::channel();
+    tokio::spawn(async move {
+        let ended = async {
+            while let Some(message) = events.next().await {
+                if let Ok(Event::Ended { result, .. }) = wire::decode_event(&message.payload) {
+                    return Some(result);
+                }
+            }
+            None
+        };
+        let result = tokio::select! {
+            result = ended => result,
+            () = sender.closed() => return,
+        };
+        match result {
+            Some(result) => {
+                let _ = sender.send(result);
+            }
+            None => tracing::warn!("lost the events of run {id}; its client gets no output"),
+        }
+    });
+    receiver
+}
