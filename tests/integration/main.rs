@@ -5,6 +5,7 @@ mod bodies;
 mod browser;
 mod chromium;
 mod cli;
+mod cluster;
 mod connections;
 mod console;
 mod differential;
