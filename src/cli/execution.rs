@@ -49,7 +49,7 @@ fn parse_flag_duration(value: &str) -> Result<Duration, goflags::FlagError> {
     if value.trim() == "0" {
         return Ok(Duration::ZERO);
     }
-    crate::config::scheduling::parse_duration(value).map_err(goflags::FlagError::Duration)
+    Ok(crate::config::scheduling::parse_duration(value)?)
 }
 
 /// Lists the run history, shows one run, or runs one again.
