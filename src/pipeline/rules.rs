@@ -486,6 +486,12 @@ mod tests {
 
     const BODY: &str = r#"{"ref": "refs/heads/main", "n": 42.0, "flag": true}"#;
 
+    /// A `regex` rule's pattern that does not compile, as the loader keeps it.
+    #[allow(clippy::invalid_regex)]
+    fn invalid_regex() -> Result<Regex, regex::Error> {
+        Regex::new("(")
+    }
+
     fn req() -> Request {
         let sig = hmac_hex(HmacAlgorithm::Sha256, b"s3cret", &[BODY.as_bytes()]);
         let sig = format!("sha256={sig}");
@@ -530,7 +536,7 @@ mod tests {
     }
 
     fn hard() -> Rule {
-        rule(MatchKind::Regex(Regex::new("(")), "payload", "ref")
+        rule(MatchKind::Regex(invalid_regex()), "payload", "ref")
     }
 
     fn hmac(header: &str, secret: &str) -> Rule {
@@ -1024,7 +1030,7 @@ mod tests {
             trace.to_string(),
             "match regex \"^docs/\" payload commits.*.modified.* (all): false (2 of 3 selected values match)\n"
         );
-        let invalid = Regex::new("(");
+        let invalid = invalid_regex();
         let message = invalid.as_ref().unwrap_err().to_string();
         let broken = wildcard(MatchKind::Regex(invalid), false);
         for req in [&mixed, &empty] {

@@ -412,13 +412,16 @@ mod tests {
             .collect()
     }
 
+    /// The protocol version and ALPN protocol a handshake settled on.
+    type Negotiated = (rustls::ProtocolVersion, Option<Vec<u8>>);
+
     /// A real handshake over memory buffers: the client trusts the fixture certificate and
     /// offers the given ALPN protocols; returns what was negotiated.
     fn handshake(
         config: Arc<ServerConfig>,
         alpn: &[&[u8]],
         client_versions: &[&'static SupportedProtocolVersion],
-    ) -> Result<(rustls::ProtocolVersion, Option<Vec<u8>>), Box<dyn std::error::Error>> {
+    ) -> Result<Negotiated, Box<dyn std::error::Error>> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in load_certs(&fixture("cert.pem"))? {
             roots.add(cert)?;
