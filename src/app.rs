@@ -103,7 +103,7 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .thread_name("hookwire")
         .build()
-        .map_err(|error| format!("cannot start the runtime: {error}"))?;
+        .map_err(ServeError::Runtime)?;
     let (journal, cluster) = open_store(&args, &runtime)?;
     let dispatcher = match &cluster {
         None => Dispatcher::new(
@@ -138,10 +138,7 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let result = runtime.block_on(async {
         tokio::spawn(exec::reap_orphans());
         // Before serving: what the last process accepted runs first.
-        let recovered = dispatcher
-            .recover()
-            .await
-            .map_err(|error| format!("cannot read the run journal: {error}"))?;
+        let recovered = dispatcher.recover().await.map_err(ServeError::Recover)?;
         if recovered != Default::default() {
             tracing::info!(
                 "journal: {} run(s) resumed, {} interrupted, {} skipped",
@@ -200,10 +197,10 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         let stop = dispatcher.draining();
         let hooks_server = server::serve(listener, Surface::Hooks, tls, state.clone(), stop);
         let (hooks, admin) = tokio::join!(hooks_server, admin_server);
-        hooks.map_err(|error| format!("server error: {error}"))?;
-        admin.map_err(|error| format!("admin server error: {error}"))?;
+        hooks.map_err(ServeError::Server)?;
+        admin.map_err(ServeError::AdminServer)?;
         dispatcher.finish().await;
-        Ok::<(), String>(())
+        Ok::<(), ServeError>(())
     });
     if let Some(pidfile) = pidfile
         && let Err(error) = pidfile.remove()
@@ -223,7 +220,24 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     result.map_err(Into::into)
 }
 
-fn settings(args: &ServeArgs) -> Result<Settings, String> {
+/// What stops serving once the hooks are loaded.
+#[derive(Debug, thiserror::Error)]
+enum ServeError {
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot read the run journal: {0}")]
+    Recover(#[source] JournalError),
+    #[error("cannot install a signal handler: {0}")]
+    Signal(#[source] std::io::Error),
+    #[error(transparent)]
+    Watch(#[from] reload::WatchError),
+    #[error("server error: {0}")]
+    Server(#[source] std::io::Error),
+    #[error("admin server error: {0}")]
+    AdminServer(#[source] std::io::Error),
+}
+
+fn settings(args: &ServeArgs) -> Result<Settings, server::admin::AdminTokenError> {
     Ok(Settings {
         urlprefix: args.urlprefix.clone(),
         default_methods: cli::default_methods(args),
@@ -305,7 +319,7 @@ fn open_admin(
 /// `$STATE_DIRECTORY`) must work; the default `./.hookwire` may not be writable where an
 /// adnanh command line used to start (after `-setuid`, say): then hookwire still serves, without
 /// a journal, and says so. A corrupt journal stops the start wherever it is.
-fn open_journal(args: &ServeArgs) -> Result<Arc<dyn Journal>, String> {
+fn open_journal(args: &ServeArgs) -> Result<Arc<dyn Journal>, JournalError> {
     if !args.execution.journal {
         tracing::warn!("the run journal is off: accepted runs are lost if hookwire stops");
         return Ok(Arc::new(NoJournal));
@@ -313,14 +327,14 @@ fn open_journal(args: &ServeArgs) -> Result<Arc<dyn Journal>, String> {
     match SqliteJournal::open(&args.state_directory(), args.execution.keep_runs) {
         Ok(journal) => Ok(Arc::new(journal)),
         // Serving without it would hide the runs it holds: the user must decide.
-        Err(error @ JournalError::Corrupt(_)) => Err(error.to_string()),
+        Err(error @ JournalError::Corrupt(_)) => Err(error),
         Err(error) if args.state_dir.is_none() && std::env::var_os("STATE_DIRECTORY").is_none() => {
             tracing::error!(
                 "{error}; serving WITHOUT a run journal: accepted runs are lost if hookwire stops"
             );
             Ok(Arc::new(NoJournal))
         }
-        Err(error) => Err(error.to_string()),
+        Err(error) => Err(error),
     }
 }
 
@@ -360,10 +374,9 @@ fn dispatcher_settings(args: &ServeArgs) -> DispatcherSettings {
 fn signals(
     reloader: Arc<Reloader>,
     certificate: Option<Arc<server::tls::Certificate>>,
-) -> Result<impl Future<Output = ()>, String> {
+) -> Result<impl Future<Output = ()>, ServeError> {
     use tokio::signal::unix::{SignalKind, signal};
-    let install =
-        |kind| signal(kind).map_err(|error| format!("cannot install a signal handler: {error}"));
+    let install = |kind| signal(kind).map_err(ServeError::Signal);
     let mut hangup = install(SignalKind::hangup())?;
     let mut user1 = install(SignalKind::user_defined1())?;
     let mut terminate = install(SignalKind::terminate())?;

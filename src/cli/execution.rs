@@ -49,7 +49,7 @@ fn parse_flag_duration(value: &str) -> Result<Duration, goflags::FlagError> {
     if value.trim() == "0" {
         return Ok(Duration::ZERO);
     }
-    crate::config::scheduling::parse_duration(value).map_err(goflags::FlagError::Duration)
+    Ok(crate::config::scheduling::parse_duration(value)?)
 }
 
 /// Lists the run history, shows one run, or runs one again.
@@ -148,12 +148,17 @@ mod tests {
     use super::*;
     use crate::cli::{Cli, Command, try_parse};
 
-    fn parse(args: &[&str]) -> Result<Cli, String> {
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         let argv = std::iter::once("hookwire")
             .chain(args.iter().copied())
             .map(OsString::from)
             .collect();
-        try_parse(argv).map_err(|e| e.render().to_string())
+        try_parse(argv)
+    }
+
+    /// What clap prints for a command line it refuses.
+    fn parse_error(args: &[&str]) -> String {
+        parse(args).unwrap_err().render().to_string()
     }
 
     fn runs(args: &[&str]) -> RunsArgs {
@@ -208,7 +213,7 @@ mod tests {
                 .command_timeout,
             Duration::ZERO
         );
-        let error = parse(&["-command-timeout", "30"]).unwrap_err();
+        let error = parse_error(&["-command-timeout", "30"]);
         assert!(error.contains("`30` has no unit: write `30s`"), "{error}");
     }
 
@@ -251,10 +256,6 @@ mod tests {
         }
         // Serving flags still work at the top level, and `runs` does not take them.
         assert!(parse(&["-port", "1"]).unwrap().command.is_none());
-        assert!(
-            parse(&["runs", "-port", "1"])
-                .unwrap_err()
-                .contains("-port")
-        );
+        assert!(parse_error(&["runs", "-port", "1"]).contains("-port"));
     }
 }

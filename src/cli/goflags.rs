@@ -97,8 +97,8 @@ pub enum FlagError {
     #[error("expected NAME=VALUE, e.g. token=abc")]
     QueryNotPair,
     /// A duration flag; the reason comes from the hooks file's duration parser.
-    #[error("{0}")]
-    Duration(String),
+    #[error(transparent)]
+    Duration(#[from] crate::config::scheduling::DurationError),
 }
 
 /// How a flag takes its value, read from clap's definition of it.

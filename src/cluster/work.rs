@@ -259,7 +259,7 @@ async fn run_here(
         Ok(planned) => planned,
         Err(reason) => {
             tracing::warn!("run {} of {} skipped: {reason}", run.id, run.hook);
-            let result = RunResult::without_process(Status::Skipped, reason);
+            let result = RunResult::without_process(Status::Skipped, reason.to_string());
             return finish(
                 cluster, dispatcher, message, run, None, attempts, revision, result,
             )

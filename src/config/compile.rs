@@ -19,7 +19,7 @@ use super::schema::{self, ARGUMENT, HEADER, HOOK, MATCH, Object, RULE, Reader};
 use super::{Diagnostic, Hook, LoadError, LoadOptions, LoadedFile, ResponseHeader, template};
 use crate::pipeline::request::json::Selection;
 use crate::pipeline::request::{Argument, Source};
-use crate::pipeline::rules::{MatchKind, MatchRule, Rule};
+use crate::pipeline::rules::{InvalidIpRange, MatchKind, MatchRule, Rule};
 use crate::pipeline::signature::HmacAlgorithm;
 use crate::secret::Secret;
 
@@ -668,16 +668,16 @@ fn compile_regex(
     reader: &mut Reader<'_>,
     object: &Object<'_>,
     pattern: &str,
-) -> Result<regex::Regex, String> {
+) -> Result<regex::Regex, regex::Error> {
     let compiled = RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| e.to_string());
-    if let Err(message) = &compiled {
+        .build();
+    if let Err(error) = &compiled {
+        let message = error.to_string();
         reader.warn(
             object.pos_of("regex"),
             &object.path_of("regex"),
-            format!("invalid regex: {}", message.lines().last().unwrap_or(message)),
+            format!("invalid regex: {}", message.lines().last().unwrap_or(&message)),
             Some("requests reaching this rule get a 500 (as in adnanh); fix the pattern (RE2 syntax)".into()),
         );
     }
@@ -691,7 +691,7 @@ fn ip_ranges(
     reader: &mut Reader<'_>,
     object: &Object<'_>,
     ip_range: &str,
-) -> Vec<Result<IpNet, String>> {
+) -> Vec<Result<IpNet, InvalidIpRange>> {
     let pos = object.pos_of("ip-range");
     let path = object.path_of("ip-range");
     if ip_range.split_whitespace().next().is_none() {
@@ -707,10 +707,10 @@ fn ip_ranges(
         .map(|entry| {
             let parsed = parse_ip_entry(entry);
             match &parsed {
-                Err(message) => reader.warn(
+                Err(error) => reader.warn(
                     pos,
                     &path,
-                    message.clone(),
+                    error.to_string(),
                     Some("requests reaching this rule get a 500 (as in adnanh); write an address or a CIDR like 10.0.0.0/8".into()),
                 ),
                 Ok(IpNet::V6(net)) if !entry.contains('/') => reader.warn(
@@ -726,8 +726,8 @@ fn ip_ranges(
         .collect()
 }
 
-fn parse_ip_entry(entry: &str) -> Result<IpNet, String> {
-    let invalid = || format!("invalid CIDR address: {entry}");
+fn parse_ip_entry(entry: &str) -> Result<IpNet, InvalidIpRange> {
+    let invalid = || InvalidIpRange(entry.to_owned());
     if entry.contains('/') {
         return entry
             .parse::<IpNet>()

@@ -447,7 +447,7 @@ fn invalid_regex_and_cidr_load_with_warnings() {
     else {
         panic!()
     };
-    assert!(!message.is_empty());
+    assert!(!message.to_string().is_empty());
     let w = warning_containing(&file, "invalid regex");
     assert_eq!((w.line, w.column), (5, 37));
     assert_eq!(w.field.as_deref(), Some("trigger-rule.or[0].match.regex"));
@@ -460,7 +460,10 @@ fn invalid_regex_and_cidr_load_with_warnings() {
     };
     let shown: Vec<String> = ranges
         .iter()
-        .map(|r| r.as_ref().map_or_else(Clone::clone, ToString::to_string))
+        .map(|r| {
+            r.as_ref()
+                .map_or_else(ToString::to_string, ToString::to_string)
+        })
         .collect();
     assert_eq!(
         shown,

@@ -294,27 +294,18 @@ fn error(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::config::{LoadOptions, compile::compile_file};
+    use crate::config::test_support::{first_hook, load_error};
 
-    fn load(yaml: &str) -> Result<Vec<Notification>, String> {
-        compile_file(
-            Path::new("h.yaml"),
-            yaml.as_bytes(),
-            &LoadOptions::default(),
-        )
-        .map(|file| file.hooks[0].notify.clone())
-        .map_err(|error| error.to_string())
+    fn load(yaml: &str) -> Vec<Notification> {
+        first_hook(yaml).0.notify
     }
 
     #[test]
     fn reads_commands_and_urls() {
         let notify = load(
             "- id: x\n  execute-command: /bin/true\n  notify:\n    - {on: [failed, timed-out], url: 'https://user:pw@hooks.example.com/T0/B1/secret', format: slack}\n    - {on: succeeded, execute-command: /bin/done}\n",
-        )
-        .unwrap();
+        );
         assert_eq!(notify[0].on, [Status::Failed, Status::TimedOut]);
         let Target::Url { url, format } = &notify[0].target else {
             panic!("{notify:?}")
@@ -336,7 +327,7 @@ mod tests {
         for (entry, want) in [
             (
                 "    - {on: [failled], execute-command: /bin/x}",
-                "h.yaml:4:13: hook `x`: `notify[0].on[0]`: unknown run outcome `failled` (hint: did you mean `failed`?)",
+                "hooks.yaml:4:13: hook `x`: `notify[0].on[0]`: unknown run outcome `failled` (hint: did you mean `failed`?)",
             ),
             (
                 "    - {on: [cancelled], execute-command: /bin/x}",
@@ -344,7 +335,7 @@ mod tests {
             ),
             (
                 "    - {execute-command: /bin/x}",
-                "h.yaml:4:7: hook `x`: `notify[0].on`: a notify entry needs `on`",
+                "hooks.yaml:4:7: hook `x`: `notify[0].on`: a notify entry needs `on`",
             ),
             (
                 "    - {on: [failed]}",
@@ -352,7 +343,7 @@ mod tests {
             ),
             (
                 "    - {on: [failed], url: 'ftp://example.com/x'}",
-                "h.yaml:4:27: hook `x`: `notify[0].url`: must start with https:// or http://",
+                "hooks.yaml:4:27: hook `x`: `notify[0].url`: must start with https:// or http://",
             ),
             (
                 "    - {on: [failed], url: 'https://example.com/x', format: teams}",
@@ -367,13 +358,12 @@ mod tests {
                 "is empty, so this entry is never sent",
             ),
         ] {
-            let error = load(&format!("{head}{entry}\n")).unwrap_err();
+            let error = load_error(&format!("{head}{entry}\n"));
             assert!(error.contains(want), "{entry}: {error}");
         }
-        let error = load(&format!(
+        let error = load_error(&format!(
             "{head}    - {{on: [failed], url: 'https:///token-value'}}\n"
-        ))
-        .unwrap_err();
+        ));
         assert!(!error.contains("token-value"), "{error}");
     }
 }

@@ -288,12 +288,12 @@ fn boolean(reader: &Reader<'_>, node: &Node, path: &str) -> Result<bool, Box<Dia
 /// A duration value of the hooks file, such as `15m` or `1h 30m`.
 fn duration(reader: &Reader<'_>, node: &Node, path: &str) -> Result<Duration, Box<Diagnostic>> {
     let text = reader.string_value(node, path)?;
-    parse_duration(&text).map_err(|message| {
+    parse_duration(&text).map_err(|error| {
         Box::new(
             reader.diagnostic(
                 node.pos,
                 path,
-                message,
+                error.to_string(),
                 Some(
                     "write a number with a unit: `90s`, `15m`, `1h 30m` (units: ms, s, m, h, d)"
                         .to_owned(),
@@ -306,15 +306,32 @@ fn duration(reader: &Reader<'_>, node: &Node, path: &str) -> Result<Duration, Bo
 /// Parses a duration as hookwire writes them everywhere (hooks file and flags): a number with a
 /// unit (`500ms`, `30s`, `15m`, `1h 30m`). A bare number is refused rather than guessed at,
 /// since adnanh-era habits differ on whether it means seconds or nanoseconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     if !text.is_empty() && text.parse::<f64>().is_ok() {
-        return Err(format!(
-            "`{text}` has no unit: write `{text}s` for seconds, `{text}m` for minutes"
-        ));
+        return Err(DurationError::NoUnit(text.to_owned()));
     }
-    humantime::parse_duration(text).map_err(|error| format!("`{text}` is not a duration: {error}"))
+    humantime::parse_duration(text).map_err(|source| DurationError::Invalid {
+        text: text.to_owned(),
+        source,
+    })
 }
+
+/// Why a duration (in the hooks file or a flag) was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DurationError {
+    #[error("`{0}` has no unit: write `{0}s` for seconds, `{0}m` for minutes")]
+    NoUnit(String),
+    #[error("`{text}` is not a duration: {source}")]
+    Invalid {
+        text: String,
+        source: humantime::DurationError,
+    },
+}
+
+// humantime's error holds only positions and strings, so equality is total; flag errors
+// compare with `Eq`.
+impl Eq for DurationError {}
 
 #[cfg(test)]
 mod tests {
@@ -486,8 +503,14 @@ mod tests {
     fn durations_for_flags() {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("10").unwrap_err().contains("no unit"));
-        assert!(parse_duration("1.5").unwrap_err().contains("no unit"));
+        assert_eq!(
+            parse_duration("10").unwrap_err().to_string(),
+            "`10` has no unit: write `10s` for seconds, `10m` for minutes"
+        );
+        assert_eq!(
+            parse_duration("1.5"),
+            Err(DurationError::NoUnit("1.5".to_owned()))
+        );
         assert!(parse_duration("").is_err());
     }
 }

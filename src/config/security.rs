@@ -362,8 +362,8 @@ fn optional_duration(
 
 /// Parses a duration with its unit; a bare number is refused, since seconds and minutes are
 /// both plausible readings.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|error| error.to_string())
+pub fn parse_duration(text: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(text.trim())
 }
 
 #[cfg(test)]

@@ -15,4 +15,4 @@ pub use dispatcher::{
     StopSignal, Submission, concurrency_key,
 };
 pub use lane::Busy;
-pub use recover::{Recovered, RerunError};
+pub use recover::{Recovered, ReplanError, RerunError};

@@ -246,14 +246,13 @@ impl Notifier {
 
 /// The HTTP(S) client, trusting the system's CA roots (`SSL_CERT_FILE` and `SSL_CERT_DIR`
 /// are honoured). Without roots, HTTPS notifications fail and say why.
-fn http_client() -> Result<HttpClient, Arc<str>> {
+fn http_client() -> Result<HttpClient, Arc<std::io::Error>> {
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
         .map_err(|error| {
-            let message: Arc<str> =
-                format!("cannot read the system's CA certificates: {error}").into();
-            tracing::error!("notifications: {message}");
-            message
+            let error = Arc::new(error);
+            tracing::error!("notifications: {}", DeliveryError::NoRoots(error.clone()));
+            error
         })?
         .https_or_http()
         .enable_http1()
@@ -264,14 +263,14 @@ fn http_client() -> Result<HttpClient, Arc<str>> {
 /// Sends one notification, logging a failure.
 async fn deliver(
     delivery: &Delivery,
-    client: Result<&HttpClient, &Arc<str>>,
+    client: Result<&HttpClient, &Arc<std::io::Error>>,
 ) -> NotificationOutcome {
     let report = &delivery.report;
     let (to, result) = match &delivery.notification.target {
         Target::Url { url, format } => {
             let result = match client {
                 Ok(client) => post(client, url, *format, report).await,
-                Err(error) => Err(error.to_string()),
+                Err(error) => Err(DeliveryError::NoRoots(error.clone())),
             };
             (url.origin().to_owned(), result)
         }
@@ -298,13 +297,48 @@ async fn deliver(
     }
 }
 
+/// Why a notification was not delivered.
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    #[error("cannot read the system's CA certificates: {0}")]
+    NoRoots(Arc<std::io::Error>),
+    #[error("the URL cannot be used in a request")]
+    UnusableUrl,
+    /// The last attempt's failure.
+    #[error("{failure} (attempt {attempt} of {HTTP_ATTEMPTS})")]
+    Post { failure: PostFailure, attempt: u32 },
+    #[error("cannot start it: {0}")]
+    Start(#[source] std::io::Error),
+    #[error("killed after {COMMAND_TIMEOUT:?}")]
+    Killed,
+    #[error("{0}")]
+    Wait(#[source] std::io::Error),
+    /// The command failed; `stderr` is the tail of its standard error, quoted for a log line.
+    #[error("{status}: {stderr}")]
+    Failed {
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
+}
+
+/// Why one POST of a notification failed.
+#[derive(Debug, thiserror::Error)]
+enum PostFailure {
+    #[error("answered {0}")]
+    Answered(http::StatusCode),
+    #[error("{}", .0.message)]
+    Unanswered(SendFailure),
+    #[error("no answer within {HTTP_TIMEOUT:?}")]
+    Timeout,
+}
+
 /// POSTs the report, trying again after a transient failure.
 async fn post(
     client: &HttpClient,
     url: &NotifyUrl,
     format: Format,
     report: &RunReport,
-) -> Result<(), String> {
+) -> Result<(), DeliveryError> {
     let body = match format {
         Format::Json => report.document(),
         Format::Slack => json!({ "text": report.chat_text() }),
@@ -321,19 +355,25 @@ async fn post(
                 concat!("hookwire/", env!("CARGO_PKG_VERSION")),
             )
             .body(Full::new(body.clone()))
-            .map_err(|_| "the URL cannot be used in a request".to_owned())?;
+            .map_err(|_| DeliveryError::UnusableUrl)?;
         let (error, transient) =
             match tokio::time::timeout(HTTP_TIMEOUT, send(client, request)).await {
                 Ok(Ok(status)) if status.is_success() => return Ok(()),
                 Ok(Ok(status)) => (
-                    format!("answered {status}"),
+                    PostFailure::Answered(status),
                     status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS,
                 ),
-                Ok(Err(failure)) => (failure.message, !failure.tls_refused),
-                Err(_) => (format!("no answer within {HTTP_TIMEOUT:?}"), true),
+                Ok(Err(failure)) => {
+                    let transient = !failure.tls_refused;
+                    (PostFailure::Unanswered(failure), transient)
+                }
+                Err(_) => (PostFailure::Timeout, true),
             };
         if !transient || attempt == HTTP_ATTEMPTS {
-            return Err(format!("{error} (attempt {attempt} of {HTTP_ATTEMPTS})"));
+            return Err(DeliveryError::Post {
+                failure: error,
+                attempt,
+            });
         }
         tracing::debug!(
             "notification to {} failed: {error}; trying again in {delay:?}",
@@ -370,6 +410,7 @@ async fn send(
 }
 
 /// Why a POST got no answer.
+#[derive(Debug)]
 struct SendFailure {
     message: String,
     /// The TLS handshake failed (an untrusted certificate, say): trying again cannot help.
@@ -396,7 +437,7 @@ fn is_tls_error(cause: &(dyn std::error::Error + 'static)) -> bool {
 
 /// Runs a notification command: `HOOKWIRE_*` variables, the JSON document on standard input,
 /// the hook's working directory.
-async fn run_command(command: &str, hook: &Hook, report: &RunReport) -> Result<(), String> {
+async fn run_command(command: &str, hook: &Hook, report: &RunReport) -> Result<(), DeliveryError> {
     let mut process = tokio::process::Command::new(command);
     process
         .envs(report.variables())
@@ -407,9 +448,7 @@ async fn run_command(command: &str, hook: &Hook, report: &RunReport) -> Result<(
     if !hook.command_working_directory.is_empty() {
         process.current_dir(&hook.command_working_directory);
     }
-    let mut child = process
-        .spawn()
-        .map_err(|error| format!("cannot start it: {error}"))?;
+    let mut child = process.spawn().map_err(DeliveryError::Start)?;
     let input = report.document().to_string();
     let mut stdin = child.stdin.take();
     let run = async {
@@ -422,17 +461,16 @@ async fn run_command(command: &str, hook: &Hook, report: &RunReport) -> Result<(
     };
     let output = tokio::time::timeout(COMMAND_TIMEOUT, run)
         .await
-        .map_err(|_| format!("killed after {COMMAND_TIMEOUT:?}"))?
-        .map_err(|error| error.to_string())?;
+        .map_err(|_| DeliveryError::Killed)?
+        .map_err(DeliveryError::Wait)?;
     if output.status.success() {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let stderr = stderr.trim();
     let tail = &stderr[stderr.floor_char_boundary(stderr.len().saturating_sub(500))..];
-    Err(format!(
-        "{}: {}",
-        output.status,
-        crate::ops::logging::field_value(tail)
-    ))
+    Err(DeliveryError::Failed {
+        status: output.status,
+        stderr: crate::ops::logging::field_value(tail).into_owned(),
+    })
 }

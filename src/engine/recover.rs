@@ -12,7 +12,9 @@ use super::notify::RunReport;
 use crate::config::Hook;
 use crate::ops::metrics::RunOutcome;
 use crate::pipeline::plan::Plan;
-use crate::pipeline::signature::preset;
+use crate::pipeline::request::body::BodyError;
+use crate::pipeline::rules::RuleError;
+use crate::pipeline::signature::preset::{self, PresetError};
 use crate::pipeline::{self, Verdict};
 use crate::store::Received;
 use crate::store::{Ack, Event, JournalError, RunResult, Status};
@@ -41,6 +43,23 @@ pub enum RerunError {
     Journal(JournalError),
 }
 
+/// Why a stored request cannot run with the current hooks.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplanError {
+    #[error("hook `{0}` is no longer defined in the hooks files")]
+    HookGone(String),
+    #[error("the request no longer satisfies the hook's trigger rule")]
+    NotTriggered,
+    #[error("the stored body cannot be parsed: {0}")]
+    Malformed(#[source] BodyError),
+    #[error("the trigger rule failed: {0}")]
+    Rule(#[source] RuleError),
+    #[error("the signature check failed: {0}")]
+    Signature(#[source] PresetError),
+    #[error("a Discord PING runs nothing")]
+    DiscordPing,
+}
+
 impl Dispatcher {
     /// Picks up the runs the last process left unfinished, oldest first: queued ones wait for
     /// their turn (after their retry time, if any); one that was running counts as a failed
@@ -53,7 +72,10 @@ impl Dispatcher {
             let span = tracing::info_span!("request", id = %stored.request.id);
             let replanned = match &stored.body_lost {
                 Some(lost) => Err(lost.clone()),
-                None => self.replan(&stored.hook, &stored.request).await,
+                None => self
+                    .replan(&stored.hook, &stored.request)
+                    .await
+                    .map_err(|error| error.to_string()),
             };
             let (hook, plan, key) = match replanned {
                 Ok(planned) => planned,
@@ -170,9 +192,9 @@ impl Dispatcher {
         let (hook, plan, key) =
             self.replan(&stored.hook, &stored.request)
                 .await
-                .map_err(|reason| RerunError::NotRunnable {
+                .map_err(|error| RerunError::NotRunnable {
                     id: id.to_owned(),
-                    reason,
+                    reason: error.to_string(),
                 })?;
         let new_id = uuid::Uuid::now_v7().to_string();
         tracing::info!("rerunning run {id} of {} as run {new_id}", hook.id);
@@ -196,12 +218,12 @@ impl Dispatcher {
         &self,
         hook_id: &str,
         request: &Received,
-    ) -> Result<(Arc<Hook>, Plan, Option<String>), String> {
+    ) -> Result<(Arc<Hook>, Plan, Option<String>), ReplanError> {
         let hooks = self.hooks.load();
         let hook = hooks
             .get(hook_id)
             .cloned()
-            .ok_or_else(|| format!("hook `{hook_id}` is no longer defined in the hooks files"))?;
+            .ok_or_else(|| ReplanError::HookGone(hook_id.to_owned()))?;
         // The signature was checked when the request was accepted; checked again now, a
         // timestamped one (Stripe, Slack, ...) would have expired.
         let mut unsigned = (*hook).clone();
@@ -219,13 +241,11 @@ impl Dispatcher {
                 let key = super::concurrency_key(&hook, prepared.request.as_ref());
                 Ok((hook, plan, key))
             }
-            Verdict::NotTriggered => {
-                Err("the request no longer satisfies the hook's trigger rule".to_owned())
-            }
-            Verdict::Malformed(error) => Err(format!("the stored body cannot be parsed: {error}")),
-            Verdict::RuleError(error) => Err(format!("the trigger rule failed: {error}")),
-            Verdict::SignatureFailed(error) => Err(format!("the signature check failed: {error}")),
-            Verdict::DiscordPing => Err("a Discord PING runs nothing".to_owned()),
+            Verdict::NotTriggered => Err(ReplanError::NotTriggered),
+            Verdict::Malformed(error) => Err(ReplanError::Malformed(error)),
+            Verdict::RuleError(error) => Err(ReplanError::Rule(error)),
+            Verdict::SignatureFailed(error) => Err(ReplanError::Signature(error)),
+            Verdict::DiscordPing => Err(ReplanError::DiscordPing),
         }
     }
 

@@ -152,7 +152,12 @@ impl Reloader {
     /// The hooks files of every `-hooks` value, in load order, each once. A value that cannot
     /// be listed keeps the files it had (at start: none, and it is reported); a glob pattern
     /// that does not parse fails the start.
-    fn list_files(&self, trigger: Trigger, attempt: &mut Attempt) -> Result<Vec<PathBuf>, String> {
+    #[allow(clippy::result_large_err)] // `LoadError::Invalid` carries a whole `Diagnostic`.
+    fn list_files(
+        &self,
+        trigger: Trigger,
+        attempt: &mut Attempt,
+    ) -> Result<Vec<PathBuf>, LoadError> {
         let mut listed = lock(&self.listed);
         let mut files = Vec::new();
         for (value, previous) in self.paths.iter().zip(listed.iter_mut()) {
@@ -167,7 +172,7 @@ impl Reloader {
                     *previous = found;
                 }
                 Err(error @ LoadError::Pattern { .. }) if trigger == Trigger::Start => {
-                    return Err(error.to_string());
+                    return Err(error);
                 }
                 Err(error) => {
                     tracing::error!("couldn't list hooks files: {error}");
@@ -190,7 +195,8 @@ impl Reloader {
     ///
     /// A reload asked for by a signal is announced to systemd (`RELOADING=1`, then `READY=1`);
     /// a watched change is not, as systemd did not ask for it.
-    pub fn reload(&self, trigger: Trigger) -> Result<usize, String> {
+    #[allow(clippy::result_large_err)] // `LoadError::Invalid` carries a whole `Diagnostic`.
+    pub fn reload(&self, trigger: Trigger) -> Result<usize, LoadError> {
         if trigger == Trigger::Signal {
             systemd::reloading();
         }
@@ -198,7 +204,7 @@ impl Reloader {
         let result = self.reload_files(trigger, &mut attempt);
         if attempt.read || attempt.failed || trigger != Trigger::Watch {
             let mut errors = attempt.errors;
-            errors.extend(result.as_ref().err().cloned());
+            errors.extend(result.as_ref().err().map(ToString::to_string));
             *self
                 .store
                 .last_reload
@@ -221,7 +227,8 @@ impl Reloader {
         result
     }
 
-    fn reload_files(&self, trigger: Trigger, attempt: &mut Attempt) -> Result<usize, String> {
+    #[allow(clippy::result_large_err)] // `LoadError::Invalid` carries a whole `Diagnostic`.
+    fn reload_files(&self, trigger: Trigger, attempt: &mut Attempt) -> Result<usize, LoadError> {
         let mut loaded = lock(&self.loaded);
         let mut seen = lock(&self.seen);
         let files = self.list_files(trigger, attempt)?;
@@ -326,7 +333,7 @@ impl Reloader {
                 }
                 Ok(count)
             }
-            Err(error) if trigger == Trigger::Start => Err(error.to_string()),
+            Err(error) if trigger == Trigger::Start => Err(error),
             Err(error) => {
                 attempt.fail(error.to_string());
                 tracing::error!("reload rejected, the previous hooks stay in place: {error}");
@@ -430,8 +437,13 @@ pub fn reload_certificate(certificate: &Certificate) {
     }
 }
 
+/// The directory watcher could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the file watcher: {0}")]
+pub struct WatchError(#[from] notify::Error);
+
 /// Watches the certificate's and key's directories and reloads the pair after changes.
-pub fn watch_certificate(certificate: Arc<Certificate>) -> Result<(), String> {
+pub fn watch_certificate(certificate: Arc<Certificate>) -> Result<(), WatchError> {
     let paths = certificate.paths();
     watch_directories(
         move || parent_directories(&paths),
@@ -441,7 +453,7 @@ pub fn watch_certificate(certificate: Arc<Certificate>) -> Result<(), String> {
 
 /// Watches the hooks files' directories and reloads after changes. The watches are in place
 /// when this returns; the reloading runs on a task until the runtime stops.
-pub fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
+pub fn watch(reloader: Arc<Reloader>) -> Result<(), WatchError> {
     let watched = reloader.clone();
     watch_directories(
         move || watched.watched_directories(),
@@ -457,7 +469,7 @@ pub fn watch(reloader: Arc<Reloader>) -> Result<(), String> {
 fn watch_directories(
     directories: impl Fn() -> Vec<PathBuf> + Send + 'static,
     changed: impl Fn() + Send + Sync + 'static,
-) -> Result<(), String> {
+) -> Result<(), WatchError> {
     let changed = Arc::new(changed);
     let (events, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -467,8 +479,7 @@ fn watch_directories(
         {
             let _ = events.send(());
         }
-    })
-    .map_err(|error| format!("cannot start the file watcher: {error}"))?;
+    })?;
     let mut watching = Vec::new();
     add_watches(&mut watcher, &mut watching, directories());
     tokio::spawn(async move {

@@ -31,8 +31,13 @@ pub enum Rule {
     Empty,
 }
 
+/// An `ip-whitelist` entry that is neither an address nor a CIDR.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid CIDR address: {0}")]
+pub struct InvalidIpRange(pub String);
+
 /// The entries of an `ip-whitelist` as text, an invalid one as `(invalid)`.
-pub fn ip_ranges(entries: &[Result<IpNet, String>]) -> Vec<String> {
+pub fn ip_ranges(entries: &[Result<IpNet, InvalidIpRange>]) -> Vec<String> {
     entries
         .iter()
         .map(|entry| match entry {
@@ -74,9 +79,9 @@ pub struct MatchRule {
 pub enum MatchKind {
     /// `value`: byte-for-byte equality in constant time.
     Value(String),
-    /// `regex`: unanchored RE2-style match. An invalid pattern is kept as its error message: the
+    /// `regex`: unanchored RE2-style match. An invalid pattern is kept as its error: the
     /// reference only fails (500) when a request reaches the rule, so we do too, and warn at load.
-    Regex(Result<Regex, String>),
+    Regex(Result<Regex, regex::Error>),
     /// `payload-hmac-*` (and the deprecated `payload-hash-*` aliases).
     PayloadHmac {
         algorithm: HmacAlgorithm,
@@ -85,7 +90,7 @@ pub enum MatchKind {
         deprecated_alias: bool,
     },
     /// `ip-whitelist`: entries in file order; an invalid entry is a hard error when reached.
-    IpWhitelist(Vec<Result<IpNet, String>>),
+    IpWhitelist(Vec<Result<IpNet, InvalidIpRange>>),
     /// `scalr-signature`: HMAC-SHA1 over body and `Date`, with a 5-minute window.
     ScalrSignature { secret: Secret },
     /// Any other `type`: never satisfied (no error), as in the reference.
@@ -302,7 +307,7 @@ fn eval_match(m: &MatchRule, cx: &Context<'_>, tracing: bool) -> (Evaluation, Op
                         return (Evaluation::new(true, None), detail);
                     }
                     Ok(_) => {}
-                    Err(e) => return (Evaluation::fail(RuleError::Hard(e.clone())), detail),
+                    Err(e) => return (Evaluation::fail(RuleError::Hard(e.to_string())), detail),
                 }
             }
             return (Evaluation::new(false, None), detail);
@@ -351,7 +356,7 @@ fn eval_match(m: &MatchRule, cx: &Context<'_>, tracing: bool) -> (Evaluation, Op
             Evaluation::new(arg.as_bytes().ct_eq(expected.as_bytes()).into(), None)
         }
         MatchKind::Regex(Ok(re)) => Evaluation::new(re.is_match(&arg), None),
-        MatchKind::Regex(Err(e)) => Evaluation::fail(RuleError::Hard(e.clone())),
+        MatchKind::Regex(Err(e)) => Evaluation::fail(RuleError::Hard(e.to_string())),
         MatchKind::PayloadHmac {
             algorithm,
             secret,
@@ -385,7 +390,7 @@ fn eval_selection(
 ) -> (Evaluation, Option<String>) {
     // An invalid pattern fails whatever was selected, as it does over one value.
     if let MatchKind::Regex(Err(e)) = &m.kind {
-        return (Evaluation::fail(RuleError::Hard(e.clone())), None);
+        return (Evaluation::fail(RuleError::Hard(e.to_string())), None);
     }
     let matches = |text: &str| match &m.kind {
         MatchKind::Value(expected) => bool::from(text.as_bytes().ct_eq(expected.as_bytes())),
@@ -481,6 +486,12 @@ mod tests {
 
     const BODY: &str = r#"{"ref": "refs/heads/main", "n": 42.0, "flag": true}"#;
 
+    /// A `regex` rule's pattern that does not compile, as the loader keeps it.
+    #[allow(clippy::invalid_regex)]
+    fn invalid_regex() -> Result<Regex, regex::Error> {
+        Regex::new("(")
+    }
+
     fn req() -> Request {
         let sig = hmac_hex(HmacAlgorithm::Sha256, b"s3cret", &[BODY.as_bytes()]);
         let sig = format!("sha256={sig}");
@@ -525,11 +536,7 @@ mod tests {
     }
 
     fn hard() -> Rule {
-        rule(
-            MatchKind::Regex(Err("invalid regex".into())),
-            "payload",
-            "ref",
-        )
+        rule(MatchKind::Regex(invalid_regex()), "payload", "ref")
     }
 
     fn hmac(header: &str, secret: &str) -> Rule {
@@ -555,7 +562,10 @@ mod tests {
     fn ip(ranges: &[&str]) -> Rule {
         let entries = ranges
             .iter()
-            .map(|r| r.parse::<IpNet>().map_err(|e| format!("{r}: {e}")))
+            .map(|r| {
+                r.parse::<IpNet>()
+                    .map_err(|_| InvalidIpRange(r.to_string()))
+            })
             .collect();
         rule(MatchKind::IpWhitelist(entries), "payload", "ignored")
     }
@@ -717,7 +727,7 @@ mod tests {
 
     #[test]
     fn match_types() {
-        let regex = |p: &str| MatchKind::Regex(Regex::new(p).map_err(|e| e.to_string()));
+        let regex = |p: &str| MatchKind::Regex(Regex::new(p));
         let unknown = || MatchKind::Unknown("payload-hmac-md5".into());
         let cases: Vec<(&str, Rule, (bool, Err))> = vec![
             // Numbers compare as the digits sent.
@@ -833,15 +843,17 @@ mod tests {
         };
         let invalid = || {
             rule(
-                MatchKind::IpWhitelist(vec![Result::Err("invalid CIDR address: x".into())]),
+                MatchKind::IpWhitelist(vec![Err(InvalidIpRange("x".into()))]),
                 "payload",
                 "ignored",
             )
         };
         let with_invalid_last = rule(
             MatchKind::IpWhitelist(vec![
-                "127.0.0.0/8".parse().map_err(|_| String::new()),
-                Result::Err("invalid CIDR address: x".into()),
+                "127.0.0.0/8"
+                    .parse()
+                    .map_err(|_| InvalidIpRange(String::new())),
+                Err(InvalidIpRange("x".into())),
             ]),
             "payload",
             "ignored",
@@ -1018,11 +1030,13 @@ mod tests {
             trace.to_string(),
             "match regex \"^docs/\" payload commits.*.modified.* (all): false (2 of 3 selected values match)\n"
         );
-        let broken = wildcard(MatchKind::Regex(Err("bad regex".into())), false);
+        let invalid = invalid_regex();
+        let message = invalid.as_ref().unwrap_err().to_string();
+        let broken = wildcard(MatchKind::Regex(invalid), false);
         for req in [&mixed, &empty] {
             assert_eq!(
                 evaluate(&broken, req, false),
-                Evaluation::fail(RuleError::Hard("bad regex".into()))
+                Evaluation::fail(RuleError::Hard(message.clone()))
             );
         }
     }

@@ -95,13 +95,6 @@ pub enum AdminTokenError {
     Empty(std::path::PathBuf),
 }
 
-// The server's start-up settings still gather their errors as text.
-impl From<AdminTokenError> for String {
-    fn from(error: AdminTokenError) -> Self {
-        error.to_string()
-    }
-}
-
 /// The token of `-admin-token-file`. Never printed.
 #[derive(Clone)]
 pub struct AdminToken(String);

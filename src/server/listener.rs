@@ -491,8 +491,16 @@ mod tests {
         }
     }
 
-    fn open_test(settings: &ListenSettings) -> Result<(Listener, String), String> {
-        open_with(ListenFd::empty(), settings).map_err(|error| error.to_string())
+    fn open_test(settings: &ListenSettings) -> Result<(Listener, String), ListenError> {
+        open_with(ListenFd::empty(), settings)
+    }
+
+    /// The message of a listen that must fail.
+    fn open_error(settings: &ListenSettings) -> String {
+        match open_test(settings) {
+            Err(error) => error.to_string(),
+            Ok((_, display)) => panic!("listens on {display}"),
+        }
     }
 
     fn assert_cloexec(fd: impl AsFd) {
@@ -521,20 +529,19 @@ mod tests {
 
     #[test]
     fn tcp_ipv6_needs_brackets_as_in_go() {
-        let err = open_test(&args("::1", 0, None)).unwrap_err();
+        let err = open_error(&args("::1", 0, None));
         assert!(
             err.contains("too many colons") && err.contains("-ip '[::1]'"),
             "{err}"
         );
-        assert!(
-            open_test(&args("[::1", 0, None))
-                .unwrap_err()
-                .contains("malformed -ip")
-        );
+        assert!(open_error(&args("[::1", 0, None)).contains("malformed -ip"));
         match open_test(&args("[::1]", 0, None)) {
             Ok((_, display)) => assert!(display.starts_with("[::1]:"), "{display}"),
             // Machines without IPv6 loopback cannot run this half.
-            Err(err) => assert!(err.contains("Cannot assign requested address"), "{err}"),
+            Err(err) => assert!(
+                err.to_string().contains("Cannot assign requested address"),
+                "{err}"
+            ),
         }
     }
 
@@ -568,7 +575,7 @@ mod tests {
     fn tcp_port_in_use_says_so() {
         let (first, display) = open_test(&args("127.0.0.1", 0, None)).expect("listens");
         let port: u16 = display.rsplit(':').next().unwrap().parse().unwrap();
-        let err = open_test(&args("127.0.0.1", port, None)).unwrap_err();
+        let err = open_error(&args("127.0.0.1", port, None));
         assert!(
             err.contains(&format!("127.0.0.1:{port}")) && err.contains("choose another -port"),
             "{err}"
@@ -588,7 +595,7 @@ mod tests {
         };
         assert_cloexec(&listener);
         // A live server behind the path is not taken over.
-        let err = open_test(&args("", 1, Some(path_text))).unwrap_err();
+        let err = open_error(&args("", 1, Some(path_text)));
         assert!(err.contains("another process is listening"), "{err}");
         // Once it is gone, its leftover socket file is replaced.
         drop(listener);
@@ -601,7 +608,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("precious.txt");
         std::fs::write(&path, "data").unwrap();
-        let err = open_test(&args("", 1, Some(path.to_str().unwrap()))).unwrap_err();
+        let err = open_error(&args("", 1, Some(path.to_str().unwrap())));
         assert!(err.contains("not a socket"), "{err}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "data");
     }
@@ -618,11 +625,7 @@ mod tests {
             listener.local_addr().unwrap().as_abstract_name(),
             Some(&name.as_bytes()[1..])
         );
-        assert!(
-            open_test(&args("", 1, Some(&name)))
-                .unwrap_err()
-                .contains("another process")
-        );
+        assert!(open_error(&args("", 1, Some(&name))).contains("another process"));
     }
 
     /// Socket activation, in a child process: the environment is per process, and handing

@@ -412,43 +412,39 @@ mod tests {
             .collect()
     }
 
+    /// The protocol version and ALPN protocol a handshake settled on.
+    type Negotiated = (rustls::ProtocolVersion, Option<Vec<u8>>);
+
     /// A real handshake over memory buffers: the client trusts the fixture certificate and
     /// offers the given ALPN protocols; returns what was negotiated.
     fn handshake(
         config: Arc<ServerConfig>,
         alpn: &[&[u8]],
         client_versions: &[&'static SupportedProtocolVersion],
-    ) -> Result<(rustls::ProtocolVersion, Option<Vec<u8>>), String> {
+    ) -> Result<Negotiated, Box<dyn std::error::Error>> {
         let mut roots = rustls::RootCertStore::empty();
-        for cert in load_certs(&fixture("cert.pem")).map_err(|e| e.to_string())? {
-            roots.add(cert).map_err(|e| e.to_string())?;
+        for cert in load_certs(&fixture("cert.pem"))? {
+            roots.add(cert)?;
         }
         let mut client_config = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
-        .with_protocol_versions(client_versions)
-        .map_err(|e| e.to_string())?
+        .with_protocol_versions(client_versions)?
         .with_root_certificates(roots)
         .with_no_client_auth();
         client_config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        let name =
-            rustls::pki_types::ServerName::try_from("localhost").map_err(|e| e.to_string())?;
-        let mut client = rustls::ClientConnection::new(Arc::new(client_config), name)
-            .map_err(|e| e.to_string())?;
-        let mut server = rustls::ServerConnection::new(config).map_err(|e| e.to_string())?;
+        let name = rustls::pki_types::ServerName::try_from("localhost")?;
+        let mut client = rustls::ClientConnection::new(Arc::new(client_config), name)?;
+        let mut server = rustls::ServerConnection::new(config)?;
         for _ in 0..10 {
             let mut buf = Vec::new();
-            client.write_tls(&mut buf).map_err(|e| e.to_string())?;
-            server
-                .read_tls(&mut buf.as_slice())
-                .map_err(|e| e.to_string())?;
-            server.process_new_packets().map_err(|e| e.to_string())?;
+            client.write_tls(&mut buf)?;
+            server.read_tls(&mut buf.as_slice())?;
+            server.process_new_packets()?;
             let mut buf = Vec::new();
-            server.write_tls(&mut buf).map_err(|e| e.to_string())?;
-            client
-                .read_tls(&mut buf.as_slice())
-                .map_err(|e| e.to_string())?;
-            client.process_new_packets().map_err(|e| e.to_string())?;
+            server.write_tls(&mut buf)?;
+            client.read_tls(&mut buf.as_slice())?;
+            client.process_new_packets()?;
             if !client.is_handshaking() && !server.is_handshaking() {
                 return Ok((
                     server.protocol_version().expect("version"),
@@ -479,7 +475,8 @@ mod tests {
         // A client offering only h2 is refused rather than served HTTP/1.1 unannounced.
         let err = handshake(config, &[b"h2"], FROM_12).unwrap_err();
         assert!(
-            err.contains("peer doesn't support any known protocol"),
+            err.to_string()
+                .contains("peer doesn't support any known protocol"),
             "{err}"
         );
     }

@@ -4,7 +4,7 @@ use super::funcs::{
     Func, Value, cat, credential, eq, html_escape, js_escape, le, lt, query_escape, sprint, sprintf,
 };
 use super::parse::{Node, Operand, Pipeline, error_at};
-use super::{Host, MAX_TEXT, TemplateError};
+use super::{FuncError, Host, MAX_TEXT, TemplateError};
 
 /// Runs the tree: the output so far and the variables in scope (Go's stack, searched from the
 /// top; each structure drops what it pushed at its `{{end}}`).
@@ -207,7 +207,7 @@ impl Exec<'_> {
         if values.iter().map(Value::size).sum::<usize>() > MAX_TEXT {
             return Err(error(too_large()));
         }
-        let value = apply(func, &values, self.host).map_err(error)?;
+        let value = apply(func, &values, self.host).map_err(|e| error(e.to_string()))?;
         if value.size() > MAX_TEXT {
             return Err(error(too_large()));
         }
@@ -221,7 +221,7 @@ fn too_large() -> String {
 
 /// Applies a function (other than `and` and `or`) to its evaluated arguments, whose number
 /// [`Exec::call`] has checked.
-fn apply(func: Func, args: &[Value], host: &dyn Host) -> Result<Value, String> {
+fn apply(func: Func, args: &[Value], host: &dyn Host) -> Result<Value, FuncError> {
     let name = func.name();
     let first = args.first().unwrap_or(&Value::Nil);
     let second = args.get(1).unwrap_or(&Value::Nil);
@@ -242,17 +242,12 @@ fn apply(func: Func, args: &[Value], host: &dyn Host) -> Result<Value, String> {
             Value::str(words.join(" ") + "\n")
         }
         Func::Printf => Value::str(sprintf(string_arg(first)?, rest)?),
-        Func::And | Func::Or => return Err(format!("internal error: {name} is lazy")),
+        Func::And | Func::Or => return Err(FuncError::Lazy(name)),
         Func::Not => Value::Bool(!first.truthy()),
         Func::Len => match first {
             Value::Str(s) => Value::Int(i64::try_from(s.len()).unwrap_or(i64::MAX)),
-            Value::Nil => return Err("error calling len: len of nil".into()),
-            other => {
-                return Err(format!(
-                    "error calling len: len of type {}",
-                    other.type_name()
-                ));
-            }
+            Value::Nil => return Err(FuncError::LenOfNil),
+            other => return Err(FuncError::LenOfType(other.type_name())),
         },
         Func::Eq => Value::Bool(eq(first, rest).map_err(|e| calling(name, e))?),
         Func::Ne => Value::Bool(!eq(first, rest).map_err(|e| calling(name, e))?),
@@ -263,19 +258,16 @@ fn apply(func: Func, args: &[Value], host: &dyn Host) -> Result<Value, String> {
     })
 }
 
-fn calling(name: &str, error: &str) -> String {
-    format!("error calling {name}: {error}")
+fn calling(function: &'static str, reason: &'static str) -> FuncError {
+    FuncError::Comparison { function, reason }
 }
 
 /// An argument Go's signature types as `string`.
-fn string_arg(value: &Value) -> Result<&str, String> {
+fn string_arg(value: &Value) -> Result<&str, FuncError> {
     match value {
         Value::Str(s) => Ok(s),
-        Value::Nil => Err("invalid value; expected string".into()),
-        other => Err(format!(
-            "wrong type for value; expected string; got {}",
-            other.type_name()
-        )),
+        Value::Nil => Err(FuncError::NilForString),
+        other => Err(FuncError::NotString(other.type_name())),
     }
 }
 

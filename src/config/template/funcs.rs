@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::rc::Rc;
 
-use super::Host;
+use super::{FuncError, Host};
 
 /// A value in a pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,7 +257,7 @@ pub(super) fn sprint(args: &[Value]) -> String {
 
 /// Go's `fmt.Sprintf` for the verbs `%s`, `%v`, `%d`, `%q`, `%t`, `%x` and `%%`, with Go's `%!` markers
 /// for a wrong type, a missing or an extra argument.
-pub(super) fn sprintf(format: &str, args: &[Value]) -> Result<String, String> {
+pub(super) fn sprintf(format: &str, args: &[Value]) -> Result<String, FuncError> {
     let mut out = String::new();
     let mut args = args.iter();
     let mut chars = format.chars();
@@ -266,7 +266,7 @@ pub(super) fn sprintf(format: &str, args: &[Value]) -> Result<String, String> {
             out.push(c);
             continue;
         }
-        let verb = chars.next().ok_or("printf: format ends with `%`")?;
+        let verb = chars.next().ok_or(FuncError::PrintfEndsWithPercent)?;
         if verb == '%' {
             out.push('%');
             continue;
@@ -296,11 +296,7 @@ pub(super) fn sprintf(format: &str, args: &[Value]) -> Result<String, String> {
             ('s' | 'd' | 'q' | 't' | 'x', _) => {
                 let _ = write!(out, "%!{verb}({}={})", arg.type_name(), arg.print());
             }
-            _ => {
-                return Err(format!(
-                    "printf: `%{verb}` is not supported (use %s, %v, %d, %q, %t, %x)"
-                ));
-            }
+            _ => return Err(FuncError::PrintfVerb(verb)),
         }
     }
     let extra: Vec<String> = args

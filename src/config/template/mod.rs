@@ -39,6 +39,38 @@ pub struct TemplateError {
     pub message: String,
 }
 
+/// Why a function call failed when its action ran; the [`TemplateError`] adds the line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FuncError {
+    #[error("invalid value; expected string")]
+    NilForString,
+    #[error("wrong type for value; expected string; got {0}")]
+    NotString(&'static str),
+    #[error("error calling len: len of nil")]
+    LenOfNil,
+    #[error("error calling len: len of type {0}")]
+    LenOfType(&'static str),
+    /// A comparison (`eq`, `lt`, ...) of values it cannot compare.
+    #[error("error calling {function}: {reason}")]
+    Comparison {
+        function: &'static str,
+        reason: &'static str,
+    },
+    #[error("printf: format ends with `%`")]
+    PrintfEndsWithPercent,
+    #[error("printf: `%{0}` is not supported (use %s, %v, %d, %q, %t, %x)")]
+    PrintfVerb(char),
+    /// `and` and `or` are evaluated lazily, never applied to evaluated arguments.
+    #[error("internal error: {0} is lazy")]
+    Lazy(&'static str),
+    /// A request function outside a `{source: template}` value.
+    #[error("{0} is only available in a `template` source")]
+    NoRequest(String),
+    /// The request could not give the value (an unsupported `request` key, ...).
+    #[error(transparent)]
+    Request(#[from] crate::pipeline::request::ParamError),
+}
+
 /// Where the template functions read from; tests substitute their own.
 pub trait Host {
     /// An environment variable (`None` when unset).
@@ -48,9 +80,9 @@ pub trait Host {
     /// A value of the request being served, for a `{source: template}` value's `payload`,
     /// `header`, `query` and `request` functions (`source` is the function's name); empty when
     /// absent, an error for a name the source cannot have.
-    fn request(&self, source: &str, name: &str) -> Result<String, String> {
+    fn request(&self, source: &str, name: &str) -> Result<String, FuncError> {
         let _ = name;
-        Err(format!("{source} is only available in a `template` source"))
+        Err(FuncError::NoRequest(source.to_owned()))
     }
 }
 

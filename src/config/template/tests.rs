@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::pipeline::request::ParamError;
 
 struct Fake {
     env: HashMap<&'static str, &'static str>,
@@ -621,11 +622,13 @@ impl Host for FakeRequest {
         Some("leaked".into())
     }
 
-    fn request(&self, source: &str, name: &str) -> Result<String, String> {
+    fn request(&self, source: &str, name: &str) -> Result<String, FuncError> {
         match (source, name) {
             ("payload", "repo") => Ok("team/app".into()),
             ("header", "X-Event") => Ok("push".into()),
-            ("request", "path") => Err("unsupported request key: \"path\"".into()),
+            ("request", "path") => Err(FuncError::Request(ParamError::Hard(
+                "unsupported request key: \"path\"".into(),
+            ))),
             _ => Ok(String::new()),
         }
     }

@@ -195,7 +195,12 @@ async fn run_in(
                     plan.command.split_whitespace().next().unwrap_or_default()
                 );
             }
-            return finish(Termination::NotStarted(error), None, Vec::new(), 0);
+            return finish(
+                Termination::NotStarted(error.to_string()),
+                None,
+                Vec::new(),
+                0,
+            );
         }
     };
 
@@ -751,21 +756,24 @@ fn write_files(plan: &Plan) -> (Vec<tempfile::NamedTempFile>, Vec<(String, Strin
 /// inside `command-working-directory` when one is set (no `$PATH`); otherwise a name with a
 /// slash is taken as a path and a bare name is searched in `$PATH`. The result is absolute, so
 /// it does not depend on the child's working directory.
-pub fn resolve_program(command: &str, working_directory: Option<&Path>) -> Result<PathBuf, String> {
+pub fn resolve_program(
+    command: &str,
+    working_directory: Option<&Path>,
+) -> Result<PathBuf, ProgramError> {
     let candidate = match working_directory {
         Some(directory) if !Path::new(command).is_absolute() => directory.join(command),
         _ => PathBuf::from(command),
     };
     if candidate.as_os_str().is_empty() {
-        return Err("exec: no command".to_string());
+        return Err(ProgramError::NoCommand);
     }
     if candidate.to_string_lossy().contains('/') {
         return match check_executable(&candidate) {
             Ok(()) => Ok(std::path::absolute(&candidate).unwrap_or(candidate)),
-            Err(error) => Err(format!(
-                "exec: {:?}: {error}",
-                candidate.display().to_string()
-            )),
+            Err(reason) => Err(ProgramError::NotExecutable {
+                path: candidate,
+                reason,
+            }),
         };
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -780,18 +788,42 @@ pub fn resolve_program(command: &str, working_directory: Option<&Path>) -> Resul
             return Ok(std::path::absolute(&full).unwrap_or(full));
         }
     }
-    Err(format!(
-        "exec: {command:?}: executable file not found in $PATH"
-    ))
+    Err(ProgramError::NotInPath(command.to_owned()))
 }
 
-fn check_executable(path: &Path) -> Result<(), String> {
-    let metadata = std::fs::metadata(path).map_err(|error| error.to_string())?;
+/// Why a hook's command cannot be run, in Go's `exec.LookPath` words.
+#[derive(Debug, thiserror::Error)]
+pub enum ProgramError {
+    #[error("exec: no command")]
+    NoCommand,
+    #[error("exec: {:?}: {reason}", path.display().to_string())]
+    NotExecutable {
+        path: PathBuf,
+        #[source]
+        reason: NotExecutable,
+    },
+    #[error("exec: {0:?}: executable file not found in $PATH")]
+    NotInPath(String),
+}
+
+/// Why a path is not an executable file.
+#[derive(Debug, thiserror::Error)]
+pub enum NotExecutable {
+    #[error("{0}")]
+    Unreadable(#[from] std::io::Error),
+    #[error("is a directory")]
+    Directory,
+    #[error("permission denied")]
+    NoPermission,
+}
+
+fn check_executable(path: &Path) -> Result<(), NotExecutable> {
+    let metadata = std::fs::metadata(path)?;
     if metadata.is_dir() {
-        return Err("is a directory".to_string());
+        return Err(NotExecutable::Directory);
     }
     if metadata.permissions().mode() & 0o111 == 0 {
-        return Err("permission denied".to_string());
+        return Err(NotExecutable::NoPermission);
     }
     Ok(())
 }

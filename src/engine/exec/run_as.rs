@@ -16,6 +16,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::process::CommandExt as _;
 use std::process::ExitCode;
 
+use nix::errno::Errno;
 use nix::unistd::{Gid, Uid, getegid, geteuid, setgid, setgroups, setuid};
 
 use crate::config::process::RunAs;
@@ -74,16 +75,36 @@ pub fn exec_as(args: &[OsString]) -> ExitCode {
     ExitCode::from(CANNOT_EXECUTE)
 }
 
-fn switch_and_exec(args: &[OsString]) -> Result<std::convert::Infallible, String> {
+/// Why `__exec-as` could not become the user and start the command.
+#[derive(Debug, thiserror::Error)]
+enum ExecAsError {
+    #[error("usage: hookwire {SUBCOMMAND} UID GID GROUPS PROGRAM ARGV0 [ARGS...]")]
+    Usage,
+    #[error("{0:?} is not a numeric id")]
+    NotNumeric(OsString),
+    #[error("cannot set the groups {groups:?}: {source}")]
+    Groups { groups: Vec<Gid>, source: Errno },
+    #[error("cannot switch to group id {gid}: {source}")]
+    Group { gid: Gid, source: Errno },
+    #[error("cannot switch to user id {uid}: {source}")]
+    User { uid: Uid, source: Errno },
+    #[error("switching to {uid}:{gid} did not take")]
+    DidNotTake { uid: Uid, gid: Gid },
+    #[error("cannot start {}: {source}", program.to_string_lossy())]
+    Exec {
+        program: OsString,
+        source: std::io::Error,
+    },
+}
+
+fn switch_and_exec(args: &[OsString]) -> Result<std::convert::Infallible, ExecAsError> {
     let [uid, gid, groups, program, arg0, rest @ ..] = args else {
-        return Err(format!(
-            "usage: hookwire {SUBCOMMAND} UID GID GROUPS PROGRAM ARGV0 [ARGS...]"
-        ));
+        return Err(ExecAsError::Usage);
     };
     let number = |text: &OsStr| {
         text.to_str()
             .and_then(|text| text.parse::<u32>().ok())
-            .ok_or_else(|| format!("{text:?} is not a numeric id"))
+            .ok_or_else(|| ExecAsError::NotNumeric(text.to_owned()))
     };
     let (uid, gid) = (Uid::from_raw(number(uid)?), Gid::from_raw(number(gid)?));
     let groups = groups
@@ -94,20 +115,22 @@ fn switch_and_exec(args: &[OsString]) -> Result<std::convert::Infallible, String
         .map(|group| number(OsStr::new(group)).map(Gid::from_raw))
         .collect::<Result<Vec<_>, _>>()?;
     // Groups and gid first, while still root.
-    setgroups(&groups).map_err(|e| format!("cannot set the groups {groups:?}: {e}"))?;
-    setgid(gid).map_err(|e| format!("cannot switch to group id {gid}: {e}"))?;
-    setuid(uid).map_err(|e| format!("cannot switch to user id {uid}: {e}"))?;
-    if geteuid() != uid || getegid() != gid {
-        return Err(format!("switching to {uid}:{gid} did not take"));
+    if let Err(source) = setgroups(&groups) {
+        return Err(ExecAsError::Groups { groups, source });
     }
-    let error = std::process::Command::new(program)
+    setgid(gid).map_err(|source| ExecAsError::Group { gid, source })?;
+    setuid(uid).map_err(|source| ExecAsError::User { uid, source })?;
+    if geteuid() != uid || getegid() != gid {
+        return Err(ExecAsError::DidNotTake { uid, gid });
+    }
+    let source = std::process::Command::new(program)
         .arg0(arg0)
         .args(rest)
         .exec();
-    Err(format!(
-        "cannot start {}: {error}",
-        program.to_string_lossy()
-    ))
+    Err(ExecAsError::Exec {
+        program: program.clone(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -154,9 +177,14 @@ mod tests {
     #[test]
     fn a_bad_helper_command_line_is_refused_before_any_switch() {
         let error = switch_and_exec(&[OsString::from("1")]).expect_err("too short");
-        assert!(error.contains("usage"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("usage: hookwire __exec-as UID GID"),
+            "{error}"
+        );
         let args = ["x", "0", "", "/bin/true", "true"].map(OsString::from);
         let error = switch_and_exec(&args).expect_err("not a number");
-        assert!(error.contains("\"x\" is not a numeric id"), "{error}");
+        assert_eq!(error.to_string(), "\"x\" is not a numeric id");
     }
 }

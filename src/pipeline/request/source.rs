@@ -8,6 +8,7 @@ use super::value::{
     to_go_string,
 };
 use super::{Request, Value, canonical_header_key};
+use crate::config::template::FuncError;
 
 /// Where an argument's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,16 +197,16 @@ impl crate::config::template::Host for RequestValues<'_> {
         None
     }
 
-    fn request(&self, source: &str, name: &str) -> Result<String, String> {
+    fn request(&self, source: &str, name: &str) -> Result<String, FuncError> {
         value_for_template(Argument::new(Source::parse(source), name).get(self.0))
     }
 }
 
-fn value_for_template(value: Result<String, ParamError>) -> Result<String, String> {
+fn value_for_template(value: Result<String, ParamError>) -> Result<String, FuncError> {
     match value {
         Ok(value) => Ok(value),
         Err(ParamError::NotFound { .. }) => Ok(String::new()),
-        Err(ParamError::Hard(e)) => Err(e),
+        Err(error @ ParamError::Hard(_)) => Err(error.into()),
     }
 }
 
@@ -220,9 +221,9 @@ pub fn check_template(text: &str) -> Result<(), crate::config::template::Templat
         fn read_file(&self, _: &str) -> Option<String> {
             None
         }
-        fn request(&self, source: &str, name: &str) -> Result<String, String> {
+        fn request(&self, source: &str, name: &str) -> Result<String, FuncError> {
             match source {
-                "request" => request_key_known(name).map(|()| String::new()),
+                "request" => Ok(request_key_known(name).map(|()| String::new())?),
                 _ => Ok(String::new()),
             }
         }
@@ -230,17 +231,19 @@ pub fn check_template(text: &str) -> Result<(), crate::config::template::Templat
     crate::config::template::render_value(text, &EmptyRequest).map(drop)
 }
 
-fn request_key_known(name: &str) -> Result<(), String> {
+fn request_key_known(name: &str) -> Result<(), ParamError> {
     match name.to_lowercase().as_str() {
         "method" | "remote-addr" => Ok(()),
-        _ => Err(format!("unsupported request key: {name:?}")),
+        _ => Err(ParamError::Hard(format!(
+            "unsupported request key: {name:?}"
+        ))),
     }
 }
 
 /// The `request` source: `method` or `remote-addr`, the name compared case-insensitively
 /// (Go's `strings.ToLower`, which is Unicode-aware, as `to_lowercase` is).
 fn request_value(name: &str, req: &Request) -> Result<String, ParamError> {
-    request_key_known(name).map_err(ParamError::Hard)?;
+    request_key_known(name)?;
     Ok(match name.to_lowercase().as_str() {
         "method" => req.method.clone(),
         _ => go_remote_addr(req.remote_addr),
