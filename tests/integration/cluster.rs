@@ -33,9 +33,9 @@ fn hooks(shared: &Path) -> String {
             "0",
         ),
         hook("slow", "  retry:\n    attempts: 2\n    backoff: 1s\n", "4"),
-        hook("wait", "  include-command-output-in-response: true\n", "0"),
     ]
     .join("")
+        + "- id: wait\n  execute-command: /bin/echo\n  include-command-output-in-response: true\n  pass-arguments-to-command:\n    - source: string\n      name: from\n    - source: string\n      name: '{{NODE}}'\n"
 }
 
 /// A hookwire node named `name` on the cluster.
@@ -137,4 +137,167 @@ async fn two_nodes_share_the_work_and_every_node_shows_every_run() {
             assert!(shown, "run {id} (ran on {node}) is not in a node's history");
         }
     }
+}
+
+/// The run's status in `server`'s history, once it is there.
+fn status(server: &Server, id: &str) -> String {
+    let run: serde_json::Value =
+        serde_json::from_slice(&server.admin_get(&format!("/-/runs/{id}")).body).unwrap_or_default();
+    run["status"].as_str().unwrap_or_default().to_owned()
+}
+
+fn wait_status(server: &Server, id: &str, wanted: &str) {
+    let mut last = String::new();
+    let reached = wait_until(Duration::from_secs(30), || {
+        last = status(server, id);
+        last == wanted
+    });
+    assert!(reached, "run {id} is {last:?}, not {wanted}; log:\n{}", server.logs());
+}
+
+fn wait_line(shared: &Path, id: &str, what: &str) -> (String, u32) {
+    let mut found = None;
+    let seen = wait_until(Duration::from_secs(40), || {
+        found = lines(shared)
+            .into_iter()
+            .find(|line| line.0 == id && line.3 == what)
+            .map(|line| (line.1, line.2));
+        found.is_some()
+    });
+    assert!(seen, "run {id} never logged {what}: {:?}", lines(shared));
+    found.unwrap()
+}
+
+fn post(server: &Server, hook: &str) -> crate::harness::Response {
+    server.post(&format!("/hooks/{hook}"), "application/json", "{}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
+async fn a_queue_keeps_its_order_and_never_overlaps_across_nodes() {
+    let nats = NatsCluster::start(3).await;
+    let (_keep, shared) = shared_dir();
+    let a = node(&nats, &shared, "alpha", &[]);
+    let b = node(&nats, &shared, "beta", &[]);
+    let accepted: Vec<String> = (0..8)
+        .map(|i| {
+            let response = post(if i % 2 == 0 { &a } else { &b }, "queue");
+            assert_eq!(response.status, 200, "{}", response.text());
+            run_id(&response)
+        })
+        .collect();
+    assert!(wait_until(Duration::from_secs(60), || ends(&shared).len() >= 8));
+    let log = lines(&shared);
+    // Strictly start, end, start, end, ... in the order of acceptance.
+    let expected: Vec<(String, String)> = accepted
+        .iter()
+        .flat_map(|id| [(id.clone(), "start".to_owned()), (id.clone(), "end".to_owned())])
+        .collect();
+    let seen: Vec<(String, String)> = log.iter().map(|l| (l.0.clone(), l.3.clone())).collect();
+    assert_eq!(seen, expected, "runs overlapped or ran out of order");
+    let nodes: std::collections::HashSet<&str> = log.iter().map(|l| l.1.as_str()).collect();
+    assert_eq!(nodes.len(), 2, "both nodes take turns serving the queue: {log:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
+async fn latest_cancel_and_reject_hold_across_nodes() {
+    let nats = NatsCluster::start(3).await;
+    let (_keep, shared) = shared_dir();
+    let a = node(&nats, &shared, "alpha", &[]);
+    let b = node(&nats, &shared, "beta", &[]);
+
+    // latest: while the first runs, three more arrive on both nodes; only the newest runs next.
+    let first = run_id(&post(&a, "latest"));
+    wait_line(&shared, &first, "start");
+    let waiting: Vec<String> = [&b, &a, &b].iter().map(|s| run_id(&post(s, "latest"))).collect();
+    wait_line(&shared, &waiting[2], "end");
+    wait_status(&a, &waiting[0], "superseded");
+    wait_status(&b, &waiting[1], "superseded");
+    let log = lines(&shared);
+    assert!(!log.iter().any(|l| l.0 == waiting[0] || l.0 == waiting[1]), "{log:?}");
+    let first_end = log.iter().position(|l| l.0 == first && l.3 == "end").unwrap();
+    let last_start = log.iter().position(|l| l.0 == waiting[2] && l.3 == "start").unwrap();
+    assert!(first_end < last_start, "latest runs overlapped: {log:?}");
+
+    // cancel: a newer run on the other node stops the running one.
+    let old = run_id(&post(&a, "cancel"));
+    wait_line(&shared, &old, "start");
+    let new = run_id(&post(&b, "cancel"));
+    wait_line(&shared, &new, "start");
+    wait_status(&b, &old, "cancelled");
+    assert!(
+        !lines(&shared).iter().any(|l| l.0 == old && l.3 == "end"),
+        "the cancelled command went on"
+    );
+
+    // reject: refused on any node while a run is in progress, accepted again after it.
+    let running = run_id(&post(&a, "reject"));
+    wait_line(&shared, &running, "start");
+    let refused = post(&b, "reject");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(refused.header("Retry-After").is_some());
+    assert_eq!(post(&a, "reject").status, 503);
+    wait_status(&b, &running, "succeeded");
+    let again = post(&b, "reject");
+    assert_eq!(again.status, 200, "{}", again.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
+async fn a_delivery_is_deduplicated_across_nodes_and_a_waiting_client_gets_the_output() {
+    let nats = NatsCluster::start(3).await;
+    let (_keep, shared) = shared_dir();
+    let a = node(&nats, &shared, "alpha", &[]);
+    let b = node(&nats, &shared, "beta", &[]);
+    let delivery = |server: &Server| {
+        server
+            .request("POST", "/hooks/dedupe")
+            .header("Content-Type", "application/json")
+            .header("X-Delivery", "d-1")
+            .body("{}")
+            .send()
+    };
+    let first = delivery(&a);
+    assert_eq!(first.status, 200);
+    let id = run_id(&first);
+    let again = delivery(&b);
+    assert_eq!(again.status, 200);
+    assert_eq!(again.header("X-Hookwire-Duplicate"), Some(id.as_str()));
+    wait_line(&shared, &id, "end");
+    assert_eq!(ends(&shared).len(), 1, "{:?}", lines(&shared));
+
+    // The command runs on some node; the client of either node gets its output.
+    for server in [&a, &b] {
+        let response = post(server, "wait");
+        assert_eq!(response.status, 200);
+        let text = response.text();
+        assert!(text == "from alpha\n" || text == "from beta\n", "{text:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
+async fn a_run_whose_node_is_killed_runs_again_on_another_node_as_attempt_2() {
+    let nats = NatsCluster::start(3).await;
+    let (_keep, shared) = shared_dir();
+    let a = node(&nats, &shared, "alpha", &[]);
+    let id = run_id(&post(&a, "slow"));
+    assert_eq!(wait_line(&shared, &id, "start"), ("alpha".to_owned(), 1));
+    let b = node(&nats, &shared, "beta", &[]);
+    // A crash: the command itself goes on (as a command outlives any SIGKILLed parent).
+    a.signal("KILL");
+    let mut again = None;
+    let ran_again = wait_until(Duration::from_secs(40), || {
+        again = lines(&shared)
+            .into_iter()
+            .find(|line| line.0 == id && line.1 == "beta" && line.3 == "end");
+        again.is_some()
+    });
+    assert!(ran_again, "not run again on beta: {:?}\n{}", lines(&shared), b.logs());
+    assert_eq!(again.unwrap().2, 2, "the lost attempt is counted");
+    let run: serde_json::Value =
+        serde_json::from_slice(&b.admin_get(&format!("/-/runs/{id}")).body).unwrap();
+    wait_status(&b, &id, "succeeded");
+    assert!(run["attempts"].as_u64() >= Some(2), "{run}");
 }
