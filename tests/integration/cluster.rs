@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::harness::{Server, run_id, wait_until};
 use crate::nats_cluster::NatsCluster;
@@ -23,6 +23,7 @@ fn hooks(shared: &Path) -> String {
     };
     [
         hook("work", "", "0.3"),
+        hook("quick", "", "0"),
         hook("queue", "  concurrency: queue\n", "0.2"),
         hook("latest", "  concurrency: latest\n", "1"),
         hook("cancel", "  concurrency: cancel\n", "30"),
@@ -300,4 +301,142 @@ async fn a_run_whose_node_is_killed_runs_again_on_another_node_as_attempt_2() {
         serde_json::from_slice(&b.admin_get(&format!("/-/runs/{id}")).body).unwrap();
     wait_status(&b, &id, "succeeded");
     assert!(run["attempts"].as_u64() >= Some(2), "{run}");
+}
+
+/// What a client saw of one delivery.
+struct Sent {
+    at: Instant,
+    status: u16,
+    run: Option<String>,
+    retry_after: bool,
+}
+
+/// Posts to `hook` on the nodes in turn, every 10 ms, into `sent`, until `stop` is set.
+fn keep_posting(
+    nodes: &[&Server],
+    hook: &str,
+    sent: &std::sync::Mutex<Vec<Sent>>,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    let mut turn = 0;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let response = post(nodes[turn % nodes.len()], hook);
+        turn += 1;
+        sent.lock().unwrap().push(Sent {
+            at: Instant::now(),
+            status: response.status,
+            run: response.header("X-Hookwire-Run").map(str::to_owned),
+            retry_after: response.header("Retry-After").is_some(),
+        });
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Every delivery answered 2xx ran exactly once.
+fn every_accepted_ran_once(shared: &Path, sent: &[Sent]) {
+    let accepted: Vec<&str> = sent.iter().filter_map(|s| s.run.as_deref()).collect();
+    let all_ran = wait_until(Duration::from_secs(60), || {
+        let ended = ends(shared);
+        accepted.iter().all(|id| ended.iter().any(|(run, _)| run == id))
+    });
+    let ended = ends(shared);
+    assert!(all_ran, "{} accepted, {} ran", accepted.len(), ended.len());
+    for id in &accepted {
+        let times = ended.iter().filter(|(run, _)| run == id).count();
+        assert_eq!(times, 1, "run {id} ran {times} times");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
+async fn the_nats_stream_leader_killed_under_load_loses_no_accepted_delivery() {
+    let mut nats = NatsCluster::start(3).await;
+    let (_keep, shared) = shared_dir();
+    let a = node(&nats, &shared, "alpha", &[]);
+    let b = node(&nats, &shared, "beta", &[]);
+    assert_eq!(post(&a, "quick").status, 200);
+    let leader = nats.stream_leader("HOOKWIRE_RUNS").await;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let sent = std::sync::Mutex::new(Vec::new());
+    let killed_at = std::thread::scope(|scope| {
+        scope.spawn(|| keep_posting(&[&a, &b], "quick", &sent, &stop));
+        assert!(wait_until(Duration::from_secs(10), || sent.lock().unwrap().len() >= 20));
+        nats.kill(leader);
+        let killed_at = Instant::now();
+        // Until deliveries are accepted again, and as many again after that.
+        let mut resumed_at = None;
+        let resumed = wait_until(Duration::from_secs(30), || {
+            let sent = sent.lock().unwrap();
+            resumed_at = resumed_at.or_else(|| {
+                sent.iter()
+                    .any(|s| s.at > killed_at && s.status == 200)
+                    .then_some(sent.len())
+            });
+            resumed_at.is_some_and(|count| sent.len() >= count + 40)
+        });
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(resumed, "no delivery accepted again within 30 s of the leader's death");
+        killed_at
+    });
+    let sent = sent.into_inner().unwrap();
+    let refused: Vec<&Sent> = sent.iter().filter(|s| s.status != 200).collect();
+    for s in &refused {
+        assert_eq!(s.status, 503, "only 503 while NATS elects a leader");
+        assert!(s.retry_after, "a 503 says when to retry");
+        assert!(s.at >= killed_at, "refused before the kill");
+    }
+    let first_after = sent
+        .iter()
+        .find(|s| s.at > killed_at && s.status == 200)
+        .expect("accepted again after the leader died");
+    let last_refused = refused.iter().map(|s| s.at).max().unwrap_or(killed_at);
+    assert!(
+        last_refused.duration_since(killed_at) < Duration::from_secs(15),
+        "503s went on for {:?}",
+        last_refused.duration_since(killed_at)
+    );
+    assert!(first_after.at.duration_since(killed_at) < Duration::from_secs(10));
+    assert!(sent.iter().filter(|s| s.status == 200).count() > 50);
+    every_accepted_ran_once(&shared, &sent);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
+async fn without_a_nats_majority_deliveries_get_503_fast_and_nothing_accepted_is_lost() {
+    let mut nats = NatsCluster::start(3).await;
+    let (_keep, shared) = shared_dir();
+    let mut a = node(&nats, &shared, "alpha", &[]);
+    let b = node(&nats, &shared, "beta", &[]);
+    let mut accepted = Vec::new();
+    for i in 0..6 {
+        let response = post(if i % 2 == 0 { &a } else { &b }, "queue");
+        assert_eq!(response.status, 200, "{}", response.text());
+        accepted.push(run_id(&response));
+    }
+
+    nats.kill(1);
+    nats.kill(2);
+    let asked = Instant::now();
+    let refused = post(&b, "quick");
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(refused.header("Retry-After").is_some());
+    assert!(asked.elapsed() < Duration::from_secs(8), "took {:?}", asked.elapsed());
+
+    // Everything goes down and comes back: what was accepted still runs.
+    a.signal("KILL");
+    let _ = a.wait_exit(Duration::from_secs(5));
+    drop(b);
+    nats.kill(0);
+    nats.restart_all().await;
+    let a = node(&nats, &shared, "alpha", &[]);
+    let b = node(&nats, &shared, "beta", &[]);
+    for id in &accepted {
+        let done = wait_until(Duration::from_secs(60), || {
+            ends(&shared).iter().any(|(run, _)| run == id)
+                || status(&a, id) == "interrupted"
+        });
+        assert!(done, "run {id} was lost: {:?}\n{}", lines(&shared), a.logs());
+    }
+    let again = wait_until(Duration::from_secs(30), || post(&b, "quick").status == 200);
+    assert!(again, "not accepting after the restart");
 }

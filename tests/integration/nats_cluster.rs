@@ -130,6 +130,17 @@ impl NatsCluster {
         self.wait_ready().await;
     }
 
+    /// Starts every killed node again at once (a cluster down to one node has no quorum to
+    /// wait for), and waits until the cluster is ready.
+    pub async fn restart_all(&mut self) {
+        for node in 0..self.nodes.len() {
+            if self.nodes[node].process.is_none() {
+                self.spawn(node);
+            }
+        }
+        self.wait_ready().await;
+    }
+
     /// Waits until a running node says it leads the stream, and returns that node.
     pub async fn stream_leader(&self, stream: &str) -> usize {
         let deadline = Instant::now() + READY_TIMEOUT;
