@@ -10,7 +10,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::oneshot;
 
 use super::journal::publish;
-use super::names::{events_subject, lane_key, partition, work_subject};
+use super::names::{WORK_STREAM, consumer_name, events_subject, lane_key, partition, work_subject};
 use super::{Cluster, ClusterError, wire};
 use crate::config::scheduling::Concurrency;
 use crate::engine::{Busy, Refusal, Submission};
@@ -43,6 +43,16 @@ impl Cluster {
                 size: payload.len(),
                 limit,
             }));
+        }
+        if mode == Concurrency::Queue
+            && self.waiting(&hook.id, partition(key)).await >= hook.scheduling.max_queue
+        {
+            tracing::info!(
+                "refused a run of {}: {}",
+                hook.id,
+                Refusal::Busy(Busy::QueueFull)
+            );
+            return Err(Refusal::Busy(Busy::QueueFull));
         }
         let lease = if mode == Concurrency::Reject {
             match self
@@ -93,6 +103,24 @@ impl Cluster {
             tracing::warn!("run {} of {}: {error}", run.id, hook.id);
         }
         Ok(outcome.map(|events| first_result(events, run.id)))
+    }
+}
+
+impl Cluster {
+    /// Runs of a hook's partition waiting to be delivered to a node (0 when NATS cannot say:
+    /// `max-queue` is a bound on memory, and the stream has its own).
+    async fn waiting(&self, hook: &str, partition: u32) -> usize {
+        let stream = match self.js.get_stream_no_info(WORK_STREAM).await {
+            Ok(stream) => stream,
+            Err(_) => return 0,
+        };
+        match stream.consumer_info(consumer_name(hook, partition)).await {
+            Ok(info) => usize::try_from(info.num_pending).unwrap_or(usize::MAX),
+            Err(error) => {
+                tracing::debug!("cannot count the waiting runs of {hook}: {error}");
+                0
+            }
+        }
     }
 }
 

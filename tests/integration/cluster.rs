@@ -24,6 +24,7 @@ fn hooks(shared: &Path) -> String {
     [
         hook("work", "", "0.3"),
         hook("quick", "", "0"),
+        hook("narrow", "  concurrency: queue\n  max-queue: 1\n", "3"),
         hook("queue", "  concurrency: queue\n", "0.2"),
         hook("latest", "  concurrency: latest\n", "1"),
         hook("cancel", "  concurrency: cancel\n", "30"),
@@ -143,7 +144,8 @@ async fn two_nodes_share_the_work_and_every_node_shows_every_run() {
 /// The run's status in `server`'s history, once it is there.
 fn status(server: &Server, id: &str) -> String {
     let run: serde_json::Value =
-        serde_json::from_slice(&server.admin_get(&format!("/-/runs/{id}")).body).unwrap_or_default();
+        serde_json::from_slice(&server.admin_get(&format!("/-/runs/{id}")).body)
+            .unwrap_or_default();
     run["status"].as_str().unwrap_or_default().to_owned()
 }
 
@@ -153,7 +155,11 @@ fn wait_status(server: &Server, id: &str, wanted: &str) {
         last = status(server, id);
         last == wanted
     });
-    assert!(reached, "run {id} is {last:?}, not {wanted}; log:\n{}", server.logs());
+    assert!(
+        reached,
+        "run {id} is {last:?}, not {wanted}; log:\n{}",
+        server.logs()
+    );
 }
 
 fn wait_line(shared: &Path, id: &str, what: &str) -> (String, u32) {
@@ -192,12 +198,29 @@ async fn a_queue_keeps_its_order_and_never_overlaps_across_nodes() {
     // Strictly start, end, start, end, ... in the order of acceptance.
     let expected: Vec<(String, String)> = accepted
         .iter()
-        .flat_map(|id| [(id.clone(), "start".to_owned()), (id.clone(), "end".to_owned())])
+        .flat_map(|id| {
+            [
+                (id.clone(), "start".to_owned()),
+                (id.clone(), "end".to_owned()),
+            ]
+        })
         .collect();
     let seen: Vec<(String, String)> = log.iter().map(|l| (l.0.clone(), l.3.clone())).collect();
     assert_eq!(seen, expected, "runs overlapped or ran out of order");
     let nodes: std::collections::HashSet<&str> = log.iter().map(|l| l.1.as_str()).collect();
-    assert_eq!(nodes.len(), 2, "both nodes take turns serving the queue: {log:?}");
+    assert_eq!(
+        nodes.len(),
+        2,
+        "both nodes take turns serving the queue: {log:?}"
+    );
+
+    // `max-queue` counts the runs waiting on every node.
+    let running = run_id(&post(&a, "narrow"));
+    wait_line(&shared, &running, "start");
+    assert_eq!(post(&b, "narrow").status, 200, "one may wait");
+    let full = post(&a, "narrow");
+    assert_eq!(full.status, 503, "{}", full.text());
+    assert!(full.header("Retry-After").is_some());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -211,14 +234,26 @@ async fn latest_cancel_and_reject_hold_across_nodes() {
     // latest: while the first runs, three more arrive on both nodes; only the newest runs next.
     let first = run_id(&post(&a, "latest"));
     wait_line(&shared, &first, "start");
-    let waiting: Vec<String> = [&b, &a, &b].iter().map(|s| run_id(&post(s, "latest"))).collect();
+    let waiting: Vec<String> = [&b, &a, &b]
+        .iter()
+        .map(|s| run_id(&post(s, "latest")))
+        .collect();
     wait_line(&shared, &waiting[2], "end");
     wait_status(&a, &waiting[0], "superseded");
     wait_status(&b, &waiting[1], "superseded");
     let log = lines(&shared);
-    assert!(!log.iter().any(|l| l.0 == waiting[0] || l.0 == waiting[1]), "{log:?}");
-    let first_end = log.iter().position(|l| l.0 == first && l.3 == "end").unwrap();
-    let last_start = log.iter().position(|l| l.0 == waiting[2] && l.3 == "start").unwrap();
+    assert!(
+        !log.iter().any(|l| l.0 == waiting[0] || l.0 == waiting[1]),
+        "{log:?}"
+    );
+    let first_end = log
+        .iter()
+        .position(|l| l.0 == first && l.3 == "end")
+        .unwrap();
+    let last_start = log
+        .iter()
+        .position(|l| l.0 == waiting[2] && l.3 == "start")
+        .unwrap();
     assert!(first_end < last_start, "latest runs overlapped: {log:?}");
 
     // cancel: a newer run on the other node stops the running one.
@@ -295,7 +330,12 @@ async fn a_run_whose_node_is_killed_runs_again_on_another_node_as_attempt_2() {
             .find(|line| line.0 == id && line.1 == "beta" && line.3 == "end");
         again.is_some()
     });
-    assert!(ran_again, "not run again on beta: {:?}\n{}", lines(&shared), b.logs());
+    assert!(
+        ran_again,
+        "not run again on beta: {:?}\n{}",
+        lines(&shared),
+        b.logs()
+    );
     assert_eq!(again.unwrap().2, 2, "the lost attempt is counted");
     let run: serde_json::Value =
         serde_json::from_slice(&b.admin_get(&format!("/-/runs/{id}")).body).unwrap();
@@ -337,7 +377,9 @@ fn every_accepted_ran_once(shared: &Path, sent: &[Sent]) {
     let accepted: Vec<&str> = sent.iter().filter_map(|s| s.run.as_deref()).collect();
     let all_ran = wait_until(Duration::from_secs(60), || {
         let ended = ends(shared);
-        accepted.iter().all(|id| ended.iter().any(|(run, _)| run == id))
+        accepted
+            .iter()
+            .all(|id| ended.iter().any(|(run, _)| run == id))
     });
     let ended = ends(shared);
     assert!(all_ran, "{} accepted, {} ran", accepted.len(), ended.len());
@@ -360,7 +402,11 @@ async fn the_nats_stream_leader_killed_under_load_loses_no_accepted_delivery() {
     let sent = std::sync::Mutex::new(Vec::new());
     let killed_at = std::thread::scope(|scope| {
         scope.spawn(|| keep_posting(&[&a, &b], "quick", &sent, &stop));
-        assert!(wait_until(Duration::from_secs(10), || sent.lock().unwrap().len() >= 20));
+        assert!(wait_until(Duration::from_secs(10), || sent
+            .lock()
+            .unwrap()
+            .len()
+            >= 20));
         nats.kill(leader);
         let killed_at = Instant::now();
         // Until deliveries are accepted again, and as many again after that.
@@ -375,7 +421,10 @@ async fn the_nats_stream_leader_killed_under_load_loses_no_accepted_delivery() {
             resumed_at.is_some_and(|count| sent.len() >= count + 40)
         });
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        assert!(resumed, "no delivery accepted again within 30 s of the leader's death");
+        assert!(
+            resumed,
+            "no delivery accepted again within 30 s of the leader's death"
+        );
         killed_at
     });
     let sent = sent.into_inner().unwrap();
@@ -420,7 +469,11 @@ async fn without_a_nats_majority_deliveries_get_503_fast_and_nothing_accepted_is
     let refused = post(&b, "quick");
     assert_eq!(refused.status, 503, "{}", refused.text());
     assert!(refused.header("Retry-After").is_some());
-    assert!(asked.elapsed() < Duration::from_secs(8), "took {:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        asked.elapsed()
+    );
 
     // Everything goes down and comes back: what was accepted still runs.
     a.signal("KILL");
@@ -432,11 +485,115 @@ async fn without_a_nats_majority_deliveries_get_503_fast_and_nothing_accepted_is
     let b = node(&nats, &shared, "beta", &[]);
     for id in &accepted {
         let done = wait_until(Duration::from_secs(60), || {
-            ends(&shared).iter().any(|(run, _)| run == id)
-                || status(&a, id) == "interrupted"
+            ends(&shared).iter().any(|(run, _)| run == id) || status(&a, id) == "interrupted"
         });
-        assert!(done, "run {id} was lost: {:?}\n{}", lines(&shared), a.logs());
+        assert!(
+            done,
+            "run {id} was lost: {:?}\n{}",
+            lines(&shared),
+            a.logs()
+        );
     }
     let again = wait_until(Duration::from_secs(30), || post(&b, "quick").status == 200);
     assert!(again, "not accepting after the restart");
+}
+
+/// A single nats-server on a free loopback port with `config` (and `listen` added); killed on
+/// drop.
+struct LoneServer {
+    process: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl LoneServer {
+    fn start(config: &str) -> LoneServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("free port")
+            .port();
+        let path = dir.path().join("nats.conf");
+        let store = crate::nats_cluster::quoted(&dir.path().join("js"));
+        let config = config.replace("STORE", &store);
+        std::fs::write(&path, format!("listen: 127.0.0.1:{port}\n{config}")).unwrap();
+        let process = std::process::Command::new(crate::nats_cluster::nats_server_binary())
+            .arg("-c")
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        let up = wait_until(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "nats-server did not listen");
+        LoneServer {
+            process,
+            url: format!("nats://127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for LoneServer {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
+fn an_account_without_jetstream_or_a_wrong_password_stops_the_start_saying_why() {
+    let plain = LoneServer::start("");
+    let mut server = Server::builder("[]")
+        .args(&["-nats-url", &plain.url])
+        .no_wait()
+        .start();
+    assert_eq!(server.wait_exit(Duration::from_secs(20)), Some(1));
+    let logs = server.logs();
+    assert!(logs.contains("JetStream enabled"), "{logs}");
+
+    let guarded = LoneServer::start(
+        "jetstream { store_dir: STORE }\nauthorization { user: hookwire, password: right }\n",
+    );
+    let (_keep, shared) = shared_dir();
+    let hooks = hooks(&shared).replace("{{NODE}}", "solo");
+    let password =
+        |word: &'static str| move |dir: &Path| std::fs::write(dir.join("pw"), word).unwrap();
+    let mut refused = Server::builder(&hooks)
+        .before_start(password("wrong\n"))
+        .args(&[
+            "-nats-url",
+            &guarded.url,
+            "-nats-user",
+            "hookwire",
+            "-nats-password-file",
+            "{dir}/pw",
+        ])
+        .no_wait()
+        .start();
+    assert_eq!(refused.wait_exit(Duration::from_secs(20)), Some(1));
+    let logs = refused.logs();
+    assert!(logs.contains("cannot connect to NATS at"), "{logs}");
+    assert!(
+        !logs.contains("wrong"),
+        "the password is not logged: {logs}"
+    );
+
+    let solo = Server::builder(&hooks)
+        .before_start(password("right\n"))
+        .args(&[
+            "-nats-url",
+            &guarded.url,
+            "-nats-user",
+            "hookwire",
+            "-nats-password-file",
+            "{dir}/pw",
+        ])
+        .start();
+    let id = run_id(&post(&solo, "quick"));
+    wait_line(&shared, &id, "end");
+    wait_status(&solo, &id, "succeeded");
 }
