@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::{AckKind, Message};
 use futures_util::StreamExt as _;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
@@ -63,12 +64,21 @@ fn shape(hook: &Hook) -> Shape {
 impl Cluster {
     /// Starts pulling runs for the loaded hooks, following hot reloads, until shutdown.
     pub fn start_work(self: &Arc<Self>, dispatcher: Arc<Dispatcher>) {
-        tokio::spawn(supervise(self.clone(), dispatcher));
+        // The node's `-max-concurrent-runs`, taken before a run is pulled, so a node pulls
+        // no more than it can start.
+        let slots = dispatcher
+            .max_concurrent_runs()
+            .map(|slots| Arc::new(Semaphore::new(slots)));
+        tokio::spawn(supervise(self.clone(), dispatcher, slots));
     }
 }
 
 /// Keeps one puller per (hook, partition) of the hooks loaded now.
-async fn supervise(cluster: Arc<Cluster>, dispatcher: Arc<Dispatcher>) {
+async fn supervise(
+    cluster: Arc<Cluster>,
+    dispatcher: Arc<Dispatcher>,
+    slots: Option<Arc<Semaphore>>,
+) {
     let mut pullers: HashMap<String, (Shape, JoinHandle<()>)> = HashMap::new();
     let mut current = None;
     let mut draining = std::pin::pin!(dispatcher.draining());
@@ -109,6 +119,7 @@ async fn supervise(cluster: Arc<Cluster>, dispatcher: Arc<Dispatcher>) {
                             dispatcher.clone(),
                             consumer,
                             shape.serial,
+                            slots.clone(),
                         ));
                         pullers.insert(name, (shape, handle));
                     }
@@ -122,6 +133,7 @@ async fn supervise(cluster: Arc<Cluster>, dispatcher: Arc<Dispatcher>) {
                 }
             }
             if complete {
+                tracing::info!("pulling the runs of {} hook(s) from NATS", hooks.len());
                 current = Some(hooks);
             }
         }
@@ -162,25 +174,28 @@ async fn consumer(
         .map_err(|error| ClusterError::request(format!("consumer {name}"), error))
 }
 
-/// Pulls runs while the node serves: one at a time for a serial hook, else as many as there
-/// are free slots (`-max-concurrent-runs`).
+/// Pulls runs while the node serves: one at a time for a serial hook, else a batch; never
+/// more than the node's free slots.
 async fn pull(
     cluster: Arc<Cluster>,
     dispatcher: Arc<Dispatcher>,
     consumer: PullConsumer,
     serial: bool,
+    slots: Option<Arc<Semaphore>>,
 ) {
+    let limit = if serial { 1 } else { BATCH };
     let mut failures = 0u32;
     while !dispatcher.is_draining() {
-        let room = if serial {
-            1
-        } else {
-            dispatcher.free_slots().unwrap_or(BATCH).min(BATCH)
+        // Pull only what there is room for now; idle pullers hold no slot.
+        let room = match &slots {
+            Some(slots) => {
+                if slots.acquire().await.is_err() {
+                    return;
+                }
+                slots.available_permits().clamp(1, limit)
+            }
+            None => limit,
         };
-        if room == 0 {
-            dispatcher.slot_free().await;
-            continue;
-        }
         let batch = consumer
             .batch()
             .max_messages(room)
@@ -203,7 +218,18 @@ async fn pull(
         };
         while let Some(message) = batch.next().await {
             let Ok(message) = message else { break };
+            let slot = match &slots {
+                Some(slots) => match slots.clone().acquire_owned().await {
+                    Ok(slot) => Some(slot),
+                    Err(_) => return,
+                },
+                None => None,
+            };
             let run = handle(cluster.clone(), dispatcher.clone(), message);
+            let run = async move {
+                run.await;
+                drop(slot);
+            };
             if serial {
                 run.await;
             } else {

@@ -221,6 +221,7 @@ fn details(run: &RunRecord) -> String {
         ("next try", &run.next_attempt_at),
         ("reason", &run.reason),
         ("rerun of", &run.rerun_of),
+        ("node", &run.node),
     ];
     fields.extend(
         optional

@@ -197,6 +197,7 @@ pub fn run(frame: &Frame, run: &RunRecord, csrf: &str) -> Markup {
                 @if let Some(next) = &run.next_attempt_at { dt { "Next attempt" } dd { (next) } }
                 @if let Some(reason) = &run.reason { dt { "Reason" } dd { (reason) } }
                 @if let Some(key) = &run.concurrency_key { dt { "Key" } dd { (key) } }
+                @if let Some(node) = &run.node { dt { "Node" } dd { (node) } }
                 @if let Some(of) = &run.rerun_of { dt { "Rerun of" } dd { a href={ "/runs/" (of) } { code { (of) } } } }
             }
             form.rerun method="post" action={ "/runs/" (run.id) "/rerun" } {

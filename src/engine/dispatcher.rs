@@ -357,18 +357,9 @@ impl Dispatcher {
         self.node.as_deref()
     }
 
-    /// How many more commands may start now under `-max-concurrent-runs` (`None`: no cap).
-    pub fn free_slots(&self) -> Option<usize> {
-        self.permits
-            .as_ref()
-            .map(|permits| permits.available_permits())
-    }
-
-    /// Resolves when a `-max-concurrent-runs` slot is free (at once without a cap).
-    pub async fn slot_free(&self) {
-        if let Some(permits) = &self.permits {
-            let _ = permits.acquire().await;
-        }
+    /// `-max-concurrent-runs` (`None`: no cap).
+    pub fn max_concurrent_runs(&self) -> Option<usize> {
+        (self.settings.max_concurrent_runs > 0).then_some(self.settings.max_concurrent_runs)
     }
 
     /// True once shutdown has begun.

@@ -44,7 +44,7 @@ fn hooks(shared: &Path) -> String {
 fn node(nats: &NatsCluster, shared: &Path, name: &str, extra: &[&str]) -> Server {
     let hooks = hooks(shared).replace("{{NODE}}", name);
     let urls = nats.urls().join(",");
-    Server::builder(&hooks)
+    let server = Server::builder(&hooks)
         .args(&[
             "-nats-url",
             &urls,
@@ -54,7 +54,13 @@ fn node(nats: &NatsCluster, shared: &Path, name: &str, extra: &[&str]) -> Server
             name,
         ])
         .args(extra)
-        .start()
+        .start();
+    assert!(
+        server.wait_for_log("pulling the runs of", Duration::from_secs(30)),
+        "{name} does not pull runs: {}",
+        server.logs()
+    );
+    server
 }
 
 /// The lines of the shared log: (run id, node, attempt, start|end).
@@ -138,6 +144,24 @@ async fn two_nodes_share_the_work_and_every_node_shows_every_run() {
             });
             assert!(shown, "run {id} (ran on {node}) is not in a node's history");
         }
+    }
+    // `hookwire runs` reads a node's projection of the shared history.
+    let state = a.dir.path().join(".hookwire");
+    for (id, node) in &ran {
+        let (ok, shown, err) = crate::harness::run_hookwire(&[
+            "runs",
+            "show",
+            id,
+            "--state-dir",
+            state.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        assert!(
+            shown
+                .lines()
+                .any(|line| line.contains("node") && line.ends_with(node.as_str())),
+            "{shown}"
+        );
     }
 }
 

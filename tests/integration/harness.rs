@@ -114,7 +114,7 @@ impl Builder {
         forward(stdout, logs.clone(), None, admin_addr.clone());
         forward(stderr, logs.clone(), Some(port_tx), admin_addr.clone());
         let addr = if self.wait_for_port {
-            match port_rx.recv_timeout(Duration::from_secs(20)) {
+            match port_rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(addr) => Some(addr),
                 Err(_) => {
                     let _ = child.kill();
