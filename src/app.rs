@@ -338,12 +338,15 @@ fn open_journal(args: &ServeArgs) -> Result<Arc<dyn Journal>, JournalError> {
     }
 }
 
+/// The run journal, and the NATS store when there is one.
+type Store = (Arc<dyn Journal>, Option<Arc<Cluster>>);
+
 /// The run journal: the embedded SQLite one, or with `-nats-url` the NATS store, whose history
 /// is projected into the SQLite journal of the state directory.
 fn open_store(
     args: &ServeArgs,
     runtime: &tokio::runtime::Runtime,
-) -> Result<(Arc<dyn Journal>, Option<Arc<Cluster>>), Box<dyn std::error::Error>> {
+) -> Result<Store, Box<dyn std::error::Error>> {
     if args.cluster.nats_url.is_none() {
         return Ok((open_journal(args)?, None));
     }

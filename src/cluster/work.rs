@@ -250,10 +250,14 @@ async fn handle(cluster: Arc<Cluster>, dispatcher: Arc<Dispatcher>, message: Mes
         }
     };
     let span = tracing::info_span!("request", id = %run.request.id);
-    let ack = match run_here(&cluster, &dispatcher, &run, &message)
-        .instrument(span)
-        .await
-    {
+    let mut delivery = Delivery {
+        cluster: &cluster,
+        dispatcher: &dispatcher,
+        message: &message,
+        run: &run,
+        revision: None,
+    };
+    let ack = match delivery.run_here().instrument(span).await {
         Ok(ack) => ack,
         Err(error) => {
             tracing::warn!("run {} of {}: {error}; offering it again", run.id, run.hook);
@@ -268,199 +272,270 @@ async fn handle(cluster: Arc<Cluster>, dispatcher: Arc<Dispatcher>, message: Mes
     }
 }
 
-/// What to tell NATS about a message once this node is done with it.
-async fn run_here(
-    cluster: &Cluster,
-    dispatcher: &Arc<Dispatcher>,
-    run: &NewRun,
-    message: &Message,
-) -> Result<AckKind, ClusterError> {
-    let (attempts, revision) = cluster.attempts(&run.id).await?;
-    if attempts.ended {
-        // Its end was recorded, but the ack was lost.
-        return Ok(AckKind::Ack);
-    }
-    let delivered = message.info().map_or(1, |info| info.delivered);
-    let (hook, plan, key) = match dispatcher.replan(&run.hook, &run.request).await {
-        Ok(planned) => planned,
-        Err(reason) => {
-            tracing::warn!("run {} of {} skipped: {reason}", run.id, run.hook);
-            let result = RunResult::without_process(Status::Skipped, reason.to_string());
-            return finish(
-                cluster, dispatcher, message, run, None, attempts, revision, result,
-            )
-            .await;
+/// One delivery of a run to this node.
+struct Delivery<'a> {
+    cluster: &'a Cluster,
+    dispatcher: &'a Arc<Dispatcher>,
+    message: &'a Message,
+    run: &'a NewRun,
+    /// The revision of the run's attempts record, once read.
+    revision: Option<u64>,
+}
+
+impl Delivery<'_> {
+    /// Runs the run here if it is its turn; returns what to tell NATS.
+    async fn run_here(&mut self) -> Result<AckKind, ClusterError> {
+        let run = self.run;
+        let (attempts, revision) = self.cluster.attempts(&run.id).await?;
+        self.revision = revision;
+        if attempts.ended {
+            // Its end was recorded, but the ack was lost.
+            return Ok(AckKind::Ack);
         }
-    };
-    if attempts.running {
-        return interrupted(cluster, dispatcher, message, run, &hook, attempts, revision).await;
-    }
-    let max_deliver = shape(&hook).max_deliver;
-    if delivered >= max_deliver {
-        let reason = format!("offered {delivered} times without starting; given up");
-        tracing::error!("run {} of {}: {reason}", run.id, hook.id);
-        let result = RunResult::without_process(Status::Failed, reason);
-        return finish(
-            cluster,
-            dispatcher,
-            message,
-            run,
-            Some(&hook),
-            attempts,
-            revision,
-            result,
-        )
-        .await;
-    }
-    let mode = hook.scheduling.concurrency;
-    let newest_key = lane_key("latest", &hook.id, key.as_deref());
-    if matches!(mode, Concurrency::Latest | Concurrency::Cancel)
-        && let Some(newest) = cluster.newest(&newest_key).await?
-        && newest > run.id
-    {
-        tracing::info!(
-            "run {} of {} is superseded by run {newest}",
-            run.id,
-            hook.id
-        );
-        let result =
-            RunResult::without_process(Status::Superseded, format!("superseded by run {newest}"));
-        return finish(
-            cluster,
-            dispatcher,
-            message,
-            run,
-            Some(&hook),
-            attempts,
-            revision,
-            result,
-        )
-        .await;
-    }
-    let mut lease = None;
-    if matches!(
-        mode,
-        Concurrency::Latest | Concurrency::Cancel | Concurrency::Reject
-    ) {
-        let lane = lane_key("lease", &hook.id, key.as_deref());
-        match cluster.take_lease(&lane, &run.id).await? {
-            Some(taken) => lease = Some(taken),
-            None => return Ok(AckKind::Nak(Some(NOT_NOW))),
+        let (hook, plan, key) = match self.dispatcher.replan(&run.hook, &run.request).await {
+            Ok(planned) => planned,
+            Err(reason) => {
+                tracing::warn!("run {} of {} skipped: {reason}", run.id, run.hook);
+                let result = RunResult::without_process(Status::Skipped, reason.to_string());
+                return self.finish(None, attempts, result).await;
+            }
+        };
+        if attempts.running {
+            return self.interrupted(&hook, attempts).await;
         }
-    }
-    let started = Attempts {
-        made: attempts.made + 1,
-        running: true,
-        ended: false,
-    };
-    let Some(revision) = cluster.set_attempts(&run.id, started, revision).await? else {
-        // Another node has it.
-        release(cluster, lease).await;
-        return Ok(AckKind::Nak(Some(NOT_NOW)));
-    };
-    let stop = Arc::new(StopSignal::default());
-    let claimed = Claimed {
-        id: run.id.clone(),
-        hook: hook.clone(),
-        plan,
-        key: key.clone(),
-        attempts: attempts.made,
-        background: run.background,
-        stop: stop.clone(),
-    };
-    let cancel_on = (mode == Concurrency::Cancel).then_some(newest_key.as_str());
-    let outcome = keep_alive(
-        cluster,
-        dispatcher.run_claimed(claimed),
-        message,
-        &mut lease,
-        &stop,
-        &run.id,
-        cancel_on,
-    )
-    .await;
-    release(cluster, lease).await;
-    let after = Attempts {
-        made: attempts.made,
-        running: false,
-        ended: false,
-    };
-    match outcome {
-        ClaimedAttempt::Ran {
-            result,
-            attempt,
-            started_at,
-        } => {
-            let made = Attempts {
-                made: attempt,
-                ..after
-            };
-            let retry = hook
-                .scheduling
-                .retry
-                .filter(|retry| {
-                    matches!(result.status, Status::Failed | Status::TimedOut)
-                        && attempt <= retry.attempts
-                })
-                .map(|retry| retry.delay(attempt));
-            match retry {
-                Some(delay) => {
-                    tracing::info!(
-                        "run {} of {} {}; retry {attempt} in {delay:?}",
-                        run.id,
-                        hook.id,
-                        result.status
-                    );
-                    record(dispatcher, message, ended(run, result.clone(), Some(delay))).await?;
-                    cluster.set_attempts(&run.id, made, Some(revision)).await?;
-                    dispatcher.claimed_ended(
-                        &hook,
-                        &run.id,
-                        attempt,
-                        &result,
-                        Some(started_at),
-                        true,
-                    );
-                    Ok(AckKind::Nak(Some(delay)))
-                }
-                None => {
-                    record(dispatcher, message, ended(run, result.clone(), None)).await?;
-                    let done = Attempts {
-                        ended: true,
-                        ..made
-                    };
-                    cluster.set_attempts(&run.id, done, Some(revision)).await?;
-                    dispatcher.claimed_ended(
-                        &hook,
-                        &run.id,
-                        attempt,
-                        &result,
-                        Some(started_at),
-                        false,
-                    );
-                    Ok(AckKind::Ack)
-                }
+        let delivered = self.message.info().map_or(1, |info| info.delivered);
+        if delivered >= shape(&hook).max_deliver {
+            let reason = format!("offered {delivered} times without starting; given up");
+            tracing::error!("run {} of {}: {reason}", run.id, hook.id);
+            let result = RunResult::without_process(Status::Failed, reason);
+            return self.finish(Some(&hook), attempts, result).await;
+        }
+        let mode = hook.scheduling.concurrency;
+        let newest_key = lane_key("latest", &hook.id, key.as_deref());
+        if matches!(mode, Concurrency::Latest | Concurrency::Cancel)
+            && let Some(newest) = self.cluster.newest(&newest_key).await?
+            && newest > run.id
+        {
+            tracing::info!(
+                "run {} of {} is superseded by run {newest}",
+                run.id,
+                hook.id
+            );
+            return self.superseded(&hook, attempts, &newest).await;
+        }
+        let mut lease = None;
+        if matches!(
+            mode,
+            Concurrency::Latest | Concurrency::Cancel | Concurrency::Reject
+        ) {
+            let lane = lane_key("lease", &hook.id, key.as_deref());
+            match self.cluster.take_lease(&lane, &run.id).await? {
+                Some(taken) => lease = Some(taken),
+                None => return Ok(AckKind::Nak(Some(NOT_NOW))),
             }
         }
-        ClaimedAttempt::Superseded { by } => {
-            let result =
-                RunResult::without_process(Status::Superseded, format!("superseded by run {by}"));
-            finish(
-                cluster,
-                dispatcher,
-                message,
-                run,
-                Some(&hook),
-                after,
-                Some(revision),
-                result,
-            )
-            .await
+        let started = Attempts {
+            made: attempts.made + 1,
+            running: true,
+            ended: false,
+        };
+        if !self.set_attempts(started).await? {
+            // Another node has it.
+            release(self.cluster, lease).await;
+            return Ok(AckKind::Nak(Some(NOT_NOW)));
         }
-        ClaimedAttempt::NotStarted(reason) => {
-            tracing::info!("run {} of {} not started here: {reason}", run.id, hook.id);
-            cluster.set_attempts(&run.id, after, Some(revision)).await?;
-            Ok(AckKind::Nak(Some(NOT_NOW)))
+        let stop = Arc::new(StopSignal::default());
+        let claimed = Claimed {
+            id: run.id.clone(),
+            hook: hook.clone(),
+            plan,
+            key: key.clone(),
+            attempts: attempts.made,
+            background: run.background,
+            stop: stop.clone(),
+        };
+        let cancel_on = (mode == Concurrency::Cancel).then_some(newest_key.as_str());
+        let outcome = keep_alive(
+            self.cluster,
+            self.dispatcher.run_claimed(claimed),
+            self.message,
+            &mut lease,
+            &stop,
+            &run.id,
+            cancel_on,
+        )
+        .await;
+        release(self.cluster, lease).await;
+        match outcome {
+            ClaimedAttempt::Ran {
+                result,
+                attempt,
+                started_at,
+            } => self.ran(&hook, attempt, result, started_at).await,
+            ClaimedAttempt::Superseded { by } => self.superseded(&hook, attempts, &by).await,
+            ClaimedAttempt::NotStarted(reason) => {
+                tracing::info!("run {} of {} not started here: {reason}", run.id, hook.id);
+                self.set_attempts(attempts).await?;
+                Ok(AckKind::Nak(Some(NOT_NOW)))
+            }
+        }
+    }
+
+    /// Attempt `attempt` ran here: records it, and retries it when `retry` allows.
+    async fn ran(
+        &mut self,
+        hook: &Arc<Hook>,
+        attempt: u32,
+        result: RunResult,
+        started_at: SystemTime,
+    ) -> Result<AckKind, ClusterError> {
+        let made = Attempts {
+            made: attempt,
+            running: false,
+            ended: false,
+        };
+        let retry = hook
+            .scheduling
+            .retry
+            .filter(|retry| {
+                matches!(result.status, Status::Failed | Status::TimedOut)
+                    && attempt <= retry.attempts
+            })
+            .map(|retry| retry.delay(attempt));
+        let id = &self.run.id;
+        if let Some(delay) = retry {
+            tracing::info!(
+                "run {id} of {} {}; retry {attempt} in {delay:?}",
+                hook.id,
+                result.status
+            );
+            let ack = self.retry_later(made, result.clone(), delay).await?;
+            self.dispatcher
+                .claimed_ended(hook, id, attempt, &result, Some(started_at), true);
+            return Ok(ack);
+        }
+        let ack = self.finish(None, made, result.clone()).await?;
+        self.dispatcher
+            .claimed_ended(hook, id, attempt, &result, Some(started_at), false);
+        Ok(ack)
+    }
+
+    async fn superseded(
+        &mut self,
+        hook: &Arc<Hook>,
+        attempts: Attempts,
+        by: &str,
+    ) -> Result<AckKind, ClusterError> {
+        let result =
+            RunResult::without_process(Status::Superseded, format!("superseded by run {by}"));
+        self.finish(Some(hook), attempts, result).await
+    }
+
+    /// The node running an attempt of this run died: that attempt failed, and is retried when
+    /// `retry` allows.
+    async fn interrupted(
+        &mut self,
+        hook: &Arc<Hook>,
+        attempts: Attempts,
+    ) -> Result<AckKind, ClusterError> {
+        let reason = format!(
+            "the node running attempt {} of this run stopped",
+            attempts.made
+        );
+        let result = RunResult::without_process(Status::Interrupted, reason);
+        let waiting = Attempts {
+            running: false,
+            ..attempts
+        };
+        match hook
+            .scheduling
+            .retry
+            .filter(|retry| attempts.made <= retry.attempts)
+        {
+            None => {
+                tracing::warn!("run {} of {} was interrupted", self.run.id, hook.id);
+                self.finish(Some(hook), waiting, result).await
+            }
+            Some(retry) => {
+                let delay = retry.delay(attempts.made);
+                tracing::info!(
+                    "run {} of {} was interrupted; retry in {delay:?}",
+                    self.run.id,
+                    hook.id
+                );
+                self.retry_later(waiting, result, delay).await
+            }
+        }
+    }
+
+    /// Records an attempt's result with its retry time; the run is offered again then.
+    async fn retry_later(
+        &mut self,
+        attempts: Attempts,
+        result: RunResult,
+        delay: Duration,
+    ) -> Result<AckKind, ClusterError> {
+        self.record(ended(self.run, result, Some(delay))).await?;
+        self.set_attempts(attempts).await?;
+        Ok(AckKind::Nak(Some(delay)))
+    }
+
+    /// Records the run's final result and marks it ended; with `hook`, for a run that did not
+    /// run here, sends the hook's notifications.
+    async fn finish(
+        &mut self,
+        hook: Option<&Arc<Hook>>,
+        attempts: Attempts,
+        result: RunResult,
+    ) -> Result<AckKind, ClusterError> {
+        self.record(ended(self.run, result.clone(), None)).await?;
+        let done = Attempts {
+            running: false,
+            ended: true,
+            ..attempts
+        };
+        self.set_attempts(done).await?;
+        if let Some(hook) = hook {
+            self.dispatcher
+                .claimed_ended(hook, &self.run.id, attempts.made, &result, None, false);
+        }
+        Ok(AckKind::Ack)
+    }
+
+    /// Writes the run's attempts by compare-and-set; false when another node changed them.
+    async fn set_attempts(&mut self, attempts: Attempts) -> Result<bool, ClusterError> {
+        let written = self
+            .cluster
+            .set_attempts(&self.run.id, attempts, self.revision)
+            .await?;
+        if written.is_some() {
+            self.revision = written;
+        }
+        Ok(written.is_some())
+    }
+
+    /// Records an event in the history stream and waits for it to be stored, trying again for
+    /// a while (a NATS leader election) and keeping the message meanwhile.
+    async fn record(&self, event: Event) -> Result<(), ClusterError> {
+        let mut delay = Duration::from_millis(250);
+        let give_up = tokio::time::Instant::now() + RECORD_PATIENCE;
+        loop {
+            match self
+                .dispatcher
+                .journal()
+                .record(event.clone())
+                .committed()
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(error) if tokio::time::Instant::now() >= give_up => {
+                    return Err(ClusterError::request("history", error));
+                }
+                Err(error) => tracing::debug!("recording a run's end: {error}; trying again"),
+            }
+            let _ = self.message.ack_with(AckKind::Progress).await;
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(KEEP_ALIVE);
         }
     }
 }
@@ -531,79 +606,6 @@ async fn release(cluster: &Cluster, lease: Option<Lease>) {
     }
 }
 
-/// A run whose node died during an attempt: that attempt failed; retried when `retry` allows.
-async fn interrupted(
-    cluster: &Cluster,
-    dispatcher: &Arc<Dispatcher>,
-    message: &Message,
-    run: &NewRun,
-    hook: &Arc<Hook>,
-    attempts: Attempts,
-    revision: Option<u64>,
-) -> Result<AckKind, ClusterError> {
-    let reason = format!(
-        "the node running attempt {} of this run stopped",
-        attempts.made
-    );
-    let retry = hook
-        .scheduling
-        .retry
-        .filter(|retry| attempts.made <= retry.attempts);
-    let result = RunResult::without_process(Status::Interrupted, reason);
-    let Some(retry) = retry else {
-        tracing::warn!("run {} of {} was interrupted", run.id, hook.id);
-        return finish(
-            cluster,
-            dispatcher,
-            message,
-            run,
-            Some(hook),
-            attempts,
-            revision,
-            result,
-        )
-        .await;
-    };
-    let delay = retry.delay(attempts.made);
-    tracing::info!(
-        "run {} of {} was interrupted; retry in {delay:?}",
-        run.id,
-        hook.id
-    );
-    record(dispatcher, message, ended(run, result, Some(delay))).await?;
-    let waiting = Attempts {
-        running: false,
-        ..attempts
-    };
-    cluster.set_attempts(&run.id, waiting, revision).await?;
-    Ok(AckKind::Nak(Some(delay)))
-}
-
-/// Records the final result of a run that did not run here (skipped, superseded, interrupted)
-/// and marks it ended.
-async fn finish(
-    cluster: &Cluster,
-    dispatcher: &Arc<Dispatcher>,
-    message: &Message,
-    run: &NewRun,
-    hook: Option<&Arc<Hook>>,
-    attempts: Attempts,
-    revision: Option<u64>,
-    result: RunResult,
-) -> Result<AckKind, ClusterError> {
-    record(dispatcher, message, ended(run, result.clone(), None)).await?;
-    let done = Attempts {
-        running: false,
-        ended: true,
-        ..attempts
-    };
-    cluster.set_attempts(&run.id, done, revision).await?;
-    if let Some(hook) = hook {
-        dispatcher.claimed_ended(hook, &run.id, attempts.made, &result, None, false);
-    }
-    Ok(AckKind::Ack)
-}
-
 fn ended(run: &NewRun, result: RunResult, retry_in: Option<Duration>) -> Event {
     let now = SystemTime::now();
     Event::Ended {
@@ -612,28 +614,5 @@ fn ended(run: &NewRun, result: RunResult, retry_in: Option<Duration>) -> Event {
         result,
         at: now,
         retry_at: retry_in.map(|delay| now + delay),
-    }
-}
-
-/// Records an event in the history stream and waits for it to be stored, trying again for a
-/// while (a NATS leader election) and keeping the message meanwhile.
-async fn record(
-    dispatcher: &Dispatcher,
-    message: &Message,
-    event: Event,
-) -> Result<(), ClusterError> {
-    let mut delay = Duration::from_millis(250);
-    let give_up = tokio::time::Instant::now() + RECORD_PATIENCE;
-    loop {
-        match dispatcher.journal().record(event.clone()).committed().await {
-            Ok(()) => return Ok(()),
-            Err(error) if tokio::time::Instant::now() >= give_up => {
-                return Err(ClusterError::request("history", error));
-            }
-            Err(error) => tracing::debug!("recording a run's end: {error}; trying again"),
-        }
-        let _ = message.ack_with(AckKind::Progress).await;
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(KEEP_ALIVE);
     }
 }
