@@ -185,8 +185,36 @@ async fn events_of_a_run_in_one_batch_store_what_events_committed_one_by_one_sto
     assert_eq!(batched["duration_ms"], serde_json::json!(99));
 }
 
-/// A write that fails (here a second row with the same id; in production a full disk) fails
-/// the whole batch: no event of it is reported stored, and none is.
+/// A node's projection of a shared history may read events again after a restart: applied
+/// twice in order, they leave the run as applied once.
+#[tokio::test]
+async fn events_applied_again_in_order_leave_the_run_as_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = SqliteJournal::open(dir.path(), 100).unwrap();
+    for event in retried_run("once") {
+        journal.record(event).committed().await.unwrap();
+    }
+    for event in retried_run("twice").into_iter().chain(retried_run("twice")) {
+        journal.record(event).committed().await.unwrap();
+    }
+    assert_eq!(
+        stored_json(&journal, "twice"),
+        stored_json(&journal, "once")
+    );
+    assert_eq!(
+        journal
+            .runs(&Filter {
+                limit: 10,
+                ..Filter::default()
+            })
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+/// A write that fails (here one a trigger refuses; in production on a full disk) fails the
+/// whole batch: no event of it is reported stored, and none is.
 #[test]
 fn a_failed_write_fails_its_whole_batch() {
     let dir = tempfile::tempdir().unwrap();
@@ -196,6 +224,13 @@ fn a_failed_write_fails_its_whole_batch() {
     let first = new_run("first", "deploy", 10, true);
     let results = commit(&mut connection, &[&first], &mut retention);
     assert_eq!(results, [Ok(())]);
+    connection
+        .execute_batch(
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON runs WHEN NEW.id = 'boom'
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+    let boom = new_run("boom", "deploy", 10, true);
     let other = new_run("other", "deploy", 10, true);
     let start_of_unknown = Event::Started {
         id: "unknown".into(),
@@ -203,7 +238,7 @@ fn a_failed_write_fails_its_whole_batch() {
         at: SystemTime::now(),
         node: None,
     };
-    let batch = [&other, &start_of_unknown, &first];
+    let batch = [&other, &start_of_unknown, &boom];
     let results = commit(&mut connection, &batch, &mut retention);
     assert!(results.iter().all(Result::is_err), "{results:?}");
     let ids: Vec<String> = connection
