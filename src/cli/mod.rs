@@ -855,6 +855,58 @@ mod tests {
     }
 
     #[test]
+    fn flag_nats_url() {
+        assert_eq!(parse_ok(&[]).cluster.nats_url, None);
+        let a = parse_ok(&["-nats-url", "nats://h1:4222,nats://h2:4222"]);
+        assert_eq!(
+            a.cluster.nats_url.as_deref(),
+            Some("nats://h1:4222,nats://h2:4222")
+        );
+    }
+
+    #[test]
+    fn flag_nats_user_and_password_file_come_together() {
+        let a = parse_ok(&["-nats-user", "hw", "-nats-password-file", "/etc/pw"]);
+        assert_eq!(a.cluster.nats_user.as_deref(), Some("hw"));
+        assert!(
+            parse_err(&["-nats-user", "hw"])
+                .to_string()
+                .contains("nats-password-file")
+        );
+        assert!(
+            parse_err(&["-nats-password-file", "/p"])
+                .to_string()
+                .contains("nats-user")
+        );
+    }
+
+    #[test]
+    fn flag_nats_tls_cert_needs_its_key() {
+        let a = parse_ok(&["-nats-tls-cert", "c.pem", "-nats-tls-key", "k.pem"]);
+        assert!(a.cluster.nats_tls_key.is_some());
+        assert!(
+            parse_err(&["-nats-tls-cert", "c.pem"])
+                .to_string()
+                .contains("nats-tls-key")
+        );
+    }
+
+    #[test]
+    fn flag_nats_replicas() {
+        assert_eq!(parse_ok(&[]).cluster.nats_replicas, 1);
+        assert_eq!(parse_ok(&["-nats-replicas", "3"]).cluster.nats_replicas, 3);
+        assert!(err_text(&["-nats-replicas", "0"]).contains("1 to 5"));
+        assert!(err_text(&["-nats-replicas", "7"]).contains("1 to 5"));
+    }
+
+    #[test]
+    fn flag_node_name() {
+        assert_eq!(parse_ok(&[]).cluster.node_name, None);
+        let a = parse_ok(&["-node-name", "web1"]);
+        assert_eq!(a.cluster.node_name.as_deref(), Some("web1"));
+    }
+
+    #[test]
     fn undefined_flag_is_named_as_go_names_it() {
         let err = parse_err(&["-bogus", "x"]);
         assert_eq!(err.exit_code(), 2);
