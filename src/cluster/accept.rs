@@ -14,7 +14,7 @@ use super::names::{WORK_STREAM, consumer_name, events_subject, lane_key, partiti
 use super::{Cluster, ClusterError, wire};
 use crate::config::scheduling::Concurrency;
 use crate::engine::{Busy, Refusal, Submission};
-use crate::store::{Event, JournalError, NewRun, RunResult};
+use crate::store::{Event, Journal, JournalError, NewRun, RunResult, Status};
 
 impl Cluster {
     /// Stores a run so that some node runs it. With `wait`, the receiver gets the result of
@@ -22,6 +22,7 @@ impl Cluster {
     pub async fn accept(
         self: &Arc<Self>,
         submission: Submission,
+        journal: Arc<dyn Journal>,
     ) -> Result<Option<oneshot::Receiver<RunResult>>, Refusal> {
         let hook = &submission.hook;
         let mode = hook.scheduling.concurrency;
@@ -102,7 +103,7 @@ impl Cluster {
             // Stored, so it runs; older waiting runs of the lane may run too.
             tracing::warn!("run {} of {}: {error}", run.id, hook.id);
         }
-        Ok(outcome.map(|events| first_result(events, run.id)))
+        Ok(outcome.map(|events| first_result(events, run.id, journal)))
     }
 }
 
@@ -124,21 +125,39 @@ impl Cluster {
     }
 }
 
+/// How often a waiting client's run is looked up in the history, should its end event be missed.
+const HISTORY_LOOK: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn refused(error: ClusterError) -> Refusal {
     Refusal::Journal(JournalError::Store(error.to_string()))
 }
 
-/// The result of the run's first attempt, from its events.
-fn first_result(mut events: async_nats::Subscriber, id: String) -> oneshot::Receiver<RunResult> {
+/// The result of the run's first attempt, from its events; or, should an event be missed (a
+/// reconnection), from the history once the run has ended there.
+fn first_result(
+    mut events: async_nats::Subscriber,
+    id: String,
+    journal: Arc<dyn Journal>,
+) -> oneshot::Receiver<RunResult> {
     let (mut sender, receiver) = oneshot::channel();
     tokio::spawn(async move {
         let ended = async {
-            while let Some(message) = events.next().await {
-                if let Ok(Event::Ended { result, .. }) = wire::decode_event(&message.payload) {
-                    return Some(result);
+            let mut look = tokio::time::interval(HISTORY_LOOK);
+            loop {
+                tokio::select! {
+                    message = events.next() => {
+                        let message = message?;
+                        if let Ok(Event::Ended { result, .. }) = wire::decode_event(&message.payload) {
+                            return Some(result);
+                        }
+                    }
+                    _ = look.tick() => {
+                        if let Some(result) = ended_in_history(&journal, &id).await {
+                            return Some(result);
+                        }
+                    }
                 }
             }
-            None
         };
         let result = tokio::select! {
             result = ended => result,
@@ -152,4 +171,25 @@ fn first_result(mut events: async_nats::Subscriber, id: String) -> oneshot::Rece
         }
     });
     receiver
+}
+
+/// The run's result, if the history has it ended.
+async fn ended_in_history(journal: &Arc<dyn Journal>, id: &str) -> Option<RunResult> {
+    let journal = journal.clone();
+    let id = id.to_owned();
+    let record = tokio::task::spawn_blocking(move || journal.run(&id))
+        .await
+        .ok()?
+        .ok()??;
+    if matches!(record.status, Status::Queued | Status::Running) {
+        return None;
+    }
+    Some(RunResult {
+        status: record.status,
+        exit_code: record.exit_code,
+        signal: record.signal,
+        reason: record.reason,
+        output: record.output.unwrap_or_default().into_bytes(),
+        truncated: record.output_truncated,
+    })
 }

@@ -460,7 +460,7 @@ impl Dispatcher {
             return Err(Refusal::ShuttingDown);
         }
         if let Some(cluster) = self.cluster.get() {
-            return cluster.accept(submission).await;
+            return cluster.accept(submission, self.journal.clone()).await;
         }
         let (waiter, answer) = if submission.wait {
             let (sender, receiver) = oneshot::channel();
