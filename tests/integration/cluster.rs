@@ -3,7 +3,7 @@
 //! what happens when a hookwire node or NATS nodes die.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::harness::{Server, run_id, wait_until};
@@ -88,35 +88,31 @@ fn ends(shared: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-fn shared_dir() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().to_path_buf();
-    (dir, path)
+/// A 3-node NATS cluster and two hookwire nodes on it, `alpha` and `beta`, with the directory
+/// their commands write to.
+async fn two_nodes(extra: &[&str]) -> (NatsCluster, tempfile::TempDir, Server, Server) {
+    let nats = NatsCluster::start(3).await;
+    let shared = tempfile::tempdir().expect("tempdir");
+    let a = node(&nats, shared.path(), "alpha", extra);
+    let b = node(&nats, shared.path(), "beta", extra);
+    (nats, shared, a, b)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn two_nodes_share_the_work_and_every_node_shows_every_run() {
     let _ = NEEDS;
-    let nats = NatsCluster::start(3).await;
-    let (_keep, shared) = shared_dir();
-    let a = node(&nats, &shared, "alpha", &["-max-concurrent-runs", "2"]);
-    let b = node(&nats, &shared, "beta", &["-max-concurrent-runs", "2"]);
-    let mut accepted = Vec::new();
-    for i in 0..12 {
-        let server = if i % 2 == 0 { &a } else { &b };
-        let response = server.post("/hooks/work", "application/json", "{}");
-        assert_eq!(response.status, 200, "{}", response.text());
-        accepted.push(run_id(&response));
-    }
+    let (_nats, dir, a, b) = two_nodes(&["-max-concurrent-runs", "2"]).await;
+    let shared = dir.path();
+    let accepted = accept_in_turn([&a, &b], "work", 12);
     assert!(
-        wait_until(Duration::from_secs(60), || ends(&shared).len() >= 12),
+        wait_until(Duration::from_secs(60), || ends(shared).len() >= 12),
         "runs ended: {:?}\nalpha:\n{}\nbeta:\n{}",
-        ends(&shared),
+        ends(shared),
         a.logs(),
         b.logs()
     );
-    let ran = ends(&shared);
+    let ran = ends(shared);
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for (id, _) in &ran {
         *counts.entry(id.as_str()).or_default() += 1;
@@ -203,22 +199,25 @@ fn post(server: &Server, hook: &str) -> crate::harness::Response {
     server.post(&format!("/hooks/{hook}"), "application/json", "{}")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs nats-server (apt-get install nats-server)"]
-async fn a_queue_keeps_its_order_and_never_overlaps_across_nodes() {
-    let nats = NatsCluster::start(3).await;
-    let (_keep, shared) = shared_dir();
-    let a = node(&nats, &shared, "alpha", &[]);
-    let b = node(&nats, &shared, "beta", &[]);
-    let accepted: Vec<String> = (0..8)
+/// Posts `count` deliveries to `hook`, to the nodes in turn; the run ids, all accepted.
+fn accept_in_turn(nodes: [&Server; 2], hook: &str, count: usize) -> Vec<String> {
+    (0..count)
         .map(|i| {
-            let response = post(if i % 2 == 0 { &a } else { &b }, "queue");
+            let response = post(nodes[i % 2], hook);
             assert_eq!(response.status, 200, "{}", response.text());
             run_id(&response)
         })
-        .collect();
-    assert!(wait_until(Duration::from_secs(60), || ends(&shared).len() >= 8));
-    let log = lines(&shared);
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
+async fn a_queue_keeps_its_order_and_never_overlaps_across_nodes() {
+    let (_nats, dir, a, b) = two_nodes(&[]).await;
+    let shared = dir.path();
+    let accepted = accept_in_turn([&a, &b], "queue", 8);
+    assert!(wait_until(Duration::from_secs(60), || ends(shared).len() >= 8));
+    let log = lines(shared);
     // Strictly start, end, start, end, ... in the order of acceptance.
     let expected: Vec<(String, String)> = accepted
         .iter()
@@ -240,7 +239,7 @@ async fn a_queue_keeps_its_order_and_never_overlaps_across_nodes() {
 
     // `max-queue` counts the runs waiting on every node.
     let running = run_id(&post(&a, "narrow"));
-    wait_line(&shared, &running, "start");
+    wait_line(shared, &running, "start");
     assert_eq!(post(&b, "narrow").status, 200, "one may wait");
     let full = post(&a, "narrow");
     assert_eq!(full.status, 503, "{}", full.text());
@@ -250,22 +249,20 @@ async fn a_queue_keeps_its_order_and_never_overlaps_across_nodes() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn latest_cancel_and_reject_hold_across_nodes() {
-    let nats = NatsCluster::start(3).await;
-    let (_keep, shared) = shared_dir();
-    let a = node(&nats, &shared, "alpha", &[]);
-    let b = node(&nats, &shared, "beta", &[]);
+    let (_nats, dir, a, b) = two_nodes(&[]).await;
+    let shared = dir.path();
 
     // latest: while the first runs, three more arrive on both nodes; only the newest runs next.
     let first = run_id(&post(&a, "latest"));
-    wait_line(&shared, &first, "start");
+    wait_line(shared, &first, "start");
     let waiting: Vec<String> = [&b, &a, &b]
         .iter()
         .map(|s| run_id(&post(s, "latest")))
         .collect();
-    wait_line(&shared, &waiting[2], "end");
+    wait_line(shared, &waiting[2], "end");
     wait_status(&a, &waiting[0], "superseded");
     wait_status(&b, &waiting[1], "superseded");
-    let log = lines(&shared);
+    let log = lines(shared);
     assert!(
         !log.iter().any(|l| l.0 == waiting[0] || l.0 == waiting[1]),
         "{log:?}"
@@ -282,18 +279,18 @@ async fn latest_cancel_and_reject_hold_across_nodes() {
 
     // cancel: a newer run on the other node stops the running one.
     let old = run_id(&post(&a, "cancel"));
-    wait_line(&shared, &old, "start");
+    wait_line(shared, &old, "start");
     let new = run_id(&post(&b, "cancel"));
-    wait_line(&shared, &new, "start");
+    wait_line(shared, &new, "start");
     wait_status(&b, &old, "cancelled");
     assert!(
-        !lines(&shared).iter().any(|l| l.0 == old && l.3 == "end"),
+        !lines(shared).iter().any(|l| l.0 == old && l.3 == "end"),
         "the cancelled command went on"
     );
 
     // reject: refused on any node while a run is in progress, accepted again after it.
     let running = run_id(&post(&a, "reject"));
-    wait_line(&shared, &running, "start");
+    wait_line(shared, &running, "start");
     let refused = post(&b, "reject");
     assert_eq!(refused.status, 503, "{}", refused.text());
     assert!(refused.header("Retry-After").is_some());
@@ -306,10 +303,8 @@ async fn latest_cancel_and_reject_hold_across_nodes() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn a_delivery_is_deduplicated_across_nodes_and_a_waiting_client_gets_the_output() {
-    let nats = NatsCluster::start(3).await;
-    let (_keep, shared) = shared_dir();
-    let a = node(&nats, &shared, "alpha", &[]);
-    let b = node(&nats, &shared, "beta", &[]);
+    let (_nats, dir, a, b) = two_nodes(&[]).await;
+    let shared = dir.path();
     let delivery = |server: &Server| {
         server
             .request("POST", "/hooks/dedupe")
@@ -324,8 +319,8 @@ async fn a_delivery_is_deduplicated_across_nodes_and_a_waiting_client_gets_the_o
     let again = delivery(&b);
     assert_eq!(again.status, 200);
     assert_eq!(again.header("X-Hookwire-Duplicate"), Some(id.as_str()));
-    wait_line(&shared, &id, "end");
-    assert_eq!(ends(&shared).len(), 1, "{:?}", lines(&shared));
+    wait_line(shared, &id, "end");
+    assert_eq!(ends(shared).len(), 1, "{:?}", lines(shared));
 
     // The command runs on some node; the client of either node gets its output.
     for server in [&a, &b] {
@@ -340,16 +335,17 @@ async fn a_delivery_is_deduplicated_across_nodes_and_a_waiting_client_gets_the_o
 #[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn a_run_whose_node_is_killed_runs_again_on_another_node_as_attempt_2() {
     let nats = NatsCluster::start(3).await;
-    let (_keep, shared) = shared_dir();
-    let a = node(&nats, &shared, "alpha", &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = dir.path();
+    let a = node(&nats, shared, "alpha", &[]);
     let id = run_id(&post(&a, "slow"));
-    assert_eq!(wait_line(&shared, &id, "start"), ("alpha".to_owned(), 1));
-    let b = node(&nats, &shared, "beta", &[]);
+    assert_eq!(wait_line(shared, &id, "start"), ("alpha".to_owned(), 1));
+    let b = node(&nats, shared, "beta", &[]);
     // A crash: the command itself goes on (as a command outlives any SIGKILLed parent).
     a.signal("KILL");
     let mut again = None;
     let ran_again = wait_until(Duration::from_secs(40), || {
-        again = lines(&shared)
+        again = lines(shared)
             .into_iter()
             .find(|line| line.0 == id && line.1 == "beta" && line.3 == "end");
         again.is_some()
@@ -357,7 +353,7 @@ async fn a_run_whose_node_is_killed_runs_again_on_another_node_as_attempt_2() {
     assert!(
         ran_again,
         "not run again on beta: {:?}\n{}",
-        lines(&shared),
+        lines(shared),
         b.logs()
     );
     assert_eq!(again.unwrap().2, 2, "the lost attempt is counted");
@@ -416,10 +412,8 @@ fn every_accepted_ran_once(shared: &Path, sent: &[Sent]) {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn the_nats_stream_leader_killed_under_load_loses_no_accepted_delivery() {
-    let mut nats = NatsCluster::start(3).await;
-    let (_keep, shared) = shared_dir();
-    let a = node(&nats, &shared, "alpha", &[]);
-    let b = node(&nats, &shared, "beta", &[]);
+    let (mut nats, dir, a, b) = two_nodes(&[]).await;
+    let shared = dir.path();
     assert_eq!(post(&a, "quick").status, 200);
     let leader = nats.stream_leader("HOOKWIRE_RUNS").await;
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -470,22 +464,15 @@ async fn the_nats_stream_leader_killed_under_load_loses_no_accepted_delivery() {
     );
     assert!(first_after.at.duration_since(killed_at) < Duration::from_secs(10));
     assert!(sent.iter().filter(|s| s.status == 200).count() > 50);
-    every_accepted_ran_once(&shared, &sent);
+    every_accepted_ran_once(shared, &sent);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn without_a_nats_majority_deliveries_get_503_fast_and_nothing_accepted_is_lost() {
-    let mut nats = NatsCluster::start(3).await;
-    let (_keep, shared) = shared_dir();
-    let mut a = node(&nats, &shared, "alpha", &[]);
-    let b = node(&nats, &shared, "beta", &[]);
-    let mut accepted = Vec::new();
-    for i in 0..6 {
-        let response = post(if i % 2 == 0 { &a } else { &b }, "queue");
-        assert_eq!(response.status, 200, "{}", response.text());
-        accepted.push(run_id(&response));
-    }
+    let (mut nats, dir, mut a, b) = two_nodes(&[]).await;
+    let shared = dir.path();
+    let accepted = accept_in_turn([&a, &b], "queue", 6);
 
     nats.kill(1);
     nats.kill(2);
@@ -505,18 +492,13 @@ async fn without_a_nats_majority_deliveries_get_503_fast_and_nothing_accepted_is
     drop(b);
     nats.kill(0);
     nats.restart_all().await;
-    let a = node(&nats, &shared, "alpha", &[]);
-    let b = node(&nats, &shared, "beta", &[]);
+    let a = node(&nats, shared, "alpha", &[]);
+    let b = node(&nats, shared, "beta", &[]);
     for id in &accepted {
         let done = wait_until(Duration::from_secs(60), || {
-            ends(&shared).iter().any(|(run, _)| run == id) || status(&a, id) == "interrupted"
+            ends(shared).iter().any(|(run, _)| run == id) || status(&a, id) == "interrupted"
         });
-        assert!(
-            done,
-            "run {id} was lost: {:?}\n{}",
-            lines(&shared),
-            a.logs()
-        );
+        assert!(done, "run {id} was lost: {:?}\n{}", lines(shared), a.logs());
     }
     let again = wait_until(Duration::from_secs(30), || post(&b, "quick").status == 200);
     assert!(again, "not accepting after the restart");
@@ -582,8 +564,9 @@ fn an_account_without_jetstream_or_a_wrong_password_stops_the_start_saying_why()
     let guarded = LoneServer::start(
         "jetstream { store_dir: STORE }\nauthorization { user: hookwire, password: right }\n",
     );
-    let (_keep, shared) = shared_dir();
-    let hooks = hooks(&shared).replace("{{NODE}}", "solo");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = dir.path();
+    let hooks = hooks(shared).replace("{{NODE}}", "solo");
     let password =
         |word: &'static str| move |dir: &Path| std::fs::write(dir.join("pw"), word).unwrap();
     let mut refused = Server::builder(&hooks)
@@ -618,6 +601,6 @@ fn an_account_without_jetstream_or_a_wrong_password_stops_the_start_saying_why()
         ])
         .start();
     let id = run_id(&post(&solo, "quick"));
-    wait_line(&shared, &id, "end");
+    wait_line(shared, &id, "end");
     wait_status(&solo, &id, "succeeded");
 }
