@@ -38,8 +38,9 @@ impl Cluster {
         };
         let payload = wire::encode_run(&run);
         let limit = self.max_payload();
-        if payload.len() * 2 + 4096 > limit {
-            // The run goes out twice (history and work), each in one message.
+        // The request goes out in two messages (history and work), each whole: base64 makes
+        // a body a third larger.
+        if payload.len() + 4096 > limit {
             return Err(refused(ClusterError::TooLarge {
                 size: payload.len(),
                 limit,
