@@ -41,10 +41,11 @@ impl Cluster {
         // The request goes out in two messages (history and work), each whole: base64 makes
         // a body a third larger.
         if payload.len() + 4096 > limit {
-            return Err(refused(ClusterError::TooLarge {
+            let too_large = ClusterError::TooLarge {
                 size: payload.len(),
                 limit,
-            }));
+            };
+            return Err(Refusal::TooLarge(too_large.to_string()));
         }
         if mode == Concurrency::Queue
             && self.waiting(&hook.id, partition(key)).await >= hook.scheduling.max_queue

@@ -77,6 +77,9 @@ pub enum Refusal {
     ShuttingDown,
     #[error("{0}")]
     Journal(JournalError),
+    /// The request is larger than the store can hold (a NATS server's `max_payload`).
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 /// Why a run's process is asked to stop.

@@ -42,19 +42,36 @@ pub async fn answer(
             {
                 super::security::forget_delivery(state, hook, delivery, &run_id).await;
             }
-            let body = match &refusal {
-                Refusal::Busy(Busy::QueueFull) => {
-                    "Too many runs of this hook are waiting. Try again later."
+            let unavailable = StatusCode::SERVICE_UNAVAILABLE;
+            let (status, body) = match &refusal {
+                Refusal::Busy(Busy::QueueFull) => (
+                    unavailable,
+                    "Too many runs of this hook are waiting. Try again later.",
+                ),
+                Refusal::Busy(Busy::Running) => (
+                    unavailable,
+                    "This hook is already running. Try again later.",
+                ),
+                Refusal::ShuttingDown => {
+                    (unavailable, "The server is shutting down. Try again later.")
                 }
-                Refusal::Busy(Busy::Running) => "This hook is already running. Try again later.",
-                Refusal::ShuttingDown => "The server is shutting down. Try again later.",
                 Refusal::Journal(error) => {
                     tracing::error!("run {run_id} of {} not accepted: {error}", hook.id);
-                    "The run could not be recorded. Try again later."
+                    (
+                        unavailable,
+                        "The run could not be recorded. Try again later.",
+                    )
+                }
+                // Trying again cannot help.
+                Refusal::TooLarge(why) => {
+                    tracing::error!("run {run_id} of {} not accepted: {why}", hook.id);
+                    (StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large.")
                 }
             };
-            headers.push(("Retry-After", RETRY_AFTER));
-            return respond::build(StatusCode::SERVICE_UNAVAILABLE, headers, body);
+            if status == unavailable {
+                headers.push(("Retry-After", RETRY_AFTER));
+            }
+            return respond::build(status, headers, body);
         }
     };
     // Last, so no configured header can replace the run id.

@@ -562,7 +562,7 @@ fn an_account_without_jetstream_or_a_wrong_password_stops_the_start_saying_why()
     assert!(logs.contains("JetStream enabled"), "{logs}");
 
     let guarded = LoneServer::start(
-        "jetstream { store_dir: STORE }\nauthorization { user: hookwire, password: right }\n",
+        "jetstream { store_dir: STORE }\nauthorization { user: hookwire, password: right }\nmax_payload: 65536\n",
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let shared = dir.path();
@@ -603,4 +603,16 @@ fn an_account_without_jetstream_or_a_wrong_password_stops_the_start_saying_why()
     let id = run_id(&post(&solo, "quick"));
     wait_line(shared, &id, "end");
     wait_status(&solo, &id, "succeeded");
+
+    // A request larger than a NATS message can hold is refused for good, and the log says
+    // which limit to raise.
+    let large = format!("{{\"pad\": \"{}\"}}", "x".repeat(60_000));
+    let refused = solo.post("/hooks/quick", "application/json", large);
+    assert_eq!(refused.status, 413, "{}", refused.text());
+    assert!(refused.header("Retry-After").is_none());
+    assert!(
+        solo.wait_for_log("max_payload", Duration::from_secs(5)),
+        "{}",
+        solo.logs()
+    );
 }
