@@ -10,13 +10,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::{AckKind, Message};
 use futures_util::StreamExt as _;
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::lease::{Attempts, Lease, Renewal};
@@ -79,7 +79,8 @@ async fn supervise(
     dispatcher: Arc<Dispatcher>,
     slots: Option<Arc<Semaphore>>,
 ) {
-    let mut pullers: HashMap<String, (Shape, JoinHandle<()>)> = HashMap::new();
+    // A puller asked to stop finishes the run it has first.
+    let mut pullers: HashMap<String, (Shape, Arc<AtomicBool>)> = HashMap::new();
     let mut current = None;
     let mut draining = std::pin::pin!(dispatcher.draining());
     loop {
@@ -98,12 +99,12 @@ async fn supervise(
                     );
                 }
             }
-            pullers.retain(|name, (shape, handle)| {
+            pullers.retain(|name, (shape, stop)| {
                 let keep = wanted
                     .get(name)
                     .is_some_and(|(_, _, wanted)| wanted == shape);
                 if !keep {
-                    handle.abort();
+                    stop.store(true, Ordering::SeqCst);
                 }
                 keep
             });
@@ -114,14 +115,16 @@ async fn supervise(
                 }
                 match consumer(&cluster, &name, &hook.id, partition, shape).await {
                     Ok(consumer) => {
-                        let handle = tokio::spawn(pull(
+                        let stop = Arc::new(AtomicBool::new(false));
+                        tokio::spawn(pull(
                             cluster.clone(),
                             dispatcher.clone(),
                             consumer,
                             shape.serial,
                             slots.clone(),
+                            stop.clone(),
                         ));
-                        pullers.insert(name, (shape, handle));
+                        pullers.insert(name, (shape, stop));
                     }
                     Err(error) => {
                         tracing::warn!(
@@ -139,11 +142,9 @@ async fn supervise(
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            () = &mut draining => break,
+            // Each puller sees the drain itself, after the run it has.
+            () = &mut draining => return,
         }
-    }
-    for (_, (_, handle)) in pullers {
-        handle.abort();
     }
 }
 
@@ -182,10 +183,11 @@ async fn pull(
     consumer: PullConsumer,
     serial: bool,
     slots: Option<Arc<Semaphore>>,
+    stop: Arc<AtomicBool>,
 ) {
     let limit = if serial { 1 } else { BATCH };
     let mut failures = 0u32;
-    while !dispatcher.is_draining() {
+    while !dispatcher.is_draining() && !stop.load(Ordering::SeqCst) {
         // Pull only what there is room for now; idle pullers hold no slot.
         let room = match &slots {
             Some(slots) => {

@@ -105,8 +105,13 @@ async fn two_nodes_share_the_work_and_every_node_shows_every_run() {
     let (_nats, dir, a, b) = two_nodes(&["-max-concurrent-runs", "2"]).await;
     let shared = dir.path();
     // Below 2.10, NATS acknowledges before it syncs; a node says so at start.
-    let warned = a.logs().contains("acknowledges a publish before it is on disk");
-    assert_eq!(warned, crate::nats_cluster::nats_server_version() < (2, 10, 0));
+    let warned = a
+        .logs()
+        .contains("acknowledges a publish before it is on disk");
+    assert_eq!(
+        warned,
+        crate::nats_cluster::nats_server_version() < (2, 10, 0)
+    );
     let accepted = accept_in_turn([&a, &b], "work", 12);
     assert!(
         wait_until(Duration::from_secs(60), || ends(shared).len() >= 12),
@@ -332,6 +337,27 @@ async fn a_delivery_is_deduplicated_across_nodes_and_a_waiting_client_gets_the_o
         let text = response.text();
         assert!(text == "from alpha\n" || text == "from beta\n", "{text:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
+async fn a_hook_added_by_a_reload_is_pulled_from_then_on() {
+    let nats = NatsCluster::start(3).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = dir.path();
+    let a = node(&nats, shared, "alpha", &["-hotreload"]);
+    let count = hooks(shared).matches("- id: ").count();
+    let added = hooks(shared).replace("{{NODE}}", "alpha")
+        + "- id: fresh\n  execute-command: /bin/sh\n  pass-arguments-to-command:\n    - source: string\n      name: -c\n    - source: string\n      name: 'echo \"$HOOKWIRE_RUN_ID alpha 1 end\" >> RUNS'\n";
+    a.replace_hooks(&added.replace("RUNS", &shared.join("runs.log").display().to_string()));
+    let pulling = format!("pulling the runs of {} hook(s)", count + 1);
+    assert!(
+        a.wait_for_log(&pulling, Duration::from_secs(30)),
+        "{}",
+        a.logs()
+    );
+    let id = run_id(&post(&a, "fresh"));
+    wait_line(shared, &id, "end");
 }
 
 #[tokio::test(flavor = "multi_thread")]
