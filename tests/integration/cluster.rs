@@ -341,6 +341,33 @@ async fn a_delivery_is_deduplicated_across_nodes_and_a_waiting_client_gets_the_o
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs nats-server (apt-get install nats-server)"]
+async fn a_node_stopped_with_sigterm_finishes_and_records_its_run() {
+    let nats = NatsCluster::start(3).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = dir.path();
+    let mut a = node(&nats, shared, "alpha", &[]);
+    let id = run_id(&post(&a, "latest"));
+    assert_eq!(wait_line(shared, &id, "start").0, "alpha");
+    let b = node(&nats, shared, "beta", &[]);
+    a.signal("TERM");
+    assert_eq!(
+        a.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        a.logs()
+    );
+    assert_eq!(wait_line(shared, &id, "end").0, "alpha");
+    wait_status(&b, &id, "succeeded");
+    assert_eq!(
+        ends(shared).len(),
+        1,
+        "run again elsewhere: {:?}",
+        lines(shared)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn a_hook_added_by_a_reload_is_pulled_from_then_on() {
     let nats = NatsCluster::start(3).await;
     let dir = tempfile::tempdir().expect("tempdir");
