@@ -7,9 +7,10 @@
 //! - Running ([`work`]): every node pulls from one durable consumer per hook (and key
 //!   partition), as many runs as it has free slots; in-progress acks while a command runs; ack
 //!   once the end is recorded, NAK with the backoff for a retry. Policies hold cluster-wide:
-//!   `queue`, `latest`, `cancel` and `reject` are served one run at a time per partition, and
-//!   the run holding a lane holds a lease in a KV bucket, renewed by compare-and-set; a node
-//!   that loses it stops its command.
+//!   `queue`, `latest`, `cancel` and `reject` are served one run at a time per partition; a
+//!   `latest`, `cancel` or `reject` run holds its lane's lease in a KV bucket, renewed by
+//!   compare-and-set, and a node that loses it stops its command. A `parallel` hook has at
+//!   most 10,000 runs under way over all nodes (its consumer's `max_ack_pending`).
 //! - History ([`journal`]): run events on a stream, projected into each node's SQLite, so the
 //!   admin routes, the console and `hookwire runs` on any node show every node's runs.
 //!
