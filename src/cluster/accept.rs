@@ -1,11 +1,12 @@
-//! Accepting a run on the NATS store: its `accepted` event on the history stream, then the run
-//! on the work stream, each acknowledged before the client is answered. `reject` takes its
+//! Accepting a run on the NATS store: the run on the work stream, acknowledged before the
+//! client is answered, then its `accepted` event on the history stream. `reject` takes its
 //! lane's lease here; `latest` and `cancel` mark the run as their lane's newest once it is
 //! stored. A client that waits for the outcome follows the run's events.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use async_nats::jetstream::message::PublishMessage;
 use futures_util::StreamExt as _;
 use tokio::sync::oneshot;
 
@@ -84,19 +85,27 @@ impl Cluster {
         } else {
             None
         };
-        let accepted = wire::encode_event(&Event::Accepted(Box::new(run.clone())));
-        let stored = async {
-            publish(&self.js, events_subject(&run.id), accepted, None).await?;
-            let subject = work_subject(&hook.id, partition(key));
-            publish(&self.js, subject, payload, Some(&run.id)).await
-        };
-        if let Err(error) = stored.await {
+        let subject = work_subject(&hook.id, partition(key));
+        let message = PublishMessage::build()
+            .payload(payload)
+            .message_id(run.id.clone());
+        if let Err(error) = publish(&self.js, subject, message).await {
             if let Some(lease) = lease {
                 self.release(lease).await;
             }
             tracing::error!("run {} of {} not accepted: {error}", run.id, hook.id);
             return Err(refused(error));
         }
+        // The history learns of the run after its client is answered; the node that runs it
+        // writes this event itself should it be lost.
+        let history = self.clone();
+        let accepted = Event::Accepted(Box::new(run.clone()));
+        tokio::spawn(async move {
+            match history.append(accepted, 0, 0).await {
+                Ok(_) | Err(ClusterError::Conflict) => {}
+                Err(error) => tracing::debug!("the history lacks an accepted run: {error}"),
+            }
+        });
         if matches!(mode, Concurrency::Latest | Concurrency::Cancel)
             && let Err(error) = self
                 .mark_newest(&lane_key("latest", &hook.id, key), &run.id)

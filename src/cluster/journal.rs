@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::{self, message::PublishMessage};
 use futures_util::StreamExt as _;
 
@@ -39,36 +40,38 @@ impl ClusterJournal {
     }
 }
 
-/// Publishes `payload` on `subject` and waits for the stream's acknowledgement.
+/// Publishes `message` on `subject` and waits for the stream's acknowledgement; returns the
+/// message's sequence in the stream.
 pub(super) async fn publish(
     js: &jetstream::Context,
     subject: String,
-    payload: bytes::Bytes,
-    message_id: Option<&str>,
-) -> Result<(), ClusterError> {
-    let unacknowledged = |reason: String| ClusterError::Unacknowledged {
-        what: subject.clone(),
-        reason,
+    message: PublishMessage,
+) -> Result<u64, ClusterError> {
+    let failed = |error: PublishError| match error.kind() {
+        PublishErrorKind::WrongLastSequence => ClusterError::Conflict,
+        _ => ClusterError::Unacknowledged {
+            what: subject.clone(),
+            reason: error.to_string(),
+        },
     };
-    let mut message = PublishMessage::build().payload(payload);
-    if let Some(id) = message_id {
-        message = message.message_id(id);
-    }
     let acked = async {
         js.send_publish(subject.clone(), message)
             .await
-            .map_err(|error| unacknowledged(error.to_string()))?
+            .map_err(failed)?
             .await
-            .map_err(|error| unacknowledged(error.to_string()))
+            .map_err(failed)
     };
     match tokio::time::timeout(ACK_TIMEOUT, acked).await {
-        Ok(acked) => acked.map(drop),
-        Err(_) => Err(unacknowledged("timed out".to_owned())),
+        Ok(acked) => acked.map(|ack| ack.sequence),
+        Err(_) => Err(ClusterError::Unacknowledged {
+            what: subject.clone(),
+            reason: "timed out".to_owned(),
+        }),
     }
 }
 
 /// An event's run id.
-fn run_id(event: &Event) -> &str {
+pub(super) fn run_id(event: &Event) -> &str {
     match event {
         Event::Accepted(run) => &run.id,
         Event::Started { id, .. } | Event::Ended { id, .. } => id,
@@ -76,7 +79,7 @@ fn run_id(event: &Event) -> &str {
 }
 
 /// Cuts the front of an end's output so the event fits in one message.
-fn fit(mut event: Event, max_payload: usize) -> Event {
+pub(super) fn fit(mut event: Event, max_payload: usize) -> Event {
     if let Event::Ended { result, .. } = &mut event {
         // Base64 makes 4 bytes of 3.
         let room = max_payload.saturating_sub(ENVELOPE) / 4 * 3;
@@ -96,8 +99,9 @@ impl Journal for ClusterJournal {
         let subject = events_subject(run_id(&event));
         let payload = wire::encode_event(&fit(event, self.max_payload));
         tokio::spawn(async move {
-            let published = publish(&js, subject, payload, None)
+            let published = publish(&js, subject, PublishMessage::build().payload(payload))
                 .await
+                .map(drop)
                 .map_err(|error| JournalError::Store(error.to_string()));
             let _ = done.send(published);
         });

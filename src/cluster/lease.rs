@@ -1,5 +1,5 @@
 //! The shared records in KV buckets, each changed by compare-and-set on its revision: a lane's
-//! lease and its newest run, a run's attempts, a claimed delivery id. nats-server 2.9 has no
+//! lease and its newest run, a claimed delivery id. nats-server 2.9 has no
 //! per-key TTL, so a lease's age is judged by when its revision was written.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -40,17 +40,6 @@ pub enum Renewal {
     Lost,
     /// NATS did not answer; the lease is lost once it is older than [`LEASE_TTL`].
     Unreachable,
-}
-
-/// A run's attempts, as every node sees them.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Attempts {
-    /// Attempts started so far.
-    pub made: u32,
-    /// An attempt is under way (or its node died during it).
-    pub running: bool,
-    /// The run has ended: a redelivery of it runs nothing.
-    pub ended: bool,
 }
 
 /// How long ago a KV revision was written.
@@ -170,50 +159,6 @@ impl Cluster {
             .watch(key)
             .await
             .map_err(|error| ClusterError::request("newest run", error))
-    }
-
-    /// A run's attempts and the revision to change them from (`None`: no record yet).
-    pub(super) async fn attempts(
-        &self,
-        run: &str,
-    ) -> Result<(Attempts, Option<u64>), ClusterError> {
-        let entry = self
-            .attempts
-            .entry(names::run_key(run))
-            .await
-            .map_err(|error| ClusterError::request("attempts", error))?;
-        Ok(match entry.filter(live) {
-            None => (Attempts::default(), None),
-            Some(entry) => (
-                serde_json::from_slice(&entry.value).unwrap_or_default(),
-                Some(entry.revision),
-            ),
-        })
-    }
-
-    /// Writes a run's attempts if they are still at `revision`; false when another node
-    /// changed them first.
-    pub(super) async fn set_attempts(
-        &self,
-        run: &str,
-        attempts: Attempts,
-        revision: Option<u64>,
-    ) -> Result<Option<u64>, ClusterError> {
-        let key = names::run_key(run);
-        let value = Bytes::from(serde_json::to_vec(&attempts).unwrap_or_default());
-        let written = match revision {
-            None => match self.attempts.create(&key, value).await {
-                Ok(revision) => Ok(Some(revision)),
-                Err(error) if error.kind() == CreateErrorKind::AlreadyExists => Ok(None),
-                Err(error) => Err(error.to_string()),
-            },
-            Some(revision) => match self.attempts.update(&key, value, revision).await {
-                Ok(revision) => Ok(Some(revision)),
-                Err(error) if error.kind() == UpdateErrorKind::WrongLastRevision => Ok(None),
-                Err(error) => Err(error.to_string()),
-            },
-        };
-        written.map_err(|error| ClusterError::request("attempts", error))
     }
 
     /// Claims `delivery` of `hook` for `run`, or names the run that claimed it within `window`.

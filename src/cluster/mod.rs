@@ -1,12 +1,14 @@
 //! The NATS JetStream store (`-nats-url`): several hookwire nodes share one set of deliveries,
 //! policies, dedupe and history. SQLite stays the default; without `-nats-url` none of this runs.
 //!
-//! - Accepting ([`accept`]): dedupe by creating the delivery id in a KV bucket, then the run's
-//!   `accepted` event on the history stream and the run on the work stream (`Nats-Msg-Id` = run
-//!   id); the client is answered 2xx only after both PubAcks, 503 when none comes within 5 s.
+//! - Accepting ([`accept`]): dedupe by creating the delivery id in a KV bucket, then the run on
+//!   the work stream (`Nats-Msg-Id` = run id); the client is answered 2xx only after its PubAck,
+//!   503 when none comes within 5 s. The run's `accepted` event follows on the history stream.
 //! - Running ([`work`]): every node pulls from one durable consumer per hook (and key
 //!   partition), as many runs as it has free slots; in-progress acks while a command runs; ack
-//!   once the end is recorded, NAK with the backoff for a retry. Policies hold cluster-wide:
+//!   once the end is recorded, NAK with the backoff for a retry. A run's last event in the
+//!   history ([`progress`]) says how many attempts it had, and each event is appended by
+//!   compare-and-set on it, so two nodes never both start one attempt. Policies hold cluster-wide:
 //!   `queue`, `latest`, `cancel` and `reject` are served one run at a time per partition; a
 //!   `latest`, `cancel` or `reject` run holds its lane's lease in a KV bucket, renewed by
 //!   compare-and-set, and a node that loses it stops its command. A `parallel` hook has at
@@ -20,6 +22,7 @@ mod accept;
 pub mod journal;
 mod lease;
 pub mod names;
+mod progress;
 mod setup;
 mod wire;
 mod work;
@@ -52,6 +55,9 @@ pub enum ClusterError {
     Unacknowledged { what: String, reason: String },
     #[error("NATS {what} failed: {reason}")]
     Request { what: String, reason: String },
+    /// Another node wrote the run's history first (compare-and-set on its last event).
+    #[error("another node recorded this run first")]
+    Conflict,
     #[error(
         "the run is {size} bytes encoded, more than the NATS server's max_payload of {limit}: \
          raise max_payload in nats-server.conf, or lower -max-body-size"
@@ -75,7 +81,6 @@ pub struct Cluster {
     js: jetstream::Context,
     dedupe: kv::Store,
     lanes: kv::Store,
-    attempts: kv::Store,
     node: String,
 }
 
@@ -86,7 +91,7 @@ impl Cluster {
     }
 
     /// The largest message the servers take.
-    fn max_payload(&self) -> usize {
+    pub(super) fn max_payload(&self) -> usize {
         self.client.server_info().max_payload
     }
 }

@@ -14,9 +14,6 @@ pub const EVENTS_SUBJECTS: &str = "hookwire.events.>";
 pub const DEDUPE_BUCKET: &str = "hookwire-dedupe";
 /// Per lane: the newest accepted run (`latest`, `cancel`) and the lease of the run holding it.
 pub const LANES_BUCKET: &str = "hookwire-lanes";
-/// Per run: the attempts made, and whether one is under way (a redelivery of a run that had
-/// started counts as a failed attempt; one of a run that never started does not).
-pub const ATTEMPTS_BUCKET: &str = "hookwire-attempts";
 
 /// Key partitions of a `queue`, `latest`, `cancel` or `reject` hook with a `concurrency-key`:
 /// each is served one run at a time, so keys sharing a partition wait for each other.
@@ -72,11 +69,6 @@ pub fn lane_key(what: &str, hook: &str, key: Option<&str>) -> String {
 /// A delivery id's key in [`DEDUPE_BUCKET`].
 pub fn delivery_key(hook: &str, delivery: &str) -> String {
     format!("{}.{}", token(hook), hashed(delivery))
-}
-
-/// A run's key in [`ATTEMPTS_BUCKET`].
-pub fn run_key(id: &str) -> String {
-    token(id)
 }
 
 /// Long or odd values as a short, fixed-size key part.

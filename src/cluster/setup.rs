@@ -7,8 +7,7 @@ use async_nats::ServerAddr;
 use async_nats::jetstream::{self, kv, stream};
 
 use super::names::{
-    ATTEMPTS_BUCKET, DEDUPE_BUCKET, EVENTS_STREAM, EVENTS_SUBJECTS, LANES_BUCKET, WORK_STREAM,
-    WORK_SUBJECTS,
+    DEDUPE_BUCKET, EVENTS_STREAM, EVENTS_SUBJECTS, LANES_BUCKET, WORK_STREAM, WORK_SUBJECTS,
 };
 use super::{ACK_TIMEOUT, Cluster, ClusterError};
 use crate::cli::cluster::ClusterArgs;
@@ -17,8 +16,6 @@ use crate::cli::cluster::ClusterArgs;
 const EVENTS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a delivery id is remembered at most (a hook's `dedupe` window beyond it is cut).
 const DEDUPE_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
-/// How long a run's attempt record outlives a run that never ended.
-const ATTEMPTS_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The most runs waiting in the work stream; beyond, deliveries are answered 503.
 const WORK_MAX_MESSAGES: i64 = 1_000_000;
 /// Publish retries within this window are stored once (`Nats-Msg-Id` is the run id).
@@ -113,7 +110,6 @@ pub async fn connect(args: &ClusterArgs, node: String) -> Result<Arc<Cluster>, C
     .await?;
     let dedupe = bucket(&js, DEDUPE_BUCKET, replicas, DEDUPE_MAX_AGE).await?;
     let lanes = bucket(&js, LANES_BUCKET, replicas, Duration::ZERO).await?;
-    let attempts = bucket(&js, ATTEMPTS_BUCKET, replicas, ATTEMPTS_MAX_AGE).await?;
     tracing::info!(
         "NATS store: nats-server {version}, {replicas} replica(s), node name {node:?}, max message {} bytes",
         client.server_info().max_payload
@@ -123,7 +119,6 @@ pub async fn connect(args: &ClusterArgs, node: String) -> Result<Arc<Cluster>, C
         js,
         dedupe,
         lanes,
-        attempts,
         node,
     }))
 }

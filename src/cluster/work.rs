@@ -19,8 +19,9 @@ use futures_util::StreamExt as _;
 use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 
-use super::lease::{Attempts, Lease, Renewal};
+use super::lease::{Lease, Renewal};
 use super::names::{PARTITIONS, WORK_STREAM, consumer_name, lane_key, work_subject};
+use super::progress::Progress;
 use super::{Cluster, ClusterError, wire};
 use crate::config::Hook;
 use crate::config::scheduling::Concurrency;
@@ -252,15 +253,21 @@ async fn handle(cluster: Arc<Cluster>, dispatcher: Arc<Dispatcher>, message: Mes
         }
     };
     let span = tracing::info_span!("request", id = %run.request.id);
+    // Until its end is recorded and acknowledged, shutdown waits for it.
+    let _tracked = dispatcher.track();
     let mut delivery = Delivery {
         cluster: &cluster,
         dispatcher: &dispatcher,
         message: &message,
         run: &run,
-        revision: None,
+        last: 0,
     };
     let ack = match delivery.run_here().instrument(span).await {
         Ok(ack) => ack,
+        Err(ClusterError::Conflict) => {
+            tracing::info!("run {} of {} is in another node's hands", run.id, run.hook);
+            AckKind::Nak(Some(NOT_NOW))
+        }
         Err(error) => {
             tracing::warn!("run {} of {}: {error}; offering it again", run.id, run.hook);
             AckKind::Nak(Some(NOT_NOW))
@@ -280,20 +287,31 @@ struct Delivery<'a> {
     dispatcher: &'a Arc<Dispatcher>,
     message: &'a Message,
     run: &'a NewRun,
-    /// The revision of the run's attempts record, once read.
-    revision: Option<u64>,
+    /// The sequence of the run's last event in the history: the next is appended after it.
+    last: u64,
 }
 
 impl Delivery<'_> {
     /// Runs the run here if it is its turn; returns what to tell NATS.
     async fn run_here(&mut self) -> Result<AckKind, ClusterError> {
         let run = self.run;
-        let (attempts, revision) = self.cluster.attempts(&run.id).await?;
-        self.revision = revision;
-        if attempts.ended {
-            // Its end was recorded, but the ack was lost.
-            return Ok(AckKind::Ack);
+        let mut standing = self.cluster.standing(&run.id).await?;
+        if standing.progress == Progress::Unrecorded {
+            // The acceptance event is late, or was lost: written here, unless it lands first.
+            self.last = 0;
+            match self.append(Event::Accepted(Box::new(run.clone())), 0).await {
+                Ok(()) => {}
+                Err(ClusterError::Conflict) => standing = self.cluster.standing(&run.id).await?,
+                Err(error) => return Err(error),
+            }
         }
+        self.last = self.last.max(standing.last);
+        let attempts = match standing.progress {
+            // Its end was recorded, but the ack was lost.
+            Progress::Ended => return Ok(AckKind::Ack),
+            Progress::Unrecorded => 0,
+            Progress::Queued { attempts } | Progress::Running { attempt: attempts } => attempts,
+        };
         let (hook, plan, key) = match self.dispatcher.replan(&run.hook, &run.request).await {
             Ok(planned) => planned,
             Err(reason) => {
@@ -302,8 +320,8 @@ impl Delivery<'_> {
                 return self.finish(None, attempts, result).await;
             }
         };
-        if attempts.running {
-            return self.interrupted(&hook, attempts).await;
+        if let Progress::Running { attempt } = standing.progress {
+            return self.interrupted(&hook, attempt).await;
         }
         let delivered = self.message.info().map_or(1, |info| info.delivered);
         if delivered >= shape(&hook).max_deliver {
@@ -336,15 +354,18 @@ impl Delivery<'_> {
                 None => return Ok(AckKind::Nak(Some(NOT_NOW))),
             }
         }
-        let started = Attempts {
-            made: attempts.made + 1,
-            running: true,
-            ended: false,
+        let attempt = attempts + 1;
+        let started = Event::Started {
+            id: run.id.clone(),
+            attempt,
+            at: SystemTime::now(),
+            node: Some(self.cluster.node().to_owned()),
         };
-        if !self.set_attempts(started).await? {
-            // Another node has it.
+        // Recorded before the process starts: a node that dies after it leaves the attempt
+        // counted. Not when another node has the run.
+        if let Err(error) = self.append(started, attempt).await {
             release(self.cluster, lease).await;
-            return Ok(AckKind::Nak(Some(NOT_NOW)));
+            return Err(error);
         }
         let stop = Arc::new(StopSignal::default());
         let claimed = Claimed {
@@ -352,7 +373,7 @@ impl Delivery<'_> {
             hook: hook.clone(),
             plan,
             key: key.clone(),
-            attempts: attempts.made,
+            attempts,
             background: run.background,
             stop: stop.clone(),
         };
@@ -370,15 +391,14 @@ impl Delivery<'_> {
         release(self.cluster, lease).await;
         match outcome {
             ClaimedAttempt::Ran {
-                result,
-                attempt,
-                started_at,
+                result, started_at, ..
             } => self.ran(&hook, attempt, result, started_at).await,
-            ClaimedAttempt::Superseded { by } => self.superseded(&hook, attempts, &by).await,
+            ClaimedAttempt::Superseded { by } => self.superseded(&hook, attempt, &by).await,
             ClaimedAttempt::NotStarted(reason) => {
+                // Not an attempt: offered again, with the attempts it had.
                 tracing::info!("run {} of {} not started here: {reason}", run.id, hook.id);
-                self.set_attempts(attempts).await?;
-                Ok(AckKind::Nak(Some(NOT_NOW)))
+                let result = RunResult::without_process(Status::Interrupted, reason);
+                self.retry_later(attempts, result, NOT_NOW).await
             }
         }
     }
@@ -391,11 +411,6 @@ impl Delivery<'_> {
         result: RunResult,
         started_at: SystemTime,
     ) -> Result<AckKind, ClusterError> {
-        let made = Attempts {
-            made: attempt,
-            running: false,
-            ended: false,
-        };
         let retry = hook
             .scheduling
             .retry
@@ -411,12 +426,12 @@ impl Delivery<'_> {
                 hook.id,
                 result.status
             );
-            let ack = self.retry_later(made, result.clone(), delay).await?;
+            let ack = self.retry_later(attempt, result.clone(), delay).await?;
             self.dispatcher
                 .claimed_ended(hook, id, attempt, &result, Some(started_at), true);
             return Ok(ack);
         }
-        let ack = self.finish(None, made, result.clone()).await?;
+        let ack = self.finish(None, attempt, result.clone()).await?;
         self.dispatcher
             .claimed_ended(hook, id, attempt, &result, Some(started_at), false);
         Ok(ack)
@@ -425,7 +440,7 @@ impl Delivery<'_> {
     async fn superseded(
         &mut self,
         hook: &Arc<Hook>,
-        attempts: Attempts,
+        attempts: u32,
         by: &str,
     ) -> Result<AckKind, ClusterError> {
         let result =
@@ -433,39 +448,32 @@ impl Delivery<'_> {
         self.finish(Some(hook), attempts, result).await
     }
 
-    /// The node running an attempt of this run died: that attempt failed, and is retried when
-    /// `retry` allows.
+    /// The node running attempt `attempt` of this run died: that attempt failed, and is
+    /// retried when `retry` allows.
     async fn interrupted(
         &mut self,
         hook: &Arc<Hook>,
-        attempts: Attempts,
+        attempt: u32,
     ) -> Result<AckKind, ClusterError> {
-        let reason = format!(
-            "the node running attempt {} of this run stopped",
-            attempts.made
-        );
+        let reason = format!("the node running attempt {attempt} of this run stopped");
         let result = RunResult::without_process(Status::Interrupted, reason);
-        let waiting = Attempts {
-            running: false,
-            ..attempts
-        };
         match hook
             .scheduling
             .retry
-            .filter(|retry| attempts.made <= retry.attempts)
+            .filter(|retry| attempt <= retry.attempts)
         {
             None => {
                 tracing::warn!("run {} of {} was interrupted", self.run.id, hook.id);
-                self.finish(Some(hook), waiting, result).await
+                self.finish(Some(hook), attempt, result).await
             }
             Some(retry) => {
-                let delay = retry.delay(attempts.made);
+                let delay = retry.delay(attempt);
                 tracing::info!(
                     "run {} of {} was interrupted; retry in {delay:?}",
                     self.run.id,
                     hook.id
                 );
-                self.retry_later(waiting, result, delay).await
+                self.retry_later(attempt, result, delay).await
             }
         }
     }
@@ -473,67 +481,53 @@ impl Delivery<'_> {
     /// Records an attempt's result with its retry time; the run is offered again then.
     async fn retry_later(
         &mut self,
-        attempts: Attempts,
+        attempts: u32,
         result: RunResult,
         delay: Duration,
     ) -> Result<AckKind, ClusterError> {
-        self.record(ended(self.run, result, Some(delay))).await?;
-        self.set_attempts(attempts).await?;
+        self.append(ended(self.run, result, Some(delay)), attempts)
+            .await?;
         Ok(AckKind::Nak(Some(delay)))
     }
 
-    /// Records the run's final result and marks it ended; with `hook`, for a run that did not
-    /// run here, sends the hook's notifications.
+    /// Records the run's final result; with `hook`, for a run that did not run here, sends the
+    /// hook's notifications.
     async fn finish(
         &mut self,
         hook: Option<&Arc<Hook>>,
-        attempts: Attempts,
+        attempts: u32,
         result: RunResult,
     ) -> Result<AckKind, ClusterError> {
-        self.record(ended(self.run, result.clone(), None)).await?;
-        let done = Attempts {
-            running: false,
-            ended: true,
-            ..attempts
-        };
-        self.set_attempts(done).await?;
+        self.append(ended(self.run, result.clone(), None), attempts)
+            .await?;
         if let Some(hook) = hook {
             self.dispatcher
-                .claimed_ended(hook, &self.run.id, attempts.made, &result, None, false);
+                .claimed_ended(hook, &self.run.id, attempts, &result, None, false);
         }
         Ok(AckKind::Ack)
     }
 
-    /// Writes the run's attempts by compare-and-set; false when another node changed them.
-    async fn set_attempts(&mut self, attempts: Attempts) -> Result<bool, ClusterError> {
-        let written = self
-            .cluster
-            .set_attempts(&self.run.id, attempts, self.revision)
-            .await?;
-        if written.is_some() {
-            self.revision = written;
-        }
-        Ok(written.is_some())
-    }
-
-    /// Records an event in the history stream and waits for it to be stored, trying again for
-    /// a while (a NATS leader election) and keeping the message meanwhile.
-    async fn record(&self, event: Event) -> Result<(), ClusterError> {
+    /// Appends an event to the run's history after the last one this node read, trying again
+    /// for a while (a NATS leader election) and keeping the message meanwhile.
+    /// [`ClusterError::Conflict`]: another node wrote first; it has the run now.
+    async fn append(&mut self, event: Event, attempts: u32) -> Result<(), ClusterError> {
         let mut delay = Duration::from_millis(250);
         let give_up = tokio::time::Instant::now() + RECORD_PATIENCE;
         loop {
             match self
-                .dispatcher
-                .journal()
-                .record(event.clone())
-                .committed()
+                .cluster
+                .append(event.clone(), attempts, self.last)
                 .await
             {
-                Ok(()) => return Ok(()),
-                Err(error) if tokio::time::Instant::now() >= give_up => {
-                    return Err(ClusterError::request("history", error));
+                Ok(sequence) => {
+                    self.last = sequence;
+                    return Ok(());
                 }
-                Err(error) => tracing::debug!("recording a run's end: {error}; trying again"),
+                Err(error @ ClusterError::Conflict) => return Err(error),
+                Err(error) if tokio::time::Instant::now() >= give_up => return Err(error),
+                Err(error) => {
+                    tracing::debug!("recording run {}: {error}; trying again", self.run.id)
+                }
             }
             let _ = self.message.ack_with(AckKind::Progress).await;
             tokio::time::sleep(delay).await;

@@ -360,6 +360,11 @@ impl Dispatcher {
         self.node.as_deref()
     }
 
+    /// Counts a run as driven while the guard lives: shutdown waits for it to be recorded.
+    pub fn track(&self) -> RunGuard<'_> {
+        self.runs.start()
+    }
+
     /// `-max-concurrent-runs` (`None`: no cap).
     pub fn max_concurrent_runs(&self) -> Option<usize> {
         (self.settings.max_concurrent_runs > 0).then_some(self.settings.max_concurrent_runs)
@@ -707,6 +712,10 @@ impl Dispatcher {
             at: SystemTime::now(),
             node: self.node.clone(),
         };
+        if self.cluster.get().is_some() {
+            // The cluster records a start itself, by compare-and-set on the run's history.
+            return Ok(());
+        }
         if !job.background {
             self.journal.record_volatile(started());
             return Ok(());
