@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
-use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::{self, message::PublishMessage};
 use futures_util::StreamExt as _;
 
@@ -41,32 +41,40 @@ impl ClusterJournal {
 }
 
 /// Publishes `message` on `subject` and waits for the stream's acknowledgement; returns the
-/// message's sequence in the stream.
+/// message's sequence in the stream. Failures that may pass (no stream leader for a moment)
+/// are tried again within [`ACK_TIMEOUT`]; a message id makes a retry harmless.
 pub(super) async fn publish(
     js: &jetstream::Context,
     subject: String,
     message: PublishMessage,
 ) -> Result<u64, ClusterError> {
-    let failed = |error: PublishError| match error.kind() {
-        PublishErrorKind::WrongLastSequence => ClusterError::Conflict,
-        _ => ClusterError::Unacknowledged {
-            what: subject.clone(),
-            reason: error.to_string(),
-        },
+    let unacknowledged = |reason: String| ClusterError::Unacknowledged {
+        what: subject.clone(),
+        reason,
     };
-    let acked = async {
-        js.send_publish(subject.clone(), message)
-            .await
-            .map_err(failed)?
-            .await
-            .map_err(failed)
-    };
-    match tokio::time::timeout(ACK_TIMEOUT, acked).await {
-        Ok(acked) => acked.map(|ack| ack.sequence),
-        Err(_) => Err(ClusterError::Unacknowledged {
-            what: subject.clone(),
-            reason: "timed out".to_owned(),
-        }),
+    let deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let acked = async {
+            js.send_publish(subject.clone(), message.clone())
+                .await?
+                .await
+        };
+        let error = match tokio::time::timeout_at(deadline, acked).await {
+            Ok(Ok(ack)) => return Ok(ack.sequence),
+            Ok(Err(error)) => error,
+            Err(_) => return Err(unacknowledged("timed out".to_owned())),
+        };
+        match error.kind() {
+            PublishErrorKind::WrongLastSequence => return Err(ClusterError::Conflict),
+            PublishErrorKind::MaxPayloadExceeded => return Err(unacknowledged(error.to_string())),
+            _ if tokio::time::Instant::now() + pause < deadline => {
+                tracing::debug!("publish to {subject}: {error}; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            _ => return Err(unacknowledged(error.to_string())),
+        }
     }
 }
 

@@ -88,10 +88,15 @@ impl Cluster {
         attempts: u32,
         after: u64,
     ) -> Result<u64, ClusterError> {
-        let subject = events_subject(run_id(&event));
+        let run = run_id(&event).to_owned();
+        let subject = events_subject(&run);
         let payload = wire::encode_event(&fit(event, self.max_payload()));
+        // Unique to this node's append at this place: a retried publish is stored once, and
+        // another node's append at the same place is not taken for it.
+        let message_id = format!("{run}@{after}@{}", self.node);
         let message = PublishMessage::build()
             .payload(payload)
+            .message_id(message_id)
             .header(ATTEMPTS_HEADER, attempts.to_string())
             .expected_last_subject_sequence(after);
         publish(&self.js, subject, message).await

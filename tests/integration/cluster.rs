@@ -506,7 +506,12 @@ async fn the_nats_stream_leader_killed_under_load_loses_no_accepted_delivery() {
     for s in &refused {
         assert_eq!(s.status, 503, "only 503 while NATS elects a leader");
         assert!(s.retry_after, "a 503 says when to retry");
-        assert!(s.at >= killed_at, "refused before the kill: {}\n{}", a.logs(), b.logs());
+        assert!(
+            s.at >= killed_at,
+            "refused before the kill: {}\n{}",
+            a.logs(),
+            b.logs()
+        );
     }
     let first_after = sent
         .iter()
