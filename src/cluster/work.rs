@@ -273,11 +273,9 @@ async fn handle(cluster: Arc<Cluster>, dispatcher: Arc<Dispatcher>, message: Mes
             AckKind::Nak(Some(NOT_NOW))
         }
     };
-    if let Err(error) = message.double_ack_with(ack).await {
-        tracing::warn!(
-            "run {}: NATS did not take the acknowledgement: {error}",
-            run.id
-        );
+    // Not confirmed: a lost ack brings the run back, and its history says it has ended.
+    if let Err(error) = message.ack_with(ack).await {
+        tracing::warn!("run {}: cannot acknowledge it to NATS: {error}", run.id);
     }
 }
 
