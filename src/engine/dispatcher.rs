@@ -467,6 +467,9 @@ impl Dispatcher {
         if *self.phase.borrow() != Phase::Serving {
             return Err(Refusal::ShuttingDown);
         }
+        let background = !submission.wait;
+        // Until this background run is answered, commands start one at a time (exec's stage).
+        let _answering = background.then(exec::AnswerPending::begin);
         if let Some(cluster) = self.cluster.get() {
             return cluster.accept(submission, self.journal.clone()).await;
         }
@@ -476,9 +479,6 @@ impl Dispatcher {
         } else {
             (None, None)
         };
-        let background = !submission.wait;
-        // Until this background run is answered, commands start one at a time (exec's stage).
-        let _answering = background.then(exec::AnswerPending::begin);
         let accepted = Event::Accepted(Box::new(NewRun {
             id: submission.id.clone(),
             hook: submission.hook.id.clone(),
@@ -654,6 +654,12 @@ impl Dispatcher {
         if let Some(stop) = job.stop.reason() {
             return Attempt::NotStarted(NotStarted::Stopped(stop));
         }
+        // Taken before the start is journaled: few runs are ever marked running that wait to
+        // be spawned, so a crash in a burst leaves few of them interrupted.
+        let ticket = tokio::select! {
+            ticket = exec::StartTicket::take() => ticket,
+            why = self.interrupted_before_start(&job.stop) => return Attempt::NotStarted(why),
+        };
         job.attempts += 1;
         if let Err(why) = self.journal_start(job).await {
             job.attempts -= 1;
@@ -683,7 +689,7 @@ impl Dispatcher {
         };
         job.started_at = Some(SystemTime::now());
         let output = self.live.start(&job.id, options.output_limit);
-        let outcome = exec::run_until(plan, &identity, options, &output, stop).await;
+        let outcome = exec::run_until(plan, &identity, options, &output, stop, ticket).await;
         let cancelled = matches!(job.stop.reason(), Some(Stop::Cancelled { .. }));
         request_log::run_finished(&self.metrics, &job.hook.id, &job.id, &outcome, cancelled);
         match outcome.cut {

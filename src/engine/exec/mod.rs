@@ -41,7 +41,7 @@ mod run_as;
 pub use run_as::{SUBCOMMAND as EXEC_AS_SUBCOMMAND, exec_as};
 mod stage;
 
-pub use stage::{AnswerPending, MAX_WAITING_STARTS, waiting_starts};
+pub use stage::{AnswerPending, MAX_WAITING_STARTS, StartTicket, waiting_starts};
 
 /// Variables of hookwire's own supervisor that a hook command must not inherit: those set in
 /// hookwire's environment (which it never changes), looked up once.
@@ -143,7 +143,16 @@ pub const RUN_ID_VARIABLE: &str = "HOOKWIRE_RUN_ID";
 /// Runs `plan` to completion (or its timeout).
 pub async fn run(plan: &Plan, identity: &RunIdentity, options: ExecOptions) -> Outcome {
     let output = LiveOutput::new(options.output_limit);
-    run_until(plan, identity, options, &output, std::future::pending()).await
+    let ticket = StartTicket::take().await;
+    run_until(
+        plan,
+        identity,
+        options,
+        &output,
+        std::future::pending(),
+        ticket,
+    )
+    .await
 }
 
 /// Runs `plan` until it ends, times out, or `stop` resolves; in the last two cases everything
@@ -156,17 +165,11 @@ pub async fn run_until(
     options: ExecOptions,
     output: &LiveOutput,
     stop: impl Future<Output = ()>,
+    ticket: StartTicket,
 ) -> Outcome {
     let name = format!("hookwire-run-{}-{}", identity.run_id, identity.attempt);
-    run_in(
-        plan,
-        identity,
-        options,
-        output,
-        stop,
-        cgroup::RunCgroup::create(&name),
-    )
-    .await
+    let cgroup = cgroup::RunCgroup::create(&name);
+    run_in(plan, identity, options, output, stop, cgroup, Some(ticket)).await
 }
 
 /// [`run_until`] with the run's cgroup, if it has one.
@@ -177,6 +180,7 @@ async fn run_in(
     output: &LiveOutput,
     stop: impl Future<Output = ()>,
     cgroup: Option<cgroup::RunCgroup>,
+    ticket: Option<StartTicket>,
 ) -> Outcome {
     let started = Instant::now();
     let finish = |termination, cut, output, truncated| Outcome {
@@ -211,6 +215,7 @@ async fn run_in(
         plan,
         program: &program,
         file_env,
+        ticket,
     };
     let spawned = spawn_and_wait(invocation, identity, options, output, stop, cgroup);
     match spawned.await {
@@ -230,6 +235,8 @@ struct Invocation<'a> {
     plan: &'a Plan,
     program: &'a Path,
     file_env: Vec<(String, String)>,
+    /// Given back once the command is spawned.
+    ticket: Option<StartTicket>,
 }
 
 struct Ended {
@@ -251,6 +258,7 @@ async fn spawn_and_wait(
         plan,
         program,
         file_env,
+        ticket,
     } = invocation;
     // One pipe for both streams keeps them interleaved in write order. Only our end is
     // non-blocking and registered with the runtime; the command's end stays as programs expect.
@@ -311,7 +319,7 @@ async fn spawn_and_wait(
         command.current_dir(directory);
     }
     // Started on a spawner thread, not on this runtime worker, which answers requests.
-    let (mut child, leader) = stage::on_spawner(move || {
+    let spawned = stage::on_spawner(move || {
         // Spawned and registered while the orphan sweep is held off, so it never sees this
         // child unregistered; spawns do not wait for each other.
         let _spawning = SWEEP.read().unwrap_or_else(PoisonError::into_inner);
@@ -325,7 +333,10 @@ async fn spawn_and_wait(
         drop(command);
         Ok((child, Leader(pid)))
     })
-    .await?;
+    .await;
+    // Spawned (or failed to): the next run may journal its start.
+    drop(ticket);
+    let (mut child, leader) = spawned?;
     if let Some(cgroup) = &cgroup {
         cgroup.adopt(Pid::from_raw(leader.0));
     }
@@ -857,6 +868,7 @@ mod tests {
             &output,
             std::future::pending(),
             None,
+            None,
         )
         .await
     }
@@ -868,7 +880,7 @@ mod tests {
         stop: impl Future<Output = ()>,
     ) -> Outcome {
         let output = LiveOutput::new(options.output_limit);
-        run_in(plan, identity, options, &output, stop, None).await
+        run_in(plan, identity, options, &output, stop, None, None).await
     }
 
     /// A new run of hook `test`: every run has its own id, which marks its processes.
@@ -1011,6 +1023,7 @@ mod tests {
             &output,
             std::future::pending(),
             cgroup,
+            None,
         )
         .await;
         assert_eq!(outcome.cut, Some(Cut::TimedOut));

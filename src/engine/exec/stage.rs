@@ -32,6 +32,30 @@ const HELD_BACK: Duration = Duration::from_millis(2);
 /// thousands of deliveries fits.
 pub const MAX_WAITING_STARTS: usize = 10_000;
 
+/// Runs recorded as started whose command has not been spawned yet, at most: a start is
+/// journaled before its command spawns, so a crash finds this many runs marked running at most
+/// that never ran (a burst's commands wait for a ticket, not in the journal as running).
+const TICKETS: usize = 8;
+
+static TICKET_OFFICE: LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(TICKETS)));
+
+/// A place among the commands about to start: taken before a run's start is journaled, given
+/// back once its command is spawned.
+#[derive(Debug)]
+pub struct StartTicket {
+    _place: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl StartTicket {
+    /// Waits for a place.
+    pub async fn take() -> Self {
+        Self {
+            _place: TICKET_OFFICE.clone().acquire_owned().await.ok(),
+        }
+    }
+}
+
 /// Held while a background run's answer waits: starts are held back to one at a time meanwhile.
 #[derive(Debug)]
 pub struct AnswerPending(());
