@@ -245,6 +245,23 @@ async fn reads_see_volatile_events_at_once_and_other_readers_soon() {
 }
 
 #[tokio::test]
+async fn an_end_nobody_waits_for_is_committed_alone_after_its_linger() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = SqliteJournal::open(dir.path(), 100).unwrap();
+    accept(&journal, "u1", "deploy").committed().await.unwrap();
+    let ack = journal.record_unawaited(ended("u1", "deploy", Status::Succeeded));
+    tokio::time::timeout(Duration::from_secs(5), ack.committed())
+        .await
+        .expect("committed without anything else sent")
+        .unwrap();
+    let history = History::open(dir.path()).unwrap();
+    assert_eq!(
+        history.run("u1").unwrap().unwrap().status,
+        Status::Succeeded
+    );
+}
+
+#[tokio::test]
 async fn a_start_of_an_unrecorded_run_fails() {
     let dir = tempfile::tempdir().unwrap();
     let journal = SqliteJournal::open(dir.path(), 100).unwrap();
