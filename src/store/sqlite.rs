@@ -539,7 +539,8 @@ impl<'e> AcceptedRow<'e> {
     }
 }
 
-/// Writes the start or end of a run recorded in an earlier batch.
+/// Writes one event on its own: the start or end of a run recorded in an earlier batch (or a
+/// new run's row).
 fn update(transaction: &rusqlite::Transaction<'_>, event: &Event) -> Result<(), JournalError> {
     match event {
         Event::Accepted(run) => {
