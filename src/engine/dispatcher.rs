@@ -824,16 +824,20 @@ impl Dispatcher {
         let id = job.id.clone();
         let hook = job.hook.id.clone();
         let answer = waiter.is_some().then(|| result.clone());
-        self.record(
-            Event::Ended {
-                id,
-                hook,
-                result,
-                at: SystemTime::now(),
-                retry_at: Some(retry_at),
-            },
-            job.background,
-        );
+        let ended = Event::Ended {
+            id,
+            hook,
+            result,
+            at: SystemTime::now(),
+            retry_at: Some(retry_at),
+        };
+        // Durable for a background run, but nothing waits for it: the retry's start, which
+        // waits for the disk, is journaled after it.
+        if job.background {
+            self.journal.record_unawaited(ended);
+        } else {
+            self.journal.record_volatile(ended);
+        }
         self.finish_live(&job.id, live_end);
         if let (Some(waiter), Some(answer)) = (waiter, answer) {
             let _ = waiter.send(answer);
@@ -900,7 +904,7 @@ impl Dispatcher {
     /// run is journaled after its end, so a late write cannot overtake another.
     fn record_end_until_stored(&self, ended: Event) {
         let journal = self.journal.clone();
-        let first = journal.record(ended.clone());
+        let first = journal.record_unawaited(ended.clone());
         tokio::spawn(async move {
             let mut result = first.committed().await;
             let mut delay = JOURNAL_RETRY_MIN;
@@ -915,7 +919,7 @@ impl Dispatcher {
                 }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(JOURNAL_RETRY_MAX);
-                result = journal.record(ended.clone()).committed().await;
+                result = journal.record_unawaited(ended.clone()).committed().await;
             }
         });
     }

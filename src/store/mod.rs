@@ -339,6 +339,11 @@ pub trait Journal: Send + Sync + fmt::Debug {
     fn record_volatile(&self, event: Event) -> Ack {
         self.record(event)
     }
+    /// Records an event that must be durable but that nobody waits for (the end of a
+    /// background run): the journal may hold it back a moment to sync it with others.
+    fn record_unawaited(&self, event: Event) -> Ack {
+        self.record(event)
+    }
     /// Runs left queued or running, oldest first, for recovery at start.
     fn unfinished(&self) -> Result<Vec<StoredRun>, JournalError>;
     /// A run with its request, for a rerun.

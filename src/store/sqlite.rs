@@ -18,24 +18,27 @@ use super::queries::{
 use super::schema::migrate;
 use super::state_dir::{FILE_NAME, prepare_database};
 use super::{
-    Ack, Event, Filter, HookStats, Journal, JournalError, RunRecord, RunResult, Status, StoredRun,
-    millis,
+    Ack, Event, Filter, HookStats, Journal, JournalError, NewRun, RunRecord, RunResult, Status,
+    StoredRun, millis,
 };
 
 /// Most events committed in one transaction.
 const MAX_BATCH: usize = 4096;
 
-/// How long a volatile event may wait before it is committed: the history of runs whose
-/// client waits lags this much at most (except for this process's own reads, which flush).
-const VOLATILE_LINGER: Duration = Duration::from_millis(25);
+/// How long an event nobody waits for may wait before it is committed: the history of runs
+/// whose client waits, and the ends of background runs, lag this much at most (except for this
+/// process's own reads, which flush).
+const LINGER: Duration = Duration::from_millis(25);
 
 /// What the writer thread is sent.
 enum WriterCommand {
-    /// An event, who waits for its commit, and whether the commit must reach the disk.
+    /// An event, who waits for its commit, whether the commit must reach the disk, and
+    /// whether anyone waits for it (otherwise it may linger for company).
     Record {
         event: Event,
         ack: oneshot::Sender<Result<(), JournalError>>,
         durable: bool,
+        awaited: bool,
     },
     /// Answered once everything sent before it is committed: reads see what was recorded.
     Flush(mpsc::SyncSender<()>),
@@ -44,7 +47,7 @@ enum WriterCommand {
 impl WriterCommand {
     /// Whether the writer must commit it without lingering.
     fn is_urgent(&self) -> bool {
-        !matches!(self, WriterCommand::Record { durable: false, .. })
+        !matches!(self, WriterCommand::Record { awaited: false, .. })
     }
 }
 
@@ -143,12 +146,13 @@ impl SqliteJournal {
         sent
     }
 
-    fn send(&self, event: Event, durable: bool) -> Ack {
+    fn send(&self, event: Event, durable: bool, awaited: bool) -> Ack {
         let (ack, receiver) = oneshot::channel();
         if self.enqueue(WriterCommand::Record {
             event,
             ack,
             durable,
+            awaited,
         }) {
             Ack(Some(receiver))
         } else {
@@ -161,11 +165,15 @@ impl SqliteJournal {
 
 impl Journal for SqliteJournal {
     fn record(&self, event: Event) -> Ack {
-        self.send(event, true)
+        self.send(event, true, true)
     }
 
     fn record_volatile(&self, event: Event) -> Ack {
-        self.send(event, false)
+        self.send(event, false, false)
+    }
+
+    fn record_unawaited(&self, event: Event) -> Ack {
+        self.send(event, true, false)
     }
 
     fn unfinished(&self) -> Result<Vec<StoredRun>, JournalError> {
@@ -314,8 +322,9 @@ fn corrupt(path: &Path, error: &dyn fmt::Display) -> JournalError {
 }
 
 /// The writer thread: takes what is waiting, commits it in one transaction, acknowledges.
-/// Volatile events linger up to [`VOLATILE_LINGER`] for company, so that a waiting run's accept,
-/// start and end mostly share one transaction.
+/// Events nobody waits for linger up to [`LINGER`] for company, so that a waiting
+/// run's accept, start and end mostly share one transaction, and the ends of background runs
+/// share a sync.
 fn write_loop(
     mut connection: Connection,
     receiver: &mpsc::Receiver<WriterCommand>,
@@ -324,7 +333,7 @@ fn write_loop(
     // The connection opens with synchronous=FULL.
     let mut synced = true;
     while let Ok(first) = receiver.recv() {
-        let linger_until = Instant::now() + VOLATILE_LINGER;
+        let linger_until = Instant::now() + LINGER;
         let mut batch = vec![first];
         loop {
             while batch.len() < MAX_BATCH {
@@ -352,6 +361,7 @@ fn write_loop(
                     event,
                     ack,
                     durable,
+                    ..
                 } => records.push((event, ack, durable)),
                 WriterCommand::Flush(flushed) => flushes.push(flushed),
             }
@@ -401,12 +411,34 @@ pub(super) fn commit(
         Err(error) => return failed(error.into()),
     };
     let mut results = Vec::with_capacity(batch.len());
+    let mut accepted: Vec<AcceptedRow<'_>> = Vec::new();
+    let mut accepted_index: HashMap<&str, usize> = HashMap::new();
     for event in batch {
-        match write(&transaction, event) {
+        let folded = match event {
+            Event::Accepted(run) => {
+                accepted_index.insert(&run.id, accepted.len());
+                accepted.push(AcceptedRow::new(run));
+                true
+            }
+            Event::Started { id, .. } | Event::Ended { id, .. } => accepted_index
+                .get(id.as_str())
+                .map(|&index| accepted[index].apply(event))
+                .is_some(),
+        };
+        if folded {
+            results.push(Ok(()));
+            continue;
+        }
+        match update(&transaction, event) {
             Err(JournalError::Missing(id)) => results.push(Err(JournalError::Missing(id))),
             // Dropping the transaction rolls back what this batch wrote.
             Err(error) => return failed(error),
             Ok(()) => results.push(Ok(())),
+        }
+    }
+    for row in &accepted {
+        if let Err(error) = row.insert(&transaction) {
+            return failed(error.into());
         }
     }
     let ended_hooks = batch.iter().filter_map(|event| match event {
@@ -424,34 +456,123 @@ pub(super) fn commit(
     }
 }
 
-/// Writes a new run's row, or the start or end of a recorded run.
-pub(super) fn write(
-    transaction: &rusqlite::Transaction<'_>,
-    event: &Event,
-) -> Result<(), JournalError> {
+/// The row of a run accepted in the batch being committed, with what the rest of the batch
+/// did to it: written once. An update rewrites the whole row, the request's body included, so
+/// a run whose start and end share its acceptance's batch (most runs whose client waits) costs
+/// one insert rather than an insert and two rewrites.
+struct AcceptedRow<'e> {
+    run: &'e NewRun,
+    status: Status,
+    attempts: u32,
+    started_at: Option<SystemTime>,
+    finished_at: Option<SystemTime>,
+    next_attempt_at: Option<SystemTime>,
+    /// How the last attempt ended: kept when the next one starts, as in the row.
+    result: Option<&'e RunResult>,
+    /// The node that ran the last attempt.
+    node: Option<&'e str>,
+}
+
+impl<'e> AcceptedRow<'e> {
+    fn new(run: &'e NewRun) -> Self {
+        Self {
+            run,
+            status: Status::Queued,
+            attempts: 0,
+            started_at: None,
+            finished_at: None,
+            next_attempt_at: None,
+            result: None,
+            node: None,
+        }
+    }
+
+    /// What [`update`] does to a stored row.
+    fn apply(&mut self, event: &'e Event) {
+        match event {
+            Event::Accepted(_) => {}
+            Event::Started {
+                attempt, at, node, ..
+            } => {
+                self.status = Status::Running;
+                self.node = node.as_deref();
+                self.attempts = *attempt;
+                self.started_at = Some(*at);
+                self.finished_at = None;
+                self.next_attempt_at = None;
+            }
+            Event::Ended {
+                result,
+                at,
+                retry_at,
+                ..
+            } => {
+                self.status = status_after(result, *retry_at);
+                self.finished_at = Some(*at);
+                self.next_attempt_at = *retry_at;
+                self.result = Some(result);
+            }
+        }
+    }
+
+    fn insert(&self, transaction: &rusqlite::Transaction<'_>) -> rusqlite::Result<usize> {
+        let run = self.run;
+        let request = &run.request;
+        let result = self.result;
+        transaction
+            .prepare_cached(
+                // A node's projection of a shared history reads a run again after a restart:
+                // its events, applied again in order, end where they ended.
+                "INSERT INTO runs (id, hook, status, concurrency_key, background,
+                 rerun_of, accepted_at, request_id, method, remote_addr, headers, query, body,
+                 attempts, started_at, finished_at, next_attempt_at,
+                 exit_code, signal, reason, output, truncated, node)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                         ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                     attempts = excluded.attempts, started_at = excluded.started_at,
+                     finished_at = excluded.finished_at,
+                     next_attempt_at = excluded.next_attempt_at,
+                     exit_code = excluded.exit_code, signal = excluded.signal,
+                     reason = excluded.reason, output = excluded.output,
+                     truncated = excluded.truncated, node = excluded.node",
+            )?
+            .execute(params![
+                run.id,
+                run.hook,
+                self.status.as_str(),
+                run.concurrency_key,
+                run.background,
+                run.rerun_of,
+                millis(run.accepted_at),
+                request.id,
+                request.method,
+                request.remote_addr.to_string(),
+                encode_headers(&request.headers),
+                request.query,
+                &request.body[..],
+                self.attempts,
+                self.started_at.map(millis),
+                self.finished_at.map(millis),
+                self.next_attempt_at.map(millis),
+                result.and_then(|result| result.exit_code),
+                result.and_then(|result| result.signal),
+                result.and_then(|result| result.reason.as_deref()),
+                result.map(stored_output),
+                result.map_or(0, |result| {
+                    i64::try_from(result.truncated).unwrap_or(i64::MAX)
+                }),
+                self.node,
+            ])
+    }
+}
+
+/// Writes one event on its own: the start or end of a run recorded in an earlier batch (or a
+/// new run's row).
+fn update(transaction: &rusqlite::Transaction<'_>, event: &Event) -> Result<(), JournalError> {
     match event {
         Event::Accepted(run) => {
-            let request = &run.request;
-            transaction
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO runs (id, hook, status, concurrency_key, background, rerun_of,
-                     accepted_at, request_id, method, remote_addr, headers, query, body)
-                     VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )?
-                .execute(params![
-                    run.id,
-                    run.hook,
-                    run.concurrency_key,
-                    run.background,
-                    run.rerun_of,
-                    millis(run.accepted_at),
-                    request.id,
-                    request.method,
-                    request.remote_addr.to_string(),
-                    encode_headers(&request.headers),
-                    request.query,
-                    &request.body[..],
-                ])?;
+            AcceptedRow::new(run).insert(transaction)?;
         }
         Event::Started {
             id,

@@ -201,6 +201,22 @@ async fn events_applied_again_in_order_leave_the_run_as_once() {
         stored_json(&journal, "twice"),
         stored_json(&journal, "once")
     );
+    // Read again while the run was still running, in one batch (folded into one row).
+    let events = retried_run("again");
+    for event in events.iter().take(2).cloned() {
+        journal.record(event).committed().await.unwrap();
+    }
+    let acks: Vec<Ack> = events
+        .into_iter()
+        .map(|event| journal.record_volatile(event))
+        .collect();
+    for ack in acks {
+        ack.committed().await.unwrap();
+    }
+    assert_eq!(
+        stored_json(&journal, "again"),
+        stored_json(&journal, "once")
+    );
     assert_eq!(
         journal
             .runs(&Filter {
@@ -209,7 +225,7 @@ async fn events_applied_again_in_order_leave_the_run_as_once() {
             })
             .unwrap()
             .len(),
-        2
+        3
     );
 }
 
@@ -281,6 +297,23 @@ async fn reads_see_volatile_events_at_once_and_other_readers_soon() {
         assert!(Instant::now() < deadline, "the end never reached the file");
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+#[tokio::test]
+async fn an_end_nobody_waits_for_is_committed_alone_after_its_linger() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = SqliteJournal::open(dir.path(), 100).unwrap();
+    accept(&journal, "u1", "deploy").committed().await.unwrap();
+    let ack = journal.record_unawaited(ended("u1", "deploy", Status::Succeeded));
+    tokio::time::timeout(Duration::from_secs(5), ack.committed())
+        .await
+        .expect("committed without anything else sent")
+        .unwrap();
+    let history = History::open(dir.path()).unwrap();
+    assert_eq!(
+        history.run("u1").unwrap().unwrap().status,
+        Status::Succeeded
+    );
 }
 
 #[tokio::test]
