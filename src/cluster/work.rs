@@ -25,6 +25,7 @@ use super::progress::Progress;
 use super::{Cluster, ClusterError, wire};
 use crate::config::Hook;
 use crate::config::scheduling::Concurrency;
+use crate::engine::exec;
 use crate::engine::{Claimed, ClaimedAttempt, Dispatcher, Stop, StopSignal};
 use crate::store::{Event, NewRun, RunResult, Status};
 
@@ -189,7 +190,9 @@ async fn pull(
     let limit = if serial { 1 } else { BATCH };
     let mut failures = 0u32;
     while !dispatcher.is_draining() && !stop.load(Ordering::SeqCst) {
-        // Pull only what there is room for now; idle pullers hold no slot.
+        // Pull only what there is room for now; idle pullers hold no slot. Answers come
+        // first: while deliveries wait for theirs, one run at a time.
+        let limit = if exec::answers_pending() { 1 } else { limit };
         let room = match &slots {
             Some(slots) => {
                 if slots.acquire().await.is_err() {

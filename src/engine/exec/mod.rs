@@ -41,7 +41,7 @@ mod run_as;
 pub use run_as::{SUBCOMMAND as EXEC_AS_SUBCOMMAND, exec_as};
 mod stage;
 
-pub use stage::{AnswerPending, MAX_WAITING_STARTS, StartTicket, waiting_starts};
+pub use stage::{AnswerPending, MAX_WAITING_STARTS, StartTicket, answers_pending, waiting_starts};
 
 /// Variables of hookwire's own supervisor that a hook command must not inherit: those set in
 /// hookwire's environment (which it never changes), looked up once.

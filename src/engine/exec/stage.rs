@@ -76,6 +76,11 @@ impl Drop for AnswerPending {
     }
 }
 
+/// True while some background run waits for its answer.
+pub fn answers_pending() -> bool {
+    ANSWERS_PENDING.load(Ordering::SeqCst) > 0
+}
+
 /// Commands waiting for a spawner now.
 pub fn waiting_starts() -> usize {
     STAGE.lock().waiting.len()
