@@ -628,20 +628,14 @@ fn an_account_without_jetstream_or_a_wrong_password_stops_the_start_saying_why()
     let dir = tempfile::tempdir().expect("tempdir");
     let shared = dir.path();
     let hooks = hooks(shared).replace("{{NODE}}", "solo");
-    let password =
-        |word: &'static str| move |dir: &Path| std::fs::write(dir.join("pw"), word).unwrap();
-    let mut refused = Server::builder(&hooks)
-        .before_start(password("wrong\n"))
-        .args(&[
-            "-nats-url",
-            &guarded.url,
-            "-nats-user",
-            "hookwire",
-            "-nats-password-file",
-            "{dir}/pw",
-        ])
-        .no_wait()
-        .start();
+    // A node of the guarded server, with `password` in its password file.
+    let guarded_node = |password: &'static str| {
+        Server::builder(&hooks)
+            .before_start(move |dir: &Path| std::fs::write(dir.join("pw"), password).unwrap())
+            .args(&["-nats-url", &guarded.url, "-nats-user", "hookwire"])
+            .args(&["-nats-password-file", "{dir}/pw"])
+    };
+    let mut refused = guarded_node("wrong\n").no_wait().start();
     assert_eq!(refused.wait_exit(Duration::from_secs(20)), Some(1));
     let logs = refused.logs();
     assert!(logs.contains("cannot connect to NATS at"), "{logs}");
@@ -650,17 +644,7 @@ fn an_account_without_jetstream_or_a_wrong_password_stops_the_start_saying_why()
         "the password is not logged: {logs}"
     );
 
-    let solo = Server::builder(&hooks)
-        .before_start(password("right\n"))
-        .args(&[
-            "-nats-url",
-            &guarded.url,
-            "-nats-user",
-            "hookwire",
-            "-nats-password-file",
-            "{dir}/pw",
-        ])
-        .start();
+    let solo = guarded_node("right\n").start();
     let id = run_id(&post(&solo, "quick"));
     wait_line(shared, &id, "end");
     wait_status(&solo, &id, "succeeded");
