@@ -181,3 +181,30 @@ pub async fn on_spawner<T: Send + 'static>(
         .await
         .map_err(|_| std::io::Error::other("no thread to start the command"))?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No more than [`TICKETS`] runs hold a ticket (are recorded as started and wait for their
+    /// spawn) at once; a ticket given back lets the next one through.
+    #[tokio::test]
+    async fn at_most_a_few_runs_wait_for_their_spawn_marked_as_started() {
+        let mut held = Vec::new();
+        for _ in 0..TICKETS {
+            held.push(StartTicket::take().await);
+        }
+        assert_eq!(
+            TICKET_OFFICE.available_permits(),
+            0,
+            "a ticket beyond {TICKETS} is free"
+        );
+        let next = tokio::spawn(StartTicket::take());
+        drop(held.pop());
+        let ticket = tokio::time::timeout(Duration::from_secs(5), next)
+            .await
+            .expect("a ticket given back is taken again")
+            .expect("the task ran");
+        drop(ticket);
+    }
+}
