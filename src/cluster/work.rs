@@ -83,67 +83,68 @@ async fn supervise(
 ) {
     // A puller asked to stop finishes the run it has first.
     let mut pullers: HashMap<String, (Shape, Arc<AtomicBool>)> = HashMap::new();
-    let mut current = None;
+    let mut reloads = dispatcher.hooks().subscribe();
     let mut draining = std::pin::pin!(dispatcher.draining());
     loop {
+        reloads.mark_unchanged();
         let hooks = dispatcher.hooks().load();
-        if current
-            .as_ref()
-            .is_none_or(|seen| !Arc::ptr_eq(seen, &hooks))
-        {
-            let mut wanted = HashMap::new();
-            for hook in hooks.sorted() {
-                let shape = shape(hook);
-                for partition in 0..shape.partitions {
-                    wanted.insert(
-                        consumer_name(&hook.id, partition),
-                        (hook.clone(), partition, shape),
-                    );
-                }
-            }
-            pullers.retain(|name, (shape, stop)| {
-                let keep = wanted
-                    .get(name)
-                    .is_some_and(|(_, _, wanted)| wanted == shape);
-                if !keep {
-                    stop.store(true, Ordering::SeqCst);
-                }
-                keep
-            });
-            let mut complete = true;
-            for (name, (hook, partition, shape)) in wanted {
-                if pullers.contains_key(&name) {
-                    continue;
-                }
-                match consumer(&cluster, &name, &hook.id, partition, shape).await {
-                    Ok(consumer) => {
-                        let stop = Arc::new(AtomicBool::new(false));
-                        tokio::spawn(pull(
-                            cluster.clone(),
-                            dispatcher.clone(),
-                            consumer,
-                            shape.serial,
-                            slots.clone(),
-                            stop.clone(),
-                        ));
-                        pullers.insert(name, (shape, stop));
-                    }
-                    Err(error) => {
-                        tracing::warn!(
-                            "cannot pull the runs of {}: {error}; trying again",
-                            hook.id
-                        );
-                        complete = false;
-                    }
-                }
-            }
-            if complete {
-                tracing::info!("pulling the runs of {} hook(s) from NATS", hooks.len());
-                current = Some(hooks);
+        let mut complete = true;
+        let mut wanted = HashMap::new();
+        for hook in hooks.sorted() {
+            let shape = shape(hook);
+            for partition in 0..shape.partitions {
+                wanted.insert(
+                    consumer_name(&hook.id, partition),
+                    (hook.clone(), partition, shape),
+                );
             }
         }
+        pullers.retain(|name, (shape, stop)| {
+            let keep = wanted
+                .get(name)
+                .is_some_and(|(_, _, wanted)| wanted == shape);
+            if !keep {
+                stop.store(true, Ordering::SeqCst);
+            }
+            keep
+        });
+        for (name, (hook, partition, shape)) in wanted {
+            if pullers.contains_key(&name) {
+                continue;
+            }
+            match consumer(&cluster, &name, &hook.id, partition, shape).await {
+                Ok(consumer) => {
+                    let stop = Arc::new(AtomicBool::new(false));
+                    tokio::spawn(pull(
+                        cluster.clone(),
+                        dispatcher.clone(),
+                        consumer,
+                        shape.serial,
+                        slots.clone(),
+                        stop.clone(),
+                    ));
+                    pullers.insert(name, (shape, stop));
+                }
+                Err(error) => {
+                    tracing::warn!("cannot pull the runs of {}: {error}; trying again", hook.id);
+                    complete = false;
+                }
+            }
+        }
+        if complete {
+            tracing::info!("pulling the runs of {} hook(s) from NATS", hooks.len());
+        }
+        // A consumer that could not be created is tried again a second later.
+        let retry = async {
+            if complete {
+                std::future::pending().await
+            } else {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        };
         tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = reloads.changed() => {}
+            () = retry => {}
             // Each puller sees the drain itself, after the run it has.
             () = &mut draining => return,
         }

@@ -10,9 +10,9 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+use tokio::sync::watch;
 
 use notify::Watcher as _;
 
@@ -28,8 +28,9 @@ use crate::server::tls::Certificate;
 pub struct HookStore {
     current: RwLock<Arc<HookSet>>,
     /// Hook sets applied so far (`/-/health`'s `generation`): 1 after the first load, +1 per
-    /// successful reload, so an operator can tell whether a reload took.
-    generation: AtomicU64,
+    /// successful reload, so an operator can tell whether a reload took. Watched by whatever
+    /// follows the hooks (the NATS store's pullers).
+    generation: watch::Sender<u64>,
     /// When the hooks files were last read, and what failed then.
     last_reload: Mutex<Option<ReloadStatus>>,
 }
@@ -46,7 +47,7 @@ impl HookStore {
     pub fn new(hooks: HookSet) -> Self {
         Self {
             current: RwLock::new(Arc::new(hooks)),
-            generation: AtomicU64::new(1),
+            generation: watch::Sender::new(1),
             last_reload: Mutex::default(),
         }
     }
@@ -62,7 +63,12 @@ impl HookStore {
 
     /// How many hook sets have been applied (0 before the first).
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
+        *self.generation.borrow()
+    }
+
+    /// Sees each new hook set applied from now on.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 
     /// The last reload that read a file, if any.
@@ -79,7 +85,8 @@ impl HookStore {
             .current
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(hooks);
-        self.generation.fetch_add(1, Ordering::SeqCst) + 1
+        self.generation.send_modify(|generation| *generation += 1);
+        self.generation()
     }
 }
 
