@@ -129,11 +129,9 @@ fn an_admin_listener_other_machines_or_users_reach_needs_a_token() {
         ("0.0.0.0:0", "other machines"),
         (abstract_name.as_str(), "every local user"),
     ] {
-        let mut refused = Server::builder(QUICK)
+        let refused = Server::builder(QUICK)
             .args(&["-admin-listen", address])
-            .no_wait()
-            .start();
-        assert_eq!(refused.wait_exit(Duration::from_secs(20)), Some(1));
+            .start_failing();
         let logs = refused.logs();
         assert!(
             logs.contains(&format!("reachable from {open_to}"))

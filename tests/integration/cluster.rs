@@ -614,11 +614,9 @@ impl Drop for LoneServer {
 #[ignore = "needs nats-server (apt-get install nats-server)"]
 fn an_account_without_jetstream_or_a_wrong_password_stops_the_start_saying_why() {
     let plain = LoneServer::start("");
-    let mut server = Server::builder("[]")
+    let server = Server::builder("[]")
         .args(&["-nats-url", &plain.url])
-        .no_wait()
-        .start();
-    assert_eq!(server.wait_exit(Duration::from_secs(20)), Some(1));
+        .start_failing();
     let logs = server.logs();
     assert!(logs.contains("JetStream enabled"), "{logs}");
 
@@ -635,8 +633,7 @@ fn an_account_without_jetstream_or_a_wrong_password_stops_the_start_saying_why()
             .args(&["-nats-url", &guarded.url, "-nats-user", "hookwire"])
             .args(&["-nats-password-file", "{dir}/pw"])
     };
-    let mut refused = guarded_node("wrong\n").no_wait().start();
-    assert_eq!(refused.wait_exit(Duration::from_secs(20)), Some(1));
+    let refused = guarded_node("wrong\n").start_failing();
     let logs = refused.logs();
     assert!(logs.contains("cannot connect to NATS at"), "{logs}");
     assert!(

@@ -1069,20 +1069,13 @@ fn a_corrupt_journal_stops_the_start_and_says_how_to_recover() {
         (".hookwire", &[]),
     ] {
         let garbage = garbage.clone();
-        let mut s = Server::builder("- {id: quick, execute-command: /bin/true}\n")
+        let s = Server::builder("- {id: quick, execute-command: /bin/true}\n")
             .args(args)
             .before_start(move |dir| {
                 std::fs::create_dir(dir.join(state_dir)).unwrap();
                 std::fs::write(dir.join(state_dir).join("hookwire.db"), garbage).unwrap();
             })
-            .no_wait()
-            .start();
-        assert_eq!(
-            s.wait_exit(Duration::from_secs(10)),
-            Some(1),
-            "{}",
-            s.logs()
-        );
+            .start_failing();
         let logs = s.logs();
         // The default state directory is named relative to the working directory.
         let file = if args.is_empty() {

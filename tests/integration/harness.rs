@@ -76,6 +76,18 @@ impl Builder {
         self
     }
 
+    /// Starts a server that must refuse to start: it exits with status 1 (its logs say why).
+    pub fn start_failing(self) -> Server {
+        let mut server = self.no_wait().start();
+        assert_eq!(
+            server.wait_exit(Duration::from_secs(20)),
+            Some(1),
+            "{}",
+            server.logs()
+        );
+        server
+    }
+
     pub fn start(self) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let records = dir.path().join("records");

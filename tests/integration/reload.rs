@@ -141,17 +141,10 @@ fn duplicate_ids_across_files_reject_the_reload() {
 
 #[test]
 fn duplicate_ids_across_files_fail_the_start() {
-    let mut s = Server::builder(ONE)
+    let s = Server::builder(ONE)
         .before_start(|dir| std::fs::write(dir.join("second.yaml"), ONE).unwrap())
         .args(&["-hooks", "{dir}/second.yaml"])
-        .no_wait()
-        .start();
-    assert_eq!(
-        s.wait_exit(Duration::from_secs(10)),
-        Some(1),
-        "{}",
-        s.logs()
-    );
+        .start_failing();
     assert!(s.logs().contains("defined in both"), "{}", s.logs());
 }
 
@@ -370,15 +363,7 @@ fn a_broken_file_in_a_directory_keeps_its_hooks_while_another_file_reloads() {
 
 #[test]
 fn duplicate_ids_across_a_directorys_files_fail_the_start_naming_both() {
-    let mut s = with_hooks_directory(&[("b.yaml", ONE), ("a.yaml", ONE)], &[])
-        .no_wait()
-        .start();
-    assert_eq!(
-        s.wait_exit(Duration::from_secs(10)),
-        Some(1),
-        "{}",
-        s.logs()
-    );
+    let s = with_hooks_directory(&[("b.yaml", ONE), ("a.yaml", ONE)], &[]).start_failing();
     let dir = s.dir.path().join("hooks.d");
     let expected = format!(
         "hook `one` is defined in both {} and {}",
@@ -428,16 +413,9 @@ fn a_file_added_with_a_duplicate_id_is_rejected_naming_both() {
 
 #[test]
 fn a_broken_glob_pattern_fails_the_start_saying_where() {
-    let mut s = Server::builder(ONE)
+    let s = Server::builder(ONE)
         .args(&["-hooks", "{dir}/hooks.d/[ab.yaml"])
-        .no_wait()
-        .start();
-    assert_eq!(
-        s.wait_exit(Duration::from_secs(10)),
-        Some(1),
-        "{}",
-        s.logs()
-    );
+        .start_failing();
     let position = s.dir.path().join("hooks.d/").display().to_string().len() + 1;
     let expected = format!("[ab.yaml: invalid glob pattern at character {position}");
     assert!(s.logs().contains(&expected), "{}", s.logs());
