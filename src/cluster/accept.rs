@@ -37,7 +37,9 @@ impl Cluster {
             accepted_at: SystemTime::now(),
             request: submission.request,
         };
-        let payload = wire::encode_run(&run);
+        let id = run.id.clone();
+        // One encoding for both messages: the work stream's is the run's `accepted` event.
+        let payload = wire::encode_event(&Event::Accepted(Box::new(run)));
         let limit = self.max_payload();
         // The request goes out in two messages (history and work), each whole: base64 makes
         // a body a third larger.
@@ -60,7 +62,7 @@ impl Cluster {
         }
         let lease = if mode == Concurrency::Reject {
             match self
-                .take_lease(&lane_key("lease", &hook.id, key), &run.id)
+                .take_lease(&lane_key("lease", &hook.id, key), &id)
                 .await
             {
                 Ok(Some(lease)) => Some(lease),
@@ -78,7 +80,7 @@ impl Cluster {
             None
         };
         let outcome = if submission.wait {
-            match self.client.subscribe(events_subject(&run.id)).await {
+            match self.client.subscribe(events_subject(&id)).await {
                 Ok(events) => Some(events),
                 Err(error) => return Err(refused(ClusterError::request("subscribe", error))),
             }
@@ -87,34 +89,34 @@ impl Cluster {
         };
         let subject = work_subject(&hook.id, partition(key));
         let message = PublishMessage::build()
-            .payload(payload)
-            .message_id(run.id.clone());
+            .payload(payload.clone())
+            .message_id(id.clone());
         if let Err(error) = publish(&self.js, subject, message).await {
             if let Some(lease) = lease {
                 self.release(lease).await;
             }
-            tracing::error!("run {} of {} not accepted: {error}", run.id, hook.id);
+            tracing::error!("run {id} of {} not accepted: {error}", hook.id);
             return Err(refused(error));
         }
         // The history learns of the run after its client is answered; the node that runs it
         // writes this event itself should it be lost.
         let history = self.clone();
-        let accepted = Event::Accepted(Box::new(run.clone()));
+        let run = id.clone();
         tokio::spawn(async move {
-            match history.append(accepted, 0, 0).await {
+            match history.append(&run, payload, 0, 0).await {
                 Ok(_) | Err(ClusterError::Conflict) => {}
                 Err(error) => tracing::debug!("the history lacks an accepted run: {error}"),
             }
         });
         if matches!(mode, Concurrency::Latest | Concurrency::Cancel)
             && let Err(error) = self
-                .mark_newest(&lane_key("latest", &hook.id, key), &run.id)
+                .mark_newest(&lane_key("latest", &hook.id, key), &id)
                 .await
         {
             // Stored, so it runs; older waiting runs of the lane may run too.
-            tracing::warn!("run {} of {}: {error}", run.id, hook.id);
+            tracing::warn!("run {id} of {}: {error}", hook.id);
         }
-        Ok(outcome.map(|events| first_result(events, run.id, journal)))
+        Ok(outcome.map(|events| first_result(events, id, journal)))
     }
 }
 

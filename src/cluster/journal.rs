@@ -79,7 +79,7 @@ pub(super) async fn publish(
 }
 
 /// An event's run id.
-pub(super) fn run_id(event: &Event) -> &str {
+fn run_id(event: &Event) -> &str {
     match event {
         Event::Accepted(run) => &run.id,
         Event::Started { id, .. } | Event::Ended { id, .. } => id,

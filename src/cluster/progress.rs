@@ -6,7 +6,9 @@
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 
-use super::journal::{fit, publish, run_id};
+use bytes::Bytes;
+
+use super::journal::{fit, publish};
 use super::names::{EVENTS_STREAM, events_subject};
 use super::{Cluster, ClusterError, wire};
 use crate::store::Event;
@@ -79,18 +81,21 @@ impl Cluster {
         })
     }
 
-    /// Appends `event` to its run's history if the run's last event is still the one at
-    /// sequence `after` (0: none); returns the new event's sequence. [`ClusterError::Conflict`]
-    /// when another node wrote first.
+    /// An event encoded for [`Self::append`], its output cut to fit one message.
+    pub(super) fn encode(&self, event: &Event) -> Bytes {
+        wire::encode_event(&fit(event.clone(), self.max_payload()))
+    }
+
+    /// Appends an event of run `run` (`payload`, from [`Self::encode`]) to its history if the
+    /// run's last event is still the one at sequence `after` (0: none); returns the new event's
+    /// sequence. [`ClusterError::Conflict`] when another node wrote first.
     pub(super) async fn append(
         &self,
-        event: Event,
+        run: &str,
+        payload: Bytes,
         attempts: u32,
         after: u64,
     ) -> Result<u64, ClusterError> {
-        let run = run_id(&event).to_owned();
-        let subject = events_subject(&run);
-        let payload = wire::encode_event(&fit(event, self.max_payload()));
         // Unique to this node's append at this place: a retried publish is stored once, and
         // another node's append at the same place is not taken for it.
         let message_id = format!("{run}@{after}@{}", self.node);
@@ -99,6 +104,6 @@ impl Cluster {
             .message_id(message_id)
             .header(ATTEMPTS_HEADER, attempts.to_string())
             .expected_last_subject_sequence(after);
-        publish(&self.js, subject, message).await
+        publish(&self.js, events_subject(run), message).await
     }
 }

@@ -1,5 +1,5 @@
-//! What travels through NATS: a run as published to the work stream (and, as its `accepted`
-//! event, to the history), and the events of a run's life. JSON, with the request's headers
+//! What travels through NATS: the events of a run's life; the first, `accepted`, is also the
+//! run's message on the work stream. JSON, with the request's headers
 //! and body, and a run's output, in base64 (they are bytes).
 
 use std::net::SocketAddr;
@@ -132,15 +132,12 @@ fn from_wire_run(run: WireRun) -> Result<NewRun, WireError> {
     })
 }
 
-/// A run as published to the work stream.
-pub fn encode_run(run: &NewRun) -> Bytes {
-    Bytes::from(serde_json::to_vec(&to_wire_run(run)).unwrap_or_default())
-}
-
+/// A run from the work stream, whose messages are the runs' `accepted` events.
 pub fn decode_run(payload: &[u8]) -> Result<NewRun, WireError> {
-    let run: WireRun =
-        serde_json::from_slice(payload).map_err(|error| WireError(error.to_string()))?;
-    from_wire_run(run)
+    match decode_event(payload)? {
+        Event::Accepted(run) => Ok(*run),
+        _ => Err(WireError("not an accepted run".to_owned())),
+    }
 }
 
 /// An event as published to the history stream.
@@ -252,7 +249,8 @@ mod tests {
 
     #[test]
     fn a_run_comes_back_byte_for_byte() {
-        let back = decode_run(&encode_run(&run())).expect("decodes");
+        let accepted = Event::Accepted(Box::new(run()));
+        let back = decode_run(&encode_event(&accepted)).expect("decodes");
         let original = run();
         assert_eq!(back.id, original.id);
         assert_eq!(back.concurrency_key, original.concurrency_key);

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::{AckKind, Message};
+use bytes::Bytes;
 use futures_util::StreamExt as _;
 use tokio::sync::Semaphore;
 use tracing::Instrument as _;
@@ -301,7 +302,8 @@ impl Delivery<'_> {
         if standing.progress == Progress::Unrecorded {
             // The acceptance event is late, or was lost: written here, unless it lands first.
             self.last = 0;
-            match self.append(Event::Accepted(Box::new(run.clone())), 0).await {
+            let accepted = self.message.payload.clone();
+            match self.append_encoded(accepted, 0).await {
                 Ok(()) => {}
                 Err(ClusterError::Conflict) => standing = self.cluster.standing(&run.id).await?,
                 Err(error) => return Err(error),
@@ -513,14 +515,20 @@ impl Delivery<'_> {
     /// for a while (a NATS leader election) and keeping the message meanwhile.
     /// [`ClusterError::Conflict`]: another node wrote first; it has the run now.
     async fn append(&mut self, event: Event, attempts: u32) -> Result<(), ClusterError> {
+        let payload = self.cluster.encode(&event);
+        self.append_encoded(payload, attempts).await
+    }
+
+    /// [`Self::append`] of an event already encoded.
+    async fn append_encoded(&mut self, payload: Bytes, attempts: u32) -> Result<(), ClusterError> {
         let mut delay = Duration::from_millis(250);
         let give_up = tokio::time::Instant::now() + RECORD_PATIENCE;
         loop {
-            match self
+            let appended = self
                 .cluster
-                .append(event.clone(), attempts, self.last)
-                .await
-            {
+                .append(&self.run.id, payload.clone(), attempts, self.last)
+                .await;
+            match appended {
                 Ok(sequence) => {
                     self.last = sequence;
                     return Ok(());
