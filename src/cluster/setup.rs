@@ -18,6 +18,8 @@ const EVENTS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 const DEDUPE_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The most runs waiting in the work stream; beyond, deliveries are answered 503.
 const WORK_MAX_MESSAGES: i64 = 1_000_000;
+/// How long start-up waits for a cluster that is still electing its streams' leaders.
+const SETUP_PATIENCE: Duration = Duration::from_secs(30);
 /// Publish retries within this window are stored once (`Nats-Msg-Id` is the run id).
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
@@ -151,16 +153,45 @@ async fn ensure_stream(
     js: &jetstream::Context,
     config: stream::Config,
 ) -> Result<(), ClusterError> {
-    let setup_error = |error: &dyn std::fmt::Display| ClusterError::Setup {
-        what: format!("stream {}", config.name),
-        reason: error.to_string(),
-    };
-    match js.create_stream(config.clone()).await {
-        Ok(_) => Ok(()),
-        Err(created) => match js.update_stream(config.clone()).await {
-            Ok(_) => Ok(()),
-            Err(updated) => Err(setup_error(&format!("{created}; {updated}"))),
-        },
+    let give_up = tokio::time::Instant::now() + SETUP_PATIENCE;
+    let mut waited = false;
+    loop {
+        let created = match js.create_stream(config.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(created) => created,
+        };
+        let updated = match js.update_stream(config.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(updated) => updated,
+        };
+        // A cluster that has just started may still be electing the stream's leader.
+        if electing(&updated) && tokio::time::Instant::now() < give_up {
+            if !waited {
+                tracing::info!(
+                    "waiting for JetStream to serve stream {}: {updated}",
+                    config.name
+                );
+                waited = true;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        return Err(ClusterError::Setup {
+            what: format!("stream {}", config.name),
+            reason: format!("{created}; {updated}"),
+        });
+    }
+}
+
+/// The stream request went unanswered, or JetStream said its cluster is not available yet.
+fn electing(error: &jetstream::context::CreateStreamError) -> bool {
+    use jetstream::context::CreateStreamErrorKind;
+    match error.kind() {
+        CreateStreamErrorKind::TimedOut => true,
+        CreateStreamErrorKind::JetStream(error) => {
+            error.error_code() == jetstream::ErrorCode::CLUSTER_NOT_AVAILABLE
+        }
+        _ => false,
     }
 }
 
