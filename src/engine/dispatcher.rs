@@ -675,6 +675,7 @@ impl Dispatcher {
             options.timeout = Some(timeout);
         }
         options.kill_leftovers = job.hook.scheduling.kill_leftovers;
+        options.start_inline = !job.background;
         let stop = async {
             let mut phase = self.phase.subscribe();
             tokio::select! {

@@ -1,8 +1,9 @@
-//! The spawn stage: commands are started on threads of their own (`hookwire-spawn`), never on
-//! the runtime's workers, which answer the requests. Starting a command (`posix_spawn`, whose
-//! `clone3` waits until the child has been exec'd) takes a core for 0.1 ms when the machine is
-//! idle and 2 ms and more when earlier commands keep it busy: on a worker, a burst of background
-//! deliveries would answer at the pace of their spawns.
+//! The spawn stage: background runs' commands are started on threads of their own
+//! (`hookwire-spawn`), not on the runtime's workers, which answer the requests. Starting a
+//! command (`posix_spawn`, whose `clone3` waits until the child has been exec'd) takes a core for
+//! 0.1 ms when the machine is idle and 2 ms and more when earlier commands keep it busy: on a
+//! worker, a burst of background deliveries would answer at the pace of their spawns. A run
+//! whose client waits for it is answered after its command anyway, and starts on its worker.
 //!
 //! Answers come first: while any background run waits for its answer ([`AnswerPending`]) one
 //! command starts at a time; otherwise up to [`SPAWNERS`] at once, so that a burst's commands
