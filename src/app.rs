@@ -366,7 +366,6 @@ fn dispatcher_settings(args: &ServeArgs) -> DispatcherSettings {
             timeout: Some(flags.command_timeout).filter(|t| !t.is_zero()),
             kill_grace: flags.kill_grace,
             kill_leftovers: false,
-            start_inline: false,
         },
         max_concurrent_runs: flags.max_concurrent_runs,
         shutdown_timeout: flags.shutdown_timeout,

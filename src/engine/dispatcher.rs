@@ -654,11 +654,15 @@ impl Dispatcher {
         if let Some(stop) = job.stop.reason() {
             return Attempt::NotStarted(NotStarted::Stopped(stop));
         }
-        // Taken before the start is journaled: few runs are ever marked running that wait to
-        // be spawned, so a crash in a burst leaves few of them interrupted.
-        let ticket = tokio::select! {
-            ticket = exec::StartTicket::take() => ticket,
-            why = self.interrupted_before_start(&job.stop) => return Attempt::NotStarted(why),
+        let start = if job.background {
+            // Taken before the start is journaled: few runs are ever marked running that wait
+            // to be spawned, so a crash in a burst leaves few of them interrupted.
+            tokio::select! {
+                ticket = exec::StartTicket::take() => exec::Start::Staged(ticket),
+                why = self.interrupted_before_start(&job.stop) => return Attempt::NotStarted(why),
+            }
+        } else {
+            exec::Start::Here
         };
         job.attempts += 1;
         if let Err(why) = self.journal_start(job).await {
@@ -675,7 +679,6 @@ impl Dispatcher {
             options.timeout = Some(timeout);
         }
         options.kill_leftovers = job.hook.scheduling.kill_leftovers;
-        options.start_inline = !job.background;
         let stop = async {
             let mut phase = self.phase.subscribe();
             tokio::select! {
@@ -690,7 +693,7 @@ impl Dispatcher {
         };
         job.started_at = Some(SystemTime::now());
         let output = self.live.start(&job.id, options.output_limit);
-        let outcome = exec::run_until(plan, &identity, options, &output, stop, ticket).await;
+        let outcome = exec::run_until(plan, &identity, options, &output, stop, start).await;
         let cancelled = matches!(job.stop.reason(), Some(Stop::Cancelled { .. }));
         request_log::run_finished(&self.metrics, &job.hook.id, &job.id, &outcome, cancelled);
         match outcome.cut {

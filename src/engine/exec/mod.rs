@@ -113,9 +113,18 @@ pub struct ExecOptions {
     pub kill_grace: Duration,
     /// End what the command left running when it exits (`kill-leftovers`).
     pub kill_leftovers: bool,
-    /// Start the command on the calling thread rather than on a spawner ([`stage`]): for a run
-    /// whose client waits for it, whose answer comes after the command anyway.
-    pub start_inline: bool,
+}
+
+/// Where a run's command is started.
+#[derive(Debug)]
+pub enum Start {
+    /// On the calling thread: for a run whose client waits for it, whose answer follows the
+    /// command anyway; a hand-off to a spawner would cost two thread wake-ups, a tenth of the
+    /// server's CPU per run.
+    Here,
+    /// On a spawner thread ([`stage`]), so that a burst's answers do not wait behind its spawns;
+    /// the ticket is given back once the command is spawned.
+    Staged(StartTicket),
 }
 
 impl Default for ExecOptions {
@@ -125,7 +134,6 @@ impl Default for ExecOptions {
             timeout: None,
             kill_grace: Duration::from_secs(10),
             kill_leftovers: false,
-            start_inline: false,
         }
     }
 }
@@ -144,21 +152,6 @@ pub struct RunIdentity {
 /// The variable that names the run in its command's environment, and marks its processes.
 pub const RUN_ID_VARIABLE: &str = "HOOKWIRE_RUN_ID";
 
-/// Runs `plan` to completion (or its timeout).
-pub async fn run(plan: &Plan, identity: &RunIdentity, options: ExecOptions) -> Outcome {
-    let output = LiveOutput::new(options.output_limit);
-    let ticket = StartTicket::take().await;
-    run_until(
-        plan,
-        identity,
-        options,
-        &output,
-        std::future::pending(),
-        ticket,
-    )
-    .await
-}
-
 /// Runs `plan` until it ends, times out, or `stop` resolves; in the last two cases everything
 /// the run started is terminated and the outcome says why ([`Outcome::cut`]). The command's
 /// output goes to `output` as it comes (its followers see it live) and, its tail, into the
@@ -169,11 +162,11 @@ pub async fn run_until(
     options: ExecOptions,
     output: &LiveOutput,
     stop: impl Future<Output = ()>,
-    ticket: StartTicket,
+    start: Start,
 ) -> Outcome {
     let name = format!("hookwire-run-{}-{}", identity.run_id, identity.attempt);
     let cgroup = cgroup::RunCgroup::create(&name);
-    run_in(plan, identity, options, output, stop, cgroup, Some(ticket)).await
+    run_in(plan, identity, options, output, stop, cgroup, start).await
 }
 
 /// [`run_until`] with the run's cgroup, if it has one.
@@ -184,7 +177,7 @@ async fn run_in(
     output: &LiveOutput,
     stop: impl Future<Output = ()>,
     cgroup: Option<cgroup::RunCgroup>,
-    ticket: Option<StartTicket>,
+    start: Start,
 ) -> Outcome {
     let started = Instant::now();
     let finish = |termination, cut, output, truncated| Outcome {
@@ -219,7 +212,7 @@ async fn run_in(
         plan,
         program: &program,
         file_env,
-        ticket,
+        start,
     };
     let spawned = spawn_and_wait(invocation, identity, options, output, stop, cgroup);
     match spawned.await {
@@ -239,8 +232,7 @@ struct Invocation<'a> {
     plan: &'a Plan,
     program: &'a Path,
     file_env: Vec<(String, String)>,
-    /// Given back once the command is spawned.
-    ticket: Option<StartTicket>,
+    start: Start,
 }
 
 struct Ended {
@@ -262,7 +254,7 @@ async fn spawn_and_wait(
         plan,
         program,
         file_env,
-        ticket,
+        start,
     } = invocation;
     // One pipe for both streams keeps them interleaved in write order. Only our end is
     // non-blocking and registered with the runtime; the command's end stays as programs expect.
@@ -322,7 +314,7 @@ async fn spawn_and_wait(
     if let Some(directory) = &plan.working_directory {
         command.current_dir(directory);
     }
-    let start = move || {
+    let spawn = move || {
         // Spawned and registered while the orphan sweep is held off, so it never sees this
         // child unregistered; spawns do not wait for each other.
         let _spawning = SWEEP.read().unwrap_or_else(PoisonError::into_inner);
@@ -336,18 +328,15 @@ async fn spawn_and_wait(
         drop(command);
         Ok((child, Leader(pid)))
     };
-    // A background run starts on a spawner thread, so that a burst's answers do not wait
-    // behind its spawns. A waiting client's run starts here: its answer follows the command
-    // anyway, and the hand-off would cost two thread wake-ups, a tenth of the server's CPU per
-    // run.
-    let spawned = if options.start_inline {
-        start()
-    } else {
-        stage::on_spawner(start).await
+    let (mut child, leader) = match start {
+        Start::Here => spawn()?,
+        Start::Staged(ticket) => {
+            let spawned = stage::on_spawner(spawn).await;
+            // Spawned (or failed to): the next run may journal its start.
+            drop(ticket);
+            spawned?
+        }
     };
-    // Spawned (or failed to): the next run may journal its start.
-    drop(ticket);
-    let (mut child, leader) = spawned?;
     if let Some(cgroup) = &cgroup {
         cgroup.adopt(Pid::from_raw(leader.0));
     }
@@ -868,20 +857,11 @@ mod tests {
         }
     }
 
-    /// [`super::run`] as a new run of its own, without a cgroup: the run's processes are found
-    /// by the marker in their environment alone, wherever the tests run.
+    /// [`super::run_until`] as a new run of its own, started by a spawner, without a cgroup:
+    /// the run's processes are found by the marker in their environment alone, wherever the
+    /// tests run.
     async fn run(plan: &Plan, options: ExecOptions) -> Outcome {
-        let output = LiveOutput::new(options.output_limit);
-        run_in(
-            plan,
-            &identity(),
-            options,
-            &output,
-            std::future::pending(),
-            None,
-            None,
-        )
-        .await
+        run_until(plan, &identity(), options, std::future::pending()).await
     }
 
     async fn run_until(
@@ -891,7 +871,8 @@ mod tests {
         stop: impl Future<Output = ()>,
     ) -> Outcome {
         let output = LiveOutput::new(options.output_limit);
-        run_in(plan, identity, options, &output, stop, None, None).await
+        let start = Start::Staged(StartTicket::take().await);
+        run_in(plan, identity, options, &output, stop, None, start).await
     }
 
     /// A new run of hook `test`: every run has its own id, which marks its processes.
@@ -922,15 +903,19 @@ mod tests {
             "/bin/sh",
             &["-c", "echo \"$HOOKWIRE_HOOK_ID\"; echo err >&2; exit 3"],
         );
-        let mut outcomes = Vec::new();
-        for start_inline in [true, false] {
-            let options = ExecOptions {
-                start_inline,
-                ..ExecOptions::default()
-            };
-            outcomes.push(run(&script, options).await);
-        }
-        for outcome in &outcomes {
+        let options = ExecOptions::default();
+        let output = LiveOutput::new(options.output_limit);
+        let here = run_in(
+            &script,
+            &identity(),
+            options,
+            &output,
+            std::future::pending(),
+            None,
+            Start::Here,
+        )
+        .await;
+        for outcome in [here, run(&script, options).await] {
             assert_eq!(outcome.termination, Termination::Exited(3));
             assert_eq!(outcome.output, b"test\nerr\n");
         }
@@ -1056,7 +1041,7 @@ mod tests {
             &output,
             std::future::pending(),
             cgroup,
-            None,
+            Start::Staged(StartTicket::take().await),
         )
         .await;
         assert_eq!(outcome.cut, Some(Cut::TimedOut));
