@@ -105,25 +105,15 @@ fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         .build()
         .map_err(ServeError::Runtime)?;
     let (journal, cluster) = open_store(&args, &runtime)?;
-    let dispatcher = match &cluster {
-        None => Dispatcher::new(
-            store.clone(),
-            journal,
-            metrics.clone(),
-            dispatcher_settings(&args),
-        ),
-        Some(cluster) => {
-            let dispatcher = Dispatcher::with_node(
-                store.clone(),
-                journal,
-                metrics.clone(),
-                dispatcher_settings(&args),
-                cluster.node().to_owned(),
-            );
-            dispatcher.set_cluster(cluster.clone());
-            dispatcher
-        }
-    };
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        journal,
+        metrics.clone(),
+        dispatcher_settings(&args),
+    );
+    if let Some(cluster) = cluster {
+        dispatcher.set_cluster(cluster);
+    }
     let state = Arc::new(State {
         settings: settings(&args)?,
         hooks: store,

@@ -259,8 +259,6 @@ pub struct Dispatcher {
     live: LiveRuns,
     /// Sends the hooks' `notify` entries when runs end.
     pub(super) notifier: Notifier,
-    /// This node's name in the history, when several share a NATS store.
-    node: Option<String>,
     /// The NATS store, which takes over acceptance when set.
     cluster: OnceLock<Arc<Cluster>>,
 }
@@ -301,27 +299,6 @@ impl Dispatcher {
         metrics: Arc<Metrics>,
         settings: DispatcherSettings,
     ) -> Arc<Self> {
-        Self::build(hooks, journal, metrics, settings, None)
-    }
-
-    /// Like [`Self::new`], for a node sharing a NATS store under the name `node`.
-    pub fn with_node(
-        hooks: Arc<HookStore>,
-        journal: Arc<dyn Journal>,
-        metrics: Arc<Metrics>,
-        settings: DispatcherSettings,
-        node: String,
-    ) -> Arc<Self> {
-        Self::build(hooks, journal, metrics, settings, Some(node))
-    }
-
-    fn build(
-        hooks: Arc<HookStore>,
-        journal: Arc<dyn Journal>,
-        metrics: Arc<Metrics>,
-        settings: DispatcherSettings,
-        node: Option<String>,
-    ) -> Arc<Self> {
         Arc::new(Self {
             hooks,
             journal,
@@ -335,7 +312,6 @@ impl Dispatcher {
             live: LiveRuns::default(),
             notifier: Notifier::new(metrics.clone()),
             metrics,
-            node,
             cluster: OnceLock::new(),
         })
     }
@@ -353,11 +329,6 @@ impl Dispatcher {
     /// The hooks as loaded now.
     pub fn hooks(&self) -> &Arc<HookStore> {
         &self.hooks
-    }
-
-    /// This node's name, when several share a NATS store.
-    pub fn node(&self) -> Option<&str> {
-        self.node.as_deref()
     }
 
     /// Counts a run as driven while the guard lives: shutdown waits for it to be recorded.
@@ -716,11 +687,12 @@ impl Dispatcher {
     /// tries again with backoff: it is stored, so it runs once the journal works again, without
     /// a restart.
     async fn journal_start(&self, job: &Job) -> Result<(), NotStarted> {
+        // Started here: the NATS store, whose starts name their node, records its own.
         let started = || Event::Started {
             id: job.id.clone(),
             attempt: job.attempts,
             at: SystemTime::now(),
-            node: self.node.clone(),
+            node: None,
         };
         if self.cluster.get().is_some() {
             // The cluster records a start itself, by compare-and-set on the run's history.
