@@ -448,8 +448,8 @@ fn keep_posting(
     }
 }
 
-/// Every delivery answered 2xx ran exactly once.
-fn every_accepted_ran_once(shared: &Path, sent: &[Sent]) {
+/// Every delivery answered 2xx ran exactly once; the nodes' logs say why not.
+fn every_accepted_ran_once(shared: &Path, sent: &[Sent], nodes: &[&Server]) {
     let accepted: Vec<&str> = sent.iter().filter_map(|s| s.run.as_deref()).collect();
     let all_ran = wait_until(Duration::from_secs(60), || {
         let ended = ends(shared);
@@ -458,7 +458,18 @@ fn every_accepted_ran_once(shared: &Path, sent: &[Sent]) {
             .all(|id| ended.iter().any(|(run, _)| run == id))
     });
     let ended = ends(shared);
-    assert!(all_ran, "{} accepted, {} ran", accepted.len(), ended.len());
+    let missing: Vec<&&str> = accepted
+        .iter()
+        .filter(|id| !ended.iter().any(|(run, _)| run == *id))
+        .collect();
+    let logs: Vec<String> = nodes.iter().map(|node| node.logs()).collect();
+    assert!(
+        all_ran,
+        "{} accepted, {} ran; never ran: {missing:?}\n{}",
+        accepted.len(),
+        ended.len(),
+        logs.join("\n")
+    );
     for id in &accepted {
         let times = ended.iter().filter(|(run, _)| run == id).count();
         assert_eq!(times, 1, "run {id} ran {times} times");
@@ -525,7 +536,7 @@ async fn the_nats_stream_leader_killed_under_load_loses_no_accepted_delivery() {
     );
     assert!(first_after.at.duration_since(killed_at) < Duration::from_secs(10));
     assert!(sent.iter().filter(|s| s.status == 200).count() > 50);
-    every_accepted_ran_once(shared, &sent);
+    every_accepted_ran_once(shared, &sent, &[&a, &b]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
