@@ -4,6 +4,7 @@
 //! (one of them cut off past the ack wait) never both start an attempt or both end it.
 
 use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::message::StreamMessage;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 
 use bytes::Bytes;
@@ -40,25 +41,30 @@ pub struct Standing {
 }
 
 impl Cluster {
-    /// Reads run `id`'s last event.
-    pub(super) async fn standing(&self, id: &str) -> Result<Standing, ClusterError> {
+    /// Run `id`'s last event, if it has one.
+    async fn last_event(&self, id: &str) -> Result<Option<StreamMessage>, ClusterError> {
         let stream = self
             .js
             .get_stream_no_info(EVENTS_STREAM)
             .await
             .map_err(|error| ClusterError::request("history stream", error))?;
-        let message = match stream
+        match stream
             .get_last_raw_message_by_subject(&events_subject(id))
             .await
         {
-            Ok(message) => message,
-            Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => {
-                return Ok(Standing {
-                    progress: Progress::Unrecorded,
-                    last: 0,
-                });
-            }
-            Err(error) => return Err(ClusterError::request("history", error)),
+            Ok(message) => Ok(Some(message)),
+            Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(error) => Err(ClusterError::request("history", error)),
+        }
+    }
+
+    /// Reads run `id`'s last event.
+    pub(super) async fn standing(&self, id: &str) -> Result<Standing, ClusterError> {
+        let Some(message) = self.last_event(id).await? else {
+            return Ok(Standing {
+                progress: Progress::Unrecorded,
+                last: 0,
+            });
         };
         let attempts = message
             .headers
@@ -96,14 +102,28 @@ impl Cluster {
         attempts: u32,
         after: u64,
     ) -> Result<u64, ClusterError> {
-        // Unique to this node's append at this place: a retried publish is stored once, and
-        // another node's append at the same place is not taken for it.
-        let message_id = format!("{run}@{after}@{}", self.node);
         let message = PublishMessage::build()
             .payload(payload)
-            .message_id(message_id)
+            .message_id(self.message_id(run, after))
             .header(ATTEMPTS_HEADER, attempts.to_string())
             .expected_last_subject_sequence(after);
         publish(&self.js, events_subject(run), message).await
+    }
+
+    /// Unique to this node's append at this place: a retried publish is stored once, and
+    /// another node's append at the same place is not taken for it.
+    fn message_id(&self, run: &str, after: u64) -> String {
+        format!("{run}@{after}@{}", self.node)
+    }
+
+    /// The sequence of this node's [`Self::append`] of run `run` after `after`, if that is the
+    /// run's last event: an append whose acknowledgement was lost (its stream leader died) may
+    /// have been stored all the same.
+    pub(super) async fn landed(&self, run: &str, after: u64) -> Result<Option<u64>, ClusterError> {
+        let ours = self.message_id(run, after);
+        Ok(self.last_event(run).await?.and_then(|message| {
+            let id = message.headers.get(async_nats::header::NATS_MESSAGE_ID)?;
+            (id.as_str() == ours).then_some(message.sequence)
+        }))
     }
 }

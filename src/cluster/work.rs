@@ -533,8 +533,21 @@ impl Delivery<'_> {
                     self.last = sequence;
                     return Ok(());
                 }
-                Err(error @ ClusterError::Conflict) => return Err(error),
-                Err(error) if tokio::time::Instant::now() >= give_up => return Err(error),
+                Err(error)
+                    if matches!(error, ClusterError::Conflict)
+                        || tokio::time::Instant::now() >= give_up =>
+                {
+                    // An earlier try whose acknowledgement was lost may be the event in the way,
+                    // or stored all the same: then it is recorded. Otherwise a start would pass
+                    // for an attempt that died, and the run would not be run.
+                    return match self.cluster.landed(&self.run.id, self.last).await {
+                        Ok(Some(sequence)) => {
+                            self.last = sequence;
+                            Ok(())
+                        }
+                        _ => Err(error),
+                    };
+                }
                 Err(error) => {
                     tracing::debug!("recording run {}: {error}; trying again", self.run.id)
                 }

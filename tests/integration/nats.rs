@@ -132,6 +132,56 @@ async fn a_message_id_published_twice_is_stored_once() {
     assert_eq!(state.messages, 2, "one message per delivery id");
 }
 
+/// A history append is compare-and-set on the run's subject, with a message id. When its
+/// acknowledgement is lost, trying it again is refused or flagged as a duplicate, never stored
+/// twice, and the run's last event still carries the id: hookwire finds by it that the append
+/// was stored after all.
+#[tokio::test]
+#[ignore = "needs nats-server (apt-get install nats-server)"]
+async fn a_lost_append_is_found_by_its_message_id_on_the_last_event() {
+    let cluster = NatsCluster::start(3).await;
+    let js = jetstream::new(cluster.client().await);
+    let mut events = js
+        .create_stream(stream::Config {
+            name: "EVENTS".to_string(),
+            subjects: vec!["events.>".to_string()],
+            storage: StorageType::File,
+            num_replicas: 3,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .expect("create the events stream");
+    let append = || async {
+        js.send_publish(
+            "events.run-1",
+            PublishMessage::build()
+                .message_id("run-1@0@alpha")
+                .expected_last_subject_sequence(0)
+                .payload("started".into()),
+        )
+        .await?
+        .await
+    };
+    let first = append().await.expect("the first append");
+    match append().await {
+        Ok(retry) => {
+            assert!(retry.duplicate, "a retry stored again");
+            assert_eq!(retry.sequence, first.sequence);
+        }
+        Err(error) => assert_eq!(error.kind(), PublishErrorKind::WrongLastSequence),
+    }
+    let last = events
+        .get_last_raw_message_by_subject("events.run-1")
+        .await
+        .expect("the run's last event");
+    assert_eq!(last.sequence, first.sequence);
+    let id = last.headers.get(async_nats::header::NATS_MESSAGE_ID);
+    assert_eq!(id.map(|id| id.as_str()), Some("run-1@0@alpha"));
+    let state = events.info().await.expect("stream info").state.clone();
+    assert_eq!(state.messages, 1, "stored once");
+}
+
 #[tokio::test]
 #[ignore = "needs nats-server (apt-get install nats-server)"]
 async fn kv_create_and_revision_updates_are_compare_and_set() {
